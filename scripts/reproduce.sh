@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reproduce the paper: set up, then run the whole workflow.
+# Usage: bash scripts/reproduce.sh [paper|quick|smoke] [extra snakemake arguments...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+preset=${1:-paper}
+shift || true
+args=()
+if [ "$preset" != paper ]; then
+    [ -f "presets/$preset.yaml" ] || { echo "unknown preset '$preset': choose paper, quick or smoke" >&2; exit 2; }
+    args+=(--configfile "presets/$preset.yaml")
+fi
+exec .venv/bin/snakemake --cores all --workflow-profile workflow/profiles/default "${args[@]}" "$@"

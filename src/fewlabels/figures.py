@@ -1,0 +1,78 @@
+"""Figures of the paper, each drawn from files the workflow made (metrics.csv, histories, checkpoints).
+
+``python -m fewlabels.figures <name> ...``; every figure is written as PDF and PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .data import atomic_write  # noqa: E402
+
+# One colour and marker per method, so every figure reads the same way.
+METHOD_ORDER = ["supervised", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch", "transfer", "scratch"]
+
+
+def training_runs(metrics: Path, task: str | None = None) -> pd.DataFrame:
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    df = df[df["stage"] == "train"].copy()
+    df["labels"] = df["labels"].astype(int)
+    df["accuracy (%)"] = 100 * df["test_accuracy"]
+    return df[df["task"] == task] if task else df
+
+
+def save(fig, out: Path) -> None:
+    """Write ``out`` (PDF) and the PNG beside it, each atomically."""
+    out = Path(out)
+    for path in (out, out.with_suffix(".png")):
+        atomic_write(path, lambda tmp, p=path: fig.savefig(tmp, format=p.suffix[1:], dpi=150, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None):
+    """Test accuracy against label budget (log x), mean ± std over seeds, one line per method."""
+    methods = [m for m in METHOD_ORDER if m in set(df["method"])] if methods is None else methods
+    df = df[df["method"].isin(methods)]
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    sns.lineplot(data=df, x="labels", y="accuracy (%)", hue="method", hue_order=methods, style="method",
+                 style_order=methods, markers=True, dashes=False, errorbar="sd", err_style="bars", ax=ax)
+    ax.set_xscale("log")
+    budgets = sorted(df["labels"].unique())
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("labeled images")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig or ax.figure
+
+
+def fig_accuracy(metrics: Path, out: Path) -> None:
+    sns.set_theme(style="ticks", context="paper")
+    save(accuracy_vs_labels(training_runs(metrics, "mnist10"), title="MNIST, 10 classes"), out)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.figures", description=__doc__)
+    sub = p.add_subparsers(dest="name", required=True)
+    a = sub.add_parser("accuracy", help="test accuracy vs label budget on mnist10")
+    a.add_argument("--metrics", required=True, type=Path)
+    a.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+    if args.name == "accuracy":
+        fig_accuracy(args.metrics, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The one registry of methods: name -> where its class lives.
+
+Importing this module does not import torch, so the Snakefile can read the table
+cheaply; ``get(name)`` imports the method's file when a run needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spec:
+    module: str            # file in this package
+    cls: str               # class in that file
+    task: str = "mnist10"  # the task its stage-2 runs belong to
+    pretrain: str | None = None  # name in PRETRAIN of the stage it needs first
+
+
+# Every method of the study, in the order the paper lists them.
+METHODS: dict[str, Spec] = {
+    "supervised": Spec("supervised", "Supervised"),
+}
+
+# First stages (run once per seed, reused by every budget of that seed).
+PRETRAIN: dict[str, Spec] = {
+}
+
+
+def get(name: str):
+    """The method class registered as ``name`` (a first stage if ``name`` is in PRETRAIN)."""
+    spec = METHODS.get(name) or PRETRAIN.get(name)
+    if spec is None:
+        raise KeyError(f"unknown method {name!r}; registered: {sorted(METHODS)} (first stages: {sorted(PRETRAIN)})")
+    return getattr(importlib.import_module(f"{__name__}.{spec.module}"), spec.cls)

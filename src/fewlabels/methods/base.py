@@ -1,0 +1,134 @@
+"""The contract between a method and the shared trainer.
+
+A method owns its networks, optimisers and the body of one training step. The
+trainer (``fewlabels.train``) owns everything else: seeding, the device, the
+epoch loop, evaluation, checkpoints, the history and the metrics file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import TaskData
+
+# Keys every method understands; a method's DEFAULTS add to (or override) them.
+COMMON_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,            # length of the schedule, fixed in advance; the final epoch is reported
+    "steps_per_epoch": None,  # None: one pass over the method's main data per epoch
+    "batch_size": 100,
+}
+
+
+class HParamError(ValueError):
+    """A method's configuration has an unknown key or a value of the wrong type."""
+
+
+def _type_ok(default, value) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def resolve_hparams(cls: type["Method"], overrides: dict | None) -> dict:
+    """Defaults of ``cls`` updated with ``overrides``; unknown keys and wrong types are errors."""
+    hp = {**COMMON_DEFAULTS, **cls.DEFAULTS}
+    for key, value in (overrides or {}).items():
+        if key not in hp:
+            raise HParamError(f"method {cls.NAME!r}: unknown hyperparameter {key!r}; "
+                              f"known keys are {sorted(hp)}")
+        if not _type_ok(hp[key], value):
+            raise HParamError(f"method {cls.NAME!r}: hyperparameter {key!r} should be "
+                              f"{type(hp[key]).__name__} like its default {hp[key]!r}, got {value!r}")
+        hp[key] = list(value) if isinstance(value, tuple) else value
+    cls.check_hparams(hp)
+    return hp
+
+
+class Method:
+    """Base class. Subclasses set NAME and DEFAULTS and implement ``train_step`` and ``classifier``.
+
+    ``__init__`` receives the resolved hyperparameters, the run's tensors (already on
+    ``device``), a ``torch.Generator`` on that device for drawing batches, and, for a
+    second stage, the ``pretrained`` payload that the first stage exported.
+    """
+
+    NAME = "base"
+    DEFAULTS: dict[str, Any] = {}
+
+    def __init__(self, hp: dict, data: TaskData, device: torch.device, gen: torch.Generator,
+                 pretrained: dict | None = None):
+        self.hp, self.data, self.device, self.gen = hp, data, device, gen
+        self.pretrained = pretrained
+
+    # ---- configuration
+    @classmethod
+    def check_hparams(cls, hp: dict) -> None:
+        """Raise HParamError for values that have the right type but make no sense."""
+        for k in ("epochs", "batch_size"):
+            if hp[k] < 1:
+                raise HParamError(f"method {cls.NAME!r}: {k} must be >= 1, got {hp[k]}")
+
+    # ---- what the trainer calls
+    def steps_per_epoch(self) -> int:
+        """Default: one pass over the labeled subset (supervised methods)."""
+        if self.hp["steps_per_epoch"]:
+            return int(self.hp["steps_per_epoch"])
+        return max(1, len(self.data.x_lab) // self.hp["batch_size"])
+
+    def samples_per_step(self) -> int:
+        """Images that pass through the networks per step, for the throughput figure."""
+        return self.hp["batch_size"]
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One optimisation step. Returns detached scalar losses named by phase (no ``.item()``)."""
+        raise NotImplementedError
+
+    def classifier(self) -> nn.Module:
+        """The module that maps images (N x 784, floats in [0, 1]) to class logits."""
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Learning-rate schedules and the like; ``epoch`` counts from 1."""
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, nn.Module)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: networks and optimisers (schedulers: override)."""
+        return {"modules": {k: m.state_dict() for k, m in self.modules().items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, m in self.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+
+    def export(self) -> dict:
+        """What ``model.pt`` keeps for figures and for a second stage: the networks' weights."""
+        return {"modules": {k: m.state_dict() for k, m in self.modules().items()}}
+
+    def extra_metrics(self) -> dict:
+        """Method-specific numbers for ``metrics.json`` (e.g. a pair accuracy)."""
+        return {}
+
+    # ---- helpers for subclasses
+    def batch(self, x: torch.Tensor, y: torch.Tensor | None = None, size: int | None = None):
+        """A random minibatch drawn on the device by indexing (with replacement across steps)."""
+        size = size or self.hp["batch_size"]
+        idx = torch.randint(len(x), (size,), generator=self.gen, device=x.device)
+        return (x[idx], y[idx]) if y is not None else x[idx]

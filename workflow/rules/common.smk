@@ -1,0 +1,55 @@
+# Shared helpers: the package on the path, the run list, hyperparameters as rule params.
+import json
+import os
+import shlex
+import sys
+
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+# Jobs (local, conda or SLURM) import the package from this checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+# `python` in a rule is the interpreter running Snakemake (a venv need not be activated);
+# with --use-conda the rule's environment is put in front of this.
+os.environ["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), os.environ.get("PATH", "")))
+
+from fewlabels import config as flconfig
+from fewlabels.methods import METHODS, PRETRAIN
+
+try:  # hyperparameters are checked here when torch is importable, else by each job
+    import torch  # noqa: F401
+except ImportError:
+    pass
+else:
+    flconfig.check(config)
+
+ENV = "../envs/fewlabels.yaml"
+MNIST = "resources/mnist.npz"
+RUNS = flconfig.runs(config)
+
+
+def run_dir(r):
+    return f"results/runs/{r['task']}/{r['method']}/n{r['labels']}/seed{r['seed']}"
+
+
+def pretrain_stages():
+    """(stage, seed) pairs the grid needs: each once per seed, whatever the budgets."""
+    need = {(METHODS[r["method"]].pretrain, r["seed"]) for r in RUNS if METHODS[r["method"]].pretrain}
+    return sorted(need)
+
+
+def hparams_arg(name):
+    return shlex.quote(json.dumps(flconfig.hparams(config, name), sort_keys=True))
+
+
+def pool_limit_arg():
+    limit = config["data"].get("pool_limit")
+    return f"--pool-limit {limit}" if limit else ""
+
+
+def idx_dir_arg():
+    d = config["data"].get("idx_dir")
+    return f"--idx-dir {shlex.quote(d)}" if d else ""
+
+
+ALL_METRICS = [f"{run_dir(r)}/metrics.json" for r in RUNS]
+ALL_PRETRAIN = [f"results/pretrain/{s}/seed{seed}/metrics.json" for s, seed in pretrain_stages()]

@@ -1,0 +1,34 @@
+rule tables:
+    input:
+        metrics="results/metrics.csv",
+        claims="paper/claims.yaml",
+    output:
+        results="paper/generated/tab_results.tex",
+        scorecard="paper/generated/tab_scorecard.tex",
+        macros="paper/generated/macros.tex",
+    params:
+        preset=config["preset"],
+        seeds=len(config["seeds"]),
+    log:
+        "logs/paper/tables.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.tables --metrics {input.metrics} --claims {input.claims}"
+        " --preset {params.preset} --outdir $(dirname {output.results}) > {log} 2>&1"
+
+
+rule paper:
+    input:
+        tex="paper/ms.tex",
+        bib="paper/refs.bib",
+        generated=rules.tables.output,
+        figures=PAPER_FIGURES,
+    output:
+        "paper/ms.pdf",
+    log:
+        "logs/paper/latexmk.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.paper --tex {input.tex} --out {output} > {log} 2>&1"

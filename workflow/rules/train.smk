@@ -1,0 +1,70 @@
+def pretrained_input(wc):
+    stage = METHODS[wc.method].pretrain
+    return {"pretrained": f"results/pretrain/{stage}/seed{wc.seed}/model.pt"} if stage else {}
+
+
+def pretrained_arg(wc, input):
+    return f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else ""
+
+
+rule train:
+    input:
+        unpack(pretrained_input),
+        mnist=MNIST,
+        split="results/splits/{task}/n{labels}/seed{seed}.npz",
+    output:
+        metrics="results/runs/{task}/{method}/n{labels}/seed{seed}/metrics.json",
+        history="results/runs/{task}/{method}/n{labels}/seed{seed}/history.csv",
+        model="results/runs/{task}/{method}/n{labels}/seed{seed}/model.pt",
+    wildcard_constraints:
+        labels=r"\d+",
+        seed=r"\d+",
+    params:
+        hparams=lambda wc: hparams_arg(wc.method),
+        device=config["device"],
+        pool_limit=pool_limit_arg(),
+        pretrained=pretrained_arg,
+        checkpoint="results/checkpoints/{task}/{method}/n{labels}/seed{seed}.pt",
+    log:
+        "logs/train/{task}/{method}/n{labels}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{task}/{method}/n{labels}/seed{seed}.tsv"
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.train --method {wildcards.method} --task {wildcards.task}"
+        " --labels {wildcards.labels} --seed {wildcards.seed} --mnist {input.mnist} --split {input.split}"
+        " --out $(dirname {output.metrics}) --hparams {params.hparams} --device {params.device}"
+        " --threads {threads} --checkpoint {params.checkpoint} {params.pool_limit} {params.pretrained}"
+        " > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        mnist=MNIST,
+        split=lambda wc: f"results/splits/{PRETRAIN[wc.stage].task}/nall/seed{wc.seed}.npz",
+    output:
+        metrics="results/pretrain/{stage}/seed{seed}/metrics.json",
+        history="results/pretrain/{stage}/seed{seed}/history.csv",
+        model="results/pretrain/{stage}/seed{seed}/model.pt",
+    wildcard_constraints:
+        seed=r"\d+",
+    params:
+        task=lambda wc: PRETRAIN[wc.stage].task,
+        hparams=lambda wc: hparams_arg(wc.stage),
+        device=config["device"],
+        pool_limit=pool_limit_arg(),
+        checkpoint="results/checkpoints/pretrain/{stage}/seed{seed}.pt",
+    log:
+        "logs/pretrain/{stage}/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/{stage}/seed{seed}.tsv"
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.train --method {wildcards.stage} --task {params.task} --labels all"
+        " --seed {wildcards.seed} --mnist {input.mnist} --split {input.split}"
+        " --out $(dirname {output.metrics}) --hparams {params.hparams} --device {params.device}"
+        " --threads {threads} --checkpoint {params.checkpoint} {params.pool_limit} > {log} 2>&1"
