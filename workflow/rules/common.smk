@@ -53,3 +53,12 @@ def idx_dir_arg():
 
 ALL_METRICS = [f"{run_dir(r)}/metrics.json" for r in RUNS]
 ALL_PRETRAIN = [f"results/pretrain/{s}/seed{seed}/metrics.json" for s, seed in pretrain_stages()]
+
+
+def figure_run(method, task="mnist10"):
+    """The run whose checkpoint a method's figures are drawn from: the first seed at the
+    largest budget of the grid for that method (figures never train anything themselves)."""
+    budgets = [r["labels"] for r in RUNS if r["method"] == method and r["task"] == task]
+    if not budgets:
+        raise ValueError(f"the grid has no {task} run of {method!r}, which its figures need")
+    return run_dir({"task": task, "method": method, "labels": max(budgets), "seed": config["seeds"][0]})

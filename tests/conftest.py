@@ -1,0 +1,42 @@
+"""Shared fixtures: the real MNIST file (fetched once into resources/) and a sandbox
+working directory for running the workflow without touching the checkout's results."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST = REPO / "resources" / "mnist.npz"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+@pytest.fixture(scope="session")
+def mnist_path() -> Path:
+    """resources/mnist.npz, acquired from the default source if it is not there yet."""
+    if not MNIST.exists():
+        from fewlabels.data import acquire
+        acquire(MNIST)
+    return MNIST
+
+
+@pytest.fixture
+def sandbox(tmp_path, mnist_path) -> Path:
+    """A working directory with links to the workflow's sources and its own outputs."""
+    subprocess.run(["bash", str(REPO / "scripts" / "sandbox.sh"), str(tmp_path)], check=True,
+                   capture_output=True)
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` with this interpreter; returns the finished process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
