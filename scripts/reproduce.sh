@@ -11,4 +11,5 @@ if [ "$preset" != paper ]; then
     [ -f "presets/$preset.yaml" ] || { echo "unknown preset '$preset': choose paper, quick or smoke" >&2; exit 2; }
     args+=(--configfile "presets/$preset.yaml")
 fi
-exec .venv/bin/snakemake --cores all --workflow-profile workflow/profiles/default "${args[@]}" "$@"
+export PATH="$PWD/.venv/bin:$PATH"  # rules call `python`: the venv's
+exec snakemake --cores all --workflow-profile workflow/profiles/default "${args[@]}" "$@"

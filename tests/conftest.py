@@ -34,7 +34,8 @@ def sandbox(tmp_path, mnist_path) -> Path:
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` with this interpreter; returns the finished process."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    # Rules call `python`: make it this interpreter, as scripts/reproduce.sh does with the venv.
+    env = {**os.environ, "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))}
     proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=env, text=True,
                           capture_output=True, timeout=timeout)
     if check and proc.returncode != 0:

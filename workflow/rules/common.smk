@@ -6,11 +6,9 @@ import sys
 
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-# Jobs (local, conda or SLURM) import the package from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-# `python` in a rule is the interpreter running Snakemake (a venv need not be activated);
-# with --use-conda the rule's environment is put in front of this.
-os.environ["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), os.environ.get("PATH", "")))
+# Every job imports the package from this checkout, whatever environment runs it
+# (a venv, --use-conda, a SLURM node).
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 from fewlabels import config as flconfig
 from fewlabels.methods import METHODS, PRETRAIN
@@ -49,6 +47,15 @@ def pool_limit_arg():
 def idx_dir_arg():
     d = config["data"].get("idx_dir")
     return f"--idx-dir {shlex.quote(d)}" if d else ""
+
+
+def pretrained_input(wc):
+    stage = METHODS[wc.method].pretrain
+    return {"pretrained": f"results/pretrain/{stage}/seed{wc.seed}/model.pt"} if stage else {}
+
+
+def pretrained_arg(wc, input):
+    return f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else ""
 
 
 ALL_METRICS = [f"{run_dir(r)}/metrics.json" for r in RUNS]

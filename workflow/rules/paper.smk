@@ -7,8 +7,7 @@ rule tables:
         scorecard="paper/generated/tab_scorecard.tex",
         macros="paper/generated/macros.tex",
     params:
-        preset=config["preset"],
-        seeds=len(config["seeds"]),
+        preset=lambda wc: config["preset"],
     log:
         "logs/paper/tables.log",
     conda:

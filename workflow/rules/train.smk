@@ -1,12 +1,3 @@
-def pretrained_input(wc):
-    stage = METHODS[wc.method].pretrain
-    return {"pretrained": f"results/pretrain/{stage}/seed{wc.seed}/model.pt"} if stage else {}
-
-
-def pretrained_arg(wc, input):
-    return f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else ""
-
-
 rule train:
     input:
         unpack(pretrained_input),
