@@ -43,3 +43,319 @@ class MLPClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+# ----------------------------------------------------------------------------- adversarial autoencoder (aae)
+
+class AAEEncoder(nn.Module):
+    """q(y, z | x) of the semi-supervised AAE (Makhzani et al. 2015, Fig. 8): a shared
+    784-1000-1000 ReLU trunk with two linear heads, class logits y and a Gaussian style code z.
+
+    ``forward`` returns the class logits only, so the encoder is itself the classifier;
+    ``encode`` returns both heads for training and figures.
+    """
+
+    def __init__(self, n_in: int = 784, hidden=(1000, 1000), n_classes: int = 10, z_dim: int = 10,
+                 init_std: float | None = 0.01):
+        super().__init__()
+        self.trunk = mlp([n_in, *hidden], act=nn.ReLU, final_act=True)
+        self.y_head = nn.Linear(hidden[-1], n_classes)
+        self.z_head = nn.Linear(hidden[-1], z_dim)  # linear: z is matched to a Gaussian, not squashed
+        if init_std is not None:
+            init_normal_(self, init_std)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(x)
+        return self.y_head(h), self.z_head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.y_head(self.trunk(x))
+
+
+class AAEDecoder(nn.Module):
+    """p(x | y, z): (softmax y ++ z) -> 1000-1000 ReLU -> 784 sigmoid (pixels in [0, 1])."""
+
+    def __init__(self, n_classes: int = 10, z_dim: int = 10, hidden=(1000, 1000), n_out: int = 784,
+                 init_std: float | None = 0.01):
+        super().__init__()
+        self.net = mlp([n_classes + z_dim, *hidden, n_out], act=nn.ReLU)
+        if init_std is not None:
+            init_normal_(self.net, init_std)
+
+    def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(torch.cat([y, z], dim=1)))
+
+
+class AAEDiscriminator(nn.Module):
+    """A code discriminator (D_cat on y or D_gauss on z): n_in -> 1000-1000 ReLU -> one logit."""
+
+    def __init__(self, n_in: int, hidden=(1000, 1000), init_std: float | None = 0.01):
+        super().__init__()
+        self.net = mlp([n_in, *hidden, 1], act=nn.ReLU)
+        if init_std is not None:
+            init_normal_(self.net, init_std)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return self.net(code).squeeze(1)
+
+
+# ----------------------------------------------------------------------------- transfer / siamese (seeds 002, 000)
+
+def init_he_(module: nn.Module) -> nn.Module:
+    """He (Kaiming) normal weights with fan-in scaling, biases 0: the seeds' ``he_init``."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return module
+
+
+class ELUTower(nn.Module):
+    """Dense layers, each Linear -> BatchNorm -> ELU -> Dropout, He-initialised (seeds 002 and 000).
+
+    ``blocks[i]`` is hidden layer i, so "freeze the bottom k layers" is ``freeze(k)``:
+    their parameters stop needing gradients and their batch-norm layers stay in
+    inference mode (running statistics fixed) even when the model is put in
+    training mode, as a frozen Keras layer does. Their dropout stays active.
+    """
+
+    def __init__(self, n_in: int = 784, hidden=(100, 100, 100, 100, 100), dropout: float = 0.0):
+        super().__init__()
+        sizes = [n_in, *hidden]
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.ELU(), nn.Dropout(dropout))
+            for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out_dim = sizes[-1]
+        self.frozen = 0
+        init_he_(self)
+
+    def freeze(self, k: int) -> None:
+        if not 0 <= k <= len(self.blocks):
+            raise ValueError(f"cannot freeze {k} layers of a {len(self.blocks)}-layer tower")
+        self.frozen = k
+        for i, block in enumerate(self.blocks):
+            for p in block.parameters():
+                p.requires_grad_(i >= k)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for block in self.blocks[:self.frozen]:
+            for m in block.modules():
+                if isinstance(m, nn.BatchNorm1d):
+                    m.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class TowerClassifier(nn.Module):
+    """A tower with a linear softmax head on top (logits out)."""
+
+    def __init__(self, tower: ELUTower, n_classes: int):
+        super().__init__()
+        self.tower = tower
+        self.head = nn.Linear(tower.out_dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tower(x))
+
+
+class SiameseNet(nn.Module):
+    """Two inputs through one shared tower; |h1 - h2| -> dense (ELU) -> one "same digit" logit."""
+
+    def __init__(self, tower: ELUTower, pair_hidden: int = 10):
+        super().__init__()
+        self.tower = tower
+        self.head = mlp([tower.out_dim, pair_hidden, 1], act=nn.ELU) if pair_hidden else nn.Linear(tower.out_dim, 1)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        h = self.tower(torch.cat([x1, x2]))  # one pass: both halves see the same batch-norm statistics
+        h1, h2 = h.chunk(2)
+        return self.head((h1 - h2).abs()).squeeze(1)
+
+
+class NearestCentroid(nn.Module):
+    """Classifies by the nearest class mean of an embedding (logits = minus squared distance).
+
+    Used only to give the Siamese pair stage a class accuracy to report; the
+    centroids are a buffer set from outside, not learned.
+    """
+
+    def __init__(self, embed: nn.Module, n_classes: int, dim: int):
+        super().__init__()
+        self.embed = embed
+        self.register_buffer("centroids", torch.zeros(n_classes, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -torch.cdist(self.embed(x), self.centroids).pow(2)
+
+
+# ----------------------------------------------------------------------------- semi-supervised GANs (sgan, sgan-fm)
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, sigma^2) noise in training mode only (improved-gan's GaussianNoiseLayer)."""
+
+    def __init__(self, sigma: float):
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.sigma > 0:
+            return x + self.sigma * torch.randn_like(x)
+        return x
+
+
+class WNLinear(nn.Module):
+    """Weight-normalised dense layer (Salimans & Kingma 2016): W = g * v / ||v|| per output unit.
+
+    As in improved-gan's MNIST ``DenseLayer``: v ~ N(0, v_std^2) (Glorot uniform when v_std is
+    None), g starts at 1 and is trained only when ``train_scale``; ``data_init`` sets g and b so
+    that the pre-activations of a batch have zero mean and unit variance per unit.
+    """
+
+    def __init__(self, n_in: int, n_out: int, train_scale: bool = False, v_std: float | None = 0.1):
+        super().__init__()
+        self.v = nn.Parameter(torch.empty(n_out, n_in))
+        if v_std is None:
+            nn.init.xavier_uniform_(self.v)
+        else:
+            nn.init.normal_(self.v, 0.0, v_std)
+        self.g = nn.Parameter(torch.ones(n_out), requires_grad=train_scale)
+        self.b = nn.Parameter(torch.zeros(n_out))
+
+    def weight(self) -> torch.Tensor:
+        return self.v * (self.g / self.v.norm(dim=1)).unsqueeze(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight(), self.b)
+
+    @torch.no_grad()
+    def data_init(self, x: torch.Tensor) -> torch.Tensor:
+        """Rescale g and b on batch ``x``; returns the (now standardised) pre-activations."""
+        t = nn.functional.linear(x, self.weight())
+        mean, std = t.mean(0), t.std(0, unbiased=False).clamp_min(1e-8)
+        self.g.div_(std)
+        self.b.copy_(-mean / std)
+        return (t - mean) / std
+
+
+class FMDiscriminator(nn.Module):
+    """Discriminator/classifier of the MNIST feature-matching GAN (Salimans et al. 2016;
+    improved-gan train_mnist_feature_matching.py): input noise sigma 0.3, weight-normalised
+    1000-500-250-250-250 ReLU layers each followed by noise sigma 0.5, 10 logits (the fake
+    class's logit is fixed at 0, so it has no unit)."""
+
+    def __init__(self, n_in: int = 784, hidden=(1000, 500, 250, 250, 250), n_classes: int = 10,
+                 input_noise: float = 0.3, hidden_noise: float = 0.5):
+        super().__init__()
+        sizes = [n_in, *hidden]
+        self.input_noise = GaussianNoise(input_noise)
+        self.hidden = nn.ModuleList(WNLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.noise = nn.ModuleList(GaussianNoise(hidden_noise) for _ in hidden)
+        self.out = WNLinear(sizes[-1], n_classes, train_scale=True)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, the last hidden layer's ReLU output before its noise: the matched features)."""
+        h = self.input_noise(x)
+        for layer, noise in zip(self.hidden, self.noise):
+            f = torch.relu(layer(h))
+            h = noise(f)
+        return self.out(h), f
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[0]
+
+    @torch.no_grad()
+    def data_init(self, x: torch.Tensor) -> None:
+        """Data-dependent initialisation, layer by layer on one batch (noise on, as published)."""
+        h = self.input_noise(x)
+        for layer, noise in zip(self.hidden, self.noise):
+            h = noise(torch.relu(layer.data_init(h)))
+        self.out.data_init(h)
+
+
+class ShiftBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm with a learned shift but no scale (improved-gan's ``batch_norm(..., g=None)``)."""
+
+    def __init__(self, n: int):
+        super().__init__(n, affine=False)
+        self.shift = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + self.shift
+
+
+class FMGenerator(nn.Module):
+    """Generator of the MNIST feature-matching GAN: 100 uniform -> 500 -> 500 (softplus, batch
+    norm) -> 784 sigmoid, the output layer weight-normalised with a trained scale."""
+
+    def __init__(self, z_dim: int = 100, hidden=(500, 500), n_out: int = 784):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for a, b in zip([z_dim, *hidden[:-1]], hidden):
+            layers += [nn.Linear(a, b, bias=False), ShiftBatchNorm1d(b), nn.Softplus()]
+        self.body = nn.Sequential(*layers)
+        self.out = WNLinear(hidden[-1], n_out, train_scale=True, v_std=None)
+        self.z_dim = z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.out(self.body(z)))
+
+
+class ConvGenerator(nn.Module):
+    """DCGAN-style generator for 28x28 images (Radford et al. 2016; Odena 2016 SGAN): z ->
+    dense to (2c, 7, 7) -> transposed conv to (c, 14, 14) -> transposed conv to (1, 28, 28);
+    batch norm and ReLU between, tanh output in [-1, 1]."""
+
+    def __init__(self, z_dim: int = 100, channels: int = 64):
+        super().__init__()
+        c = channels
+        self.z_dim, self.c = z_dim, c
+        self.fc = nn.Sequential(nn.Linear(z_dim, 2 * c * 49, bias=False), nn.BatchNorm1d(2 * c * 49), nn.ReLU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.fc(z).view(-1, 2 * self.c, 7, 7))
+
+
+class ConvDiscriminator(nn.Module):
+    """K+1 discriminator of the SGAN (Odena 2016): strided 4x4 convolutions 28 -> 14 -> 7 -> 4
+    with leaky ReLU (0.2) and dropout, batch norm from the second one on (not on the input
+    layer, as in DCGAN), then one dense layer to K+1 logits (the last is "fake")."""
+
+    def __init__(self, n_classes: int = 10, channels: int = 32, dropout: float = 0.3):
+        super().__init__()
+        c = channels
+        self.body = nn.Sequential(
+            nn.Conv2d(1, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * c),
+            nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(4 * c),
+            nn.LeakyReLU(0.2), nn.Dropout(dropout), nn.Flatten())
+        self.out = nn.Linear(4 * c * 16, n_classes + 1)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K+1 logits, the flattened last conv features) for images N x 1 x 28 x 28 in [-1, 1]."""
+        f = self.body(x)
+        return self.out(f), f
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[0]
+
+
+class KPlusOneClassifier(nn.Module):
+    """The SGAN discriminator as a classifier of flat [0, 1] images: rescale to [-1, 1], drop the
+    fake logit (argmax over the K real classes)."""
+
+    def __init__(self, disc: ConvDiscriminator):
+        super().__init__()
+        self.disc = disc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.disc(x.view(-1, 1, 28, 28) * 2 - 1)[:, :-1]

@@ -21,10 +21,17 @@ class Spec:
 # Every method of the study, in the order the paper lists them.
 METHODS: dict[str, Spec] = {
     "supervised": Spec("supervised", "Supervised"),
+    "aae": Spec("aae", "AAE"),
+    "siamese": Spec("siamese", "Siamese", pretrain="siamese-pairs"),
+    "siamese-scratch": Spec("siamese", "SiameseScratch"),
+    "transfer": Spec("transfer", "Transfer", task="digits59", pretrain="transfer-source"),
+    "scratch": Spec("transfer", "Scratch", task="digits59"),
 }
 
 # First stages (run once per seed, reused by every budget of that seed).
 PRETRAIN: dict[str, Spec] = {
+    "transfer-source": Spec("transfer", "TransferSource", task="digits04"),
+    "siamese-pairs": Spec("siamese", "SiamesePairs"),
 }
 
 

@@ -1,0 +1,192 @@
+"""``aae``: the semi-supervised adversarial autoencoder (Makhzani et al. 2015, section 5; seed 004).
+
+The encoder q(y, z | x) has a softmax class head y and a Gaussian style head z; the
+decoder p(x | y, z) rebuilds the image from both. Every step runs the paper's three
+phases on fresh minibatches:
+
+1. reconstruction: encoder + decoder minimise the reconstruction error on unlabeled images;
+2. regularisation: D_cat learns to tell y from one-hot samples of a uniform categorical prior
+   and D_gauss to tell z from N(0, z_std^2 I) samples; then the encoder, as the generator,
+   learns to fool both;
+3. semi-supervised classification: the encoder minimises the cross-entropy of y on a
+   labeled minibatch.
+
+Defaults follow seed 004 (Naresh1318/Adversarial_Autoencoder,
+semi_supervised_adversarial_autoencoder.py): 784-1000-1000 nets with N(0, 0.01^2) weights,
+z_dim 10, prior z ~ N(0, 5^2 I), a separate Adam(1e-3, beta1 0.9) per phase, batches of 100,
+mean squared reconstruction error. Unlike the run behind the seed's published curve, D_cat's
+fake target is 0 (the encoder's y is the fake sample), like D_gauss's. The paper's own
+schedule (SGD, momentum 0.9, learning rates divided by 10 at fixed epochs) is available
+through ``optimizer: sgd`` and ``lr_decay_epochs``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..nets import AAEDecoder, AAEDiscriminator, AAEEncoder
+from .base import HParamError, Method
+
+
+# ---------------------------------------------------------------------------- priors
+
+def sample_categorical(n: int, n_classes: int, gen: torch.Generator, device) -> torch.Tensor:
+    """n one-hot rows, classes drawn uniformly: the prior p(y) = Cat(1/K) of section 5."""
+    return F.one_hot(torch.randint(n_classes, (n,), generator=gen, device=device), n_classes).float()
+
+
+def sample_gaussian(n: int, dim: int, std: float, gen: torch.Generator, device) -> torch.Tensor:
+    """n draws of the style prior p(z) = N(0, std^2 I) (the seed uses std 5)."""
+    return torch.randn(n, dim, generator=gen, device=device) * std
+
+
+# ---------------------------------------------------------------------------- losses
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Reconstruction phase (section 2): pixel-wise squared error, as in the seed."""
+    return F.mse_loss(x_hat, x)
+
+
+def discriminator_loss(d_prior: torch.Tensor, d_code: torch.Tensor) -> torch.Tensor:
+    """Regularisation phase, discriminator side of the GAN game (eq. 1 of the paper):
+    -log D(prior sample) - log(1 - D(q(code | x))). Prior samples are real (target 1),
+    the encoder's codes are fake (target 0) -- for D_cat too."""
+    return (F.binary_cross_entropy_with_logits(d_prior, torch.ones_like(d_prior))
+            + F.binary_cross_entropy_with_logits(d_code, torch.zeros_like(d_code)))
+
+
+def generator_loss(d_code: torch.Tensor) -> torch.Tensor:
+    """Regularisation phase, generator side (eq. 1 with the non-saturating -log D(q(code|x))
+    of Goodfellow et al. 2014, as in the seed): the encoder wants its codes called real."""
+    return F.binary_cross_entropy_with_logits(d_code, torch.ones_like(d_code))
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Semi-supervised classification phase (section 5): cross-entropy of q(y | x) on labeled images."""
+    return F.cross_entropy(logits, y)
+
+
+# ---------------------------------------------------------------------------- method
+
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """Back-propagate ``loss`` into this optimiser's parameters only, then update them."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    opt.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)
+    opt.step()
+
+
+class AAE(Method):
+    NAME = "aae"
+    DEFAULTS = {
+        "epochs": 100,            # 10,000 steps: the seed's 1000 epochs x 10 batches at 1000 labels
+        "steps_per_epoch": 100,
+        "batch_size": 100,        # seed: 100 unlabeled + 100 labeled images per step
+        "hidden": [1000, 1000],   # seed and paper: two layers of 1000 ReLU units in every net
+        "z_dim": 10,              # seed: z_dim = 10
+        "z_std": 5.0,             # seed: real_distribution = randn * 5
+        "init_std": 0.01,         # seed: N(0, 0.01^2) weights, zero biases
+        "optimizer": "adam",      # seed: Adam for every phase; "sgd" with momentum is the paper's
+        "lr_recon": 1e-3,         # seed: learning_rate = 0.001 for every phase
+        "lr_reg": 1e-3,           # both discriminators and the generator step
+        "lr_ssl": 1e-3,
+        "beta1": 0.9,             # seed: Adam beta1 = 0.9; with sgd it is the momentum (paper: 0.9)
+        "lr_decay_epochs": [],    # learning rates x 0.1 after each listed epoch (the paper's schedule)
+    }
+    OPTIMIZERS = ("adam", "sgd")
+
+    @classmethod
+    def check_hparams(cls, hp):
+        super().check_hparams(hp)
+        if hp["optimizer"] not in cls.OPTIMIZERS:
+            raise HParamError(f"method 'aae': optimizer must be one of {cls.OPTIMIZERS}, got {hp['optimizer']!r}")
+        for k in ("z_dim",):
+            if hp[k] < 1:
+                raise HParamError(f"method 'aae': {k} must be >= 1, got {hp[k]}")
+        for k in ("z_std", "lr_recon", "lr_reg", "lr_ssl"):
+            if not hp[k] > 0:
+                raise HParamError(f"method 'aae': {k} must be > 0, got {hp[k]}")
+        if not all(isinstance(e, int) and e >= 1 for e in hp["lr_decay_epochs"]):
+            raise HParamError(f"method 'aae': lr_decay_epochs must list epochs >= 1, got {hp['lr_decay_epochs']}")
+
+    def __init__(self, hp, data, device, gen, pretrained=None):
+        super().__init__(hp, data, device, gen, pretrained)
+        k, zd, hid, std = data.n_classes, hp["z_dim"], hp["hidden"], hp["init_std"]
+        self.enc = AAEEncoder(data.x_pool.shape[1], hid, k, zd, std).to(device)
+        self.dec = AAEDecoder(k, zd, hid[::-1], data.x_pool.shape[1], std).to(device)
+        self.d_cat = AAEDiscriminator(k, hid, std).to(device)
+        self.d_gauss = AAEDiscriminator(zd, hid, std).to(device)
+        # One optimiser per phase, as in the seed: the encoder's reconstruction, generator and
+        # classification updates keep separate moment estimates.
+        self.opt_recon = self._opt([*self.enc.parameters(), *self.dec.parameters()], hp["lr_recon"])
+        self.opt_d_cat = self._opt(self.d_cat.parameters(), hp["lr_reg"])
+        self.opt_d_gauss = self._opt(self.d_gauss.parameters(), hp["lr_reg"])
+        self.opt_gen = self._opt(self.enc.parameters(), hp["lr_reg"])
+        self.opt_ssl = self._opt(self.enc.parameters(), hp["lr_ssl"])
+
+    def _opt(self, params, lr):
+        if self.hp["optimizer"] == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=self.hp["beta1"])
+        return torch.optim.Adam(params, lr=lr, betas=(self.hp["beta1"], 0.999))
+
+    def steps_per_epoch(self):
+        if self.hp["steps_per_epoch"]:
+            return int(self.hp["steps_per_epoch"])
+        return max(1, len(self.data.x_pool) // self.hp["batch_size"])  # one pass over the pool
+
+    def samples_per_step(self):
+        return 2 * self.hp["batch_size"]  # an unlabeled and a labeled minibatch
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        y_logits, z = self.enc.encode(x)
+        return self.dec(F.softmax(y_logits, 1), z)
+
+    def train_step(self):
+        x = self.batch(self.data.x_pool)
+        n, dev = len(x), x.device
+
+        recon = reconstruction_loss(self.reconstruct(x), x)
+        _step(self.opt_recon, recon)
+
+        # The codes after the reconstruction update: fakes for the discriminators (detached, so
+        # their step cannot move the encoder), then the generator's input through the updated Ds.
+        y_logits, z = self.enc.encode(x)
+        y = F.softmax(y_logits, 1)
+        d_cat = discriminator_loss(self.d_cat(sample_categorical(n, y.shape[1], self.gen, dev)),
+                                   self.d_cat(y.detach()))
+        _step(self.opt_d_cat, d_cat)
+        d_gauss = discriminator_loss(self.d_gauss(sample_gaussian(n, z.shape[1], self.hp["z_std"], self.gen, dev)),
+                                     self.d_gauss(z.detach()))
+        _step(self.opt_d_gauss, d_gauss)
+        g_reg = generator_loss(self.d_cat(y)) + generator_loss(self.d_gauss(z))
+        _step(self.opt_gen, g_reg)
+
+        x_lab, y_lab = self.batch(self.data.x_lab, self.data.y_lab)
+        ssl = classification_loss(self.enc(x_lab), y_lab)
+        _step(self.opt_ssl, ssl)
+        return {"recon": recon.detach(), "d_cat": d_cat.detach(), "d_gauss": d_gauss.detach(),
+                "g_reg": g_reg.detach(), "ssl": ssl.detach()}
+
+    def on_epoch_end(self, epoch):
+        if epoch in self.hp["lr_decay_epochs"]:
+            for opt in self.optimizers().values():
+                for group in opt.param_groups:
+                    group["lr"] *= 0.1
+
+    def classifier(self):
+        return self.enc  # its forward is argmax-able class logits q(y | x)
+
+
+def nets_from_export(payload: dict, device="cpu") -> tuple[AAEEncoder, AAEDecoder]:
+    """The trained encoder and decoder of an ``aae`` model.pt (for figures), in eval mode."""
+    if payload.get("method") != AAE.NAME:
+        raise ValueError(f"expected a model.pt of method 'aae', got {payload.get('method')!r}")
+    hp, k = payload["hparams"], payload["n_classes"]
+    mods = payload["modules"]
+    n_px = mods["enc"]["trunk.0.weight"].shape[1]
+    enc = AAEEncoder(n_px, hp["hidden"], k, hp["z_dim"], None)
+    dec = AAEDecoder(k, hp["z_dim"], hp["hidden"][::-1], n_px, None)
+    enc.load_state_dict(mods["enc"])
+    dec.load_state_dict(mods["dec"])
+    return enc.to(device).eval(), dec.to(device).eval()
