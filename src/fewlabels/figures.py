@@ -69,9 +69,13 @@ def main(argv=None) -> None:
     a = sub.add_parser("accuracy", help="test accuracy vs label budget on mnist10")
     a.add_argument("--metrics", required=True, type=Path)
     a.add_argument("--out", required=True, type=Path)
+    from .figures_aae import add_parser as add_aae_parser  # AAE figures from a model.pt
+    add_aae_parser(sub)
     args = p.parse_args(argv)
     if args.name == "accuracy":
         fig_accuracy(args.metrics, args.out)
+    elif hasattr(args, "run"):  # subcommands registered by other modules carry their own runner
+        args.run(args)
 
 
 if __name__ == "__main__":

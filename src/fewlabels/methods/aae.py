@@ -142,31 +142,45 @@ class AAE(Method):
         y_logits, z = self.enc.encode(x)
         return self.dec(F.softmax(y_logits, 1), z)
 
-    def train_step(self):
-        x = self.batch(self.data.x_pool)
-        n, dev = len(x), x.device
+    # The three phases of section 5, one method each so the tests can check what each updates.
+    def phase_recon(self, x: torch.Tensor) -> torch.Tensor:
+        loss = reconstruction_loss(self.reconstruct(x), x)
+        _step(self.opt_recon, loss)
+        return loss.detach()
 
-        recon = reconstruction_loss(self.reconstruct(x), x)
-        _step(self.opt_recon, recon)
+    def phase_discriminators(self, x: torch.Tensor):
+        """Train D_cat and D_gauss on the current codes of ``x``; return their losses and the codes.
 
-        # The codes after the reconstruction update: fakes for the discriminators (detached, so
-        # their step cannot move the encoder), then the generator's input through the updated Ds.
+        The codes enter the discriminator losses detached, so these steps cannot move the
+        encoder; the generator step then reuses them (with their graph) against the updated Ds."""
         y_logits, z = self.enc.encode(x)
-        y = F.softmax(y_logits, 1)
+        y, n, dev = F.softmax(y_logits, 1), len(x), x.device
         d_cat = discriminator_loss(self.d_cat(sample_categorical(n, y.shape[1], self.gen, dev)),
                                    self.d_cat(y.detach()))
         _step(self.opt_d_cat, d_cat)
         d_gauss = discriminator_loss(self.d_gauss(sample_gaussian(n, z.shape[1], self.hp["z_std"], self.gen, dev)),
                                      self.d_gauss(z.detach()))
         _step(self.opt_d_gauss, d_gauss)
-        g_reg = generator_loss(self.d_cat(y)) + generator_loss(self.d_gauss(z))
-        _step(self.opt_gen, g_reg)
+        return d_cat.detach(), d_gauss.detach(), y, z
 
+    def phase_generator(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        loss = generator_loss(self.d_cat(y)) + generator_loss(self.d_gauss(z))
+        _step(self.opt_gen, loss)
+        return loss.detach()
+
+    def phase_ssl(self) -> torch.Tensor:
         x_lab, y_lab = self.batch(self.data.x_lab, self.data.y_lab)
-        ssl = classification_loss(self.enc(x_lab), y_lab)
-        _step(self.opt_ssl, ssl)
-        return {"recon": recon.detach(), "d_cat": d_cat.detach(), "d_gauss": d_gauss.detach(),
-                "g_reg": g_reg.detach(), "ssl": ssl.detach()}
+        loss = classification_loss(self.enc(x_lab), y_lab)
+        _step(self.opt_ssl, loss)
+        return loss.detach()
+
+    def train_step(self):
+        x = self.batch(self.data.x_pool)
+        recon = self.phase_recon(x)
+        d_cat, d_gauss, y, z = self.phase_discriminators(x)  # codes after the reconstruction update
+        g_reg = self.phase_generator(y, z)
+        ssl = self.phase_ssl()
+        return {"recon": recon, "d_cat": d_cat, "d_gauss": d_gauss, "g_reg": g_reg, "ssl": ssl}
 
     def on_epoch_end(self, epoch):
         if epoch in self.hp["lr_decay_epochs"]:

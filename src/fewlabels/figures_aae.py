@@ -1,0 +1,139 @@
+"""Figures of the adversarial autoencoder, all drawn from one trained run's ``model.pt``.
+
+- latent: where the encoder puts MNIST's test images in z, against the prior N(0, sigma^2 I),
+  and how one-hot its q(y | x) is;
+- style: decoder outputs with y fixed per row and z fixed per column (content vs style,
+  Makhzani et al. 2015, Fig. 9);
+- recon: test images and their reconstructions.
+
+Nothing here trains: the networks come from the checkpoint of the workflow's figure run.
+``python -m fewlabels.figures aae --model model.pt --mnist mnist.npz --latent A.pdf --style B.pdf --recon C.pdf``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import load_mnist
+
+N_TEST = 5000   # test images encoded for the latent figure (enough for a smooth histogram)
+N_STYLES = 10   # columns of the style grid
+SEED = 0        # fixes the prior samples drawn for the figures
+
+
+def _load(model: Path):
+    from .methods.aae import nets_from_export
+    payload = torch.load(model, map_location="cpu", weights_only=False)
+    enc, dec = nets_from_export(payload)
+    return payload["hparams"], payload["n_classes"], enc, dec
+
+
+def _test_images(mnist: Path) -> tuple[torch.Tensor, np.ndarray]:
+    arrays = load_mnist(mnist)
+    x = torch.from_numpy(arrays["x_test"].reshape(len(arrays["x_test"]), -1).astype(np.float32) / 255.0)
+    return x, arrays["y_test"]
+
+
+def _tiles(ax, images: np.ndarray, title: str = "") -> None:
+    """Draw a rows x cols x 28 x 28 array as one grey mosaic."""
+    rows, cols = images.shape[:2]
+    mosaic = images.transpose(0, 2, 1, 3).reshape(rows * 28, cols * 28)
+    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+
+
+@torch.no_grad()
+def fig_latent(model: Path, mnist: Path, out: Path) -> None:
+    import matplotlib.pyplot as plt
+    from .figures import save
+
+    hp, k, enc, _ = _load(model)
+    x, y = _test_images(mnist)
+    logits, z = enc.encode(x[:N_TEST])
+    y, z, probs = y[:N_TEST], z.numpy(), F.softmax(logits, 1).numpy()
+    std = hp["z_std"]
+    prior = np.random.default_rng(SEED).normal(0.0, std, size=(N_TEST, z.shape[1]))
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    ax = axes[0]
+    if z.shape[1] >= 2:
+        ax.scatter(prior[:, 0], prior[:, 1], s=2, c="0.8", label="prior samples", rasterized=True)
+        sc = ax.scatter(z[:, 0], z[:, 1], s=2, c=y, cmap="tab10", vmin=-0.5, vmax=9.5, rasterized=True)
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="true digit")
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        ax.legend(loc="upper right", markerscale=4, fontsize=7)
+    ax.set_title("q(z|x) of test images, first two dims")
+    ax = axes[1]
+    lim = 4 * std
+    bins = np.linspace(-lim, lim, 61)
+    ax.hist(np.clip(z.ravel(), -lim, lim), bins=bins, density=True, alpha=0.6, label="q(z), all dims")
+    grid = np.linspace(-lim, lim, 200)
+    ax.plot(grid, np.exp(-grid ** 2 / (2 * std ** 2)) / (std * np.sqrt(2 * np.pi)), "k", label=f"N(0, {std:g}$^2$)")
+    ax.set_xlabel("z")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    ax.set_title("style code against its prior")
+    ax = axes[2]
+    ax.hist(probs.max(1), bins=np.linspace(1 / k, 1, 41), color="C2")
+    ax.set_xlabel("max$_y$ q(y|x)")
+    ax.set_ylabel("test images")
+    ax.set_title("how one-hot q(y|x) is (prior: 1)")
+    fig.tight_layout()
+    save(fig, out)
+
+
+@torch.no_grad()
+def fig_style(model: Path, out: Path) -> None:
+    import matplotlib.pyplot as plt
+    from .figures import save
+
+    hp, k, _, dec = _load(model)
+    gen = torch.Generator().manual_seed(SEED)
+    z = torch.randn(N_STYLES, hp["z_dim"], generator=gen) * hp["z_std"]  # one style per column
+    rows = [dec(F.one_hot(torch.full((N_STYLES,), c), k).float(), z) for c in range(k)]
+    images = torch.stack(rows).reshape(k, N_STYLES, 28, 28).numpy()
+    fig, ax = plt.subplots(figsize=(0.5 * N_STYLES, 0.5 * k))
+    _tiles(ax, images)
+    ax.set_ylabel("y (one class per row)")
+    ax.set_xlabel("z ~ prior (one style per column)")
+    save(fig, out)
+
+
+@torch.no_grad()
+def fig_recon(model: Path, mnist: Path, out: Path, per_class: int = 2) -> None:
+    import matplotlib.pyplot as plt
+    from .figures import save
+
+    _, k, enc, dec = _load(model)
+    x, y = _test_images(mnist)
+    idx = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(k)])
+    xs = x[idx]
+    logits, z = enc.encode(xs)
+    x_hat = dec(F.softmax(logits, 1), z)
+    n = len(idx)
+    images = torch.stack([xs, x_hat]).reshape(2, n, 28, 28).numpy()
+    fig, ax = plt.subplots(figsize=(0.5 * n, 1.2))
+    _tiles(ax, images)
+    ax.set_yticks([14, 42], ["input", "output"])
+    save(fig, out)
+
+
+def add_parser(sub) -> None:
+    """Register ``python -m fewlabels.figures aae`` on the figures CLI."""
+    a = sub.add_parser("aae", help="AAE latent distribution, style grid and reconstructions from a model.pt")
+    a.add_argument("--model", required=True, type=Path)
+    a.add_argument("--mnist", required=True, type=Path)
+    a.add_argument("--latent", required=True, type=Path)
+    a.add_argument("--style", required=True, type=Path)
+    a.add_argument("--recon", required=True, type=Path)
+    a.set_defaults(run=lambda args: (fig_latent(args.model, args.mnist, args.latent),
+                                     fig_style(args.model, args.style),
+                                     fig_recon(args.model, args.mnist, args.recon)))
