@@ -18,13 +18,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null; then
+if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null || ! command -v pdftotext >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "[setup] installing LaTeX from Debian (about a minute)"
+        echo "[setup] installing LaTeX (and pdftotext, which the tests use) from Debian (about a minute)"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends texlive-latex-base texlive-latex-extra \
-            texlive-fonts-recommended latexmk >/dev/null
+            texlive-fonts-recommended latexmk poppler-utils >/dev/null
     else
         echo "[setup] LaTeX (pdflatex + latexmk) is missing and I cannot install it here." >&2
         echo "        Install it with: sudo apt-get install texlive-latex-base texlive-latex-extra texlive-fonts-recommended latexmk" >&2

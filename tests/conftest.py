@@ -41,3 +41,12 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, mnist_path) -> Path:
+    """A sandbox in which the whole `smoke` preset has run to paper/ms.pdf (shared by several tests)."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    subprocess.run(["bash", str(REPO / "scripts" / "sandbox.sh"), str(workdir)], check=True, capture_output=True)
+    snakemake(workdir, "--configfile", "presets/smoke.yaml")
+    return workdir

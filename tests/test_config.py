@@ -1,0 +1,128 @@
+"""The config schema and the hyperparameter checks reject bad input with messages that name the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from fewlabels import config as C
+from fewlabels.methods import METHODS, PRETRAIN
+
+from conftest import REPO, snakemake
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def merged(*presets: str) -> dict:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for p in presets:
+        cfg.update(yaml.safe_load((REPO / "presets" / f"{p}.yaml").read_text()))
+    return cfg
+
+
+def deep_update(d, u):
+    for k, v in u.items():
+        d[k] = deep_update(d.get(k, {}), v) if isinstance(v, dict) and isinstance(d.get(k), dict) else v
+    return d
+
+
+@pytest.fixture
+def cfg():
+    return copy.deepcopy(merged())
+
+
+@pytest.mark.parametrize("preset", [[], ["quick"], ["smoke"]])
+def test_every_preset_is_valid(preset):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for p in preset:
+        deep_update(cfg, yaml.safe_load((REPO / "presets" / f"{p}.yaml").read_text()))
+    validate(cfg, SCHEMA)
+    C.check(cfg)
+
+
+def test_schema_lists_exactly_the_registered_methods():
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    grid_enum = schema["properties"]["grid"]["items"]["properties"]["methods"]["items"]["enum"]
+    assert sorted(grid_enum) == sorted(METHODS)
+    assert sorted(schema["properties"]["methods"]["properties"]) == sorted(METHODS)
+    assert sorted(schema["properties"]["pretrain"]["properties"]) == sorted(PRETRAIN)
+
+
+def _error(cfg) -> str:
+    with pytest.raises((WorkflowError, C.ConfigError)) as e:
+        validate(cfg, SCHEMA)
+        C.check(cfg)
+    return str(e.value)
+
+
+def test_unknown_top_level_key(cfg):
+    cfg["sedes"] = [0]
+    assert "sedes" in _error(cfg)
+
+
+def test_unknown_method_in_grid(cfg):
+    cfg["grid"][0]["methods"].append("resnet")
+    assert "resnet" in _error(cfg)
+
+
+def test_unknown_method_section(cfg):
+    cfg["methods"]["resnet"] = {"epochs": 1}
+    assert "resnet" in _error(cfg)
+
+
+@pytest.mark.parametrize("labels", [105, 0, 60000])
+def test_bad_budget(cfg, labels):
+    cfg["grid"][0]["labels"] = [labels]
+    msg = _error(cfg)
+    assert str(labels) in msg and "labels" in msg
+
+
+def test_budget_larger_than_the_task_pool(cfg, monkeypatch):
+    # the schema caps budgets at the 55,000-image pool; smaller task pools are checked in Python
+    monkeypatch.setitem(C.POOL_SIZES, "mnist10", 800)
+    cfg["grid"][0]["labels"] = [1000]
+    msg = _error(cfg)
+    assert "grid[0].labels" in msg and "1000" in msg and "800" in msg
+
+
+def test_non_integer_seed(cfg):
+    cfg["seeds"] = [0, 1.5]
+    assert "1.5" in _error(cfg)
+
+
+def test_missing_key(cfg):
+    del cfg["seeds"]
+    assert "seeds" in _error(cfg)
+
+
+def test_unknown_hyperparameter_names_method_and_key(cfg):
+    cfg["methods"]["supervised"]["learning_rate"] = 0.1
+    msg = _error(cfg)
+    assert "methods.supervised" in msg and "learning_rate" in msg
+
+
+def test_wrong_hyperparameter_type(cfg):
+    cfg["methods"]["supervised"]["epochs"] = "ten"
+    msg = _error(cfg)
+    assert "epochs" in msg and "ten" in msg
+
+
+def test_runs_expand_the_grid_once_per_run():
+    cfg = {"seeds": [3, 4], "grid": [{"task": "mnist10", "labels": [20, 40], "methods": ["supervised"]},
+                                     {"task": "mnist10", "labels": [40], "methods": ["supervised"]}]}
+    runs = C.runs(cfg)
+    assert len(runs) == 4 and {(r["labels"], r["seed"]) for r in runs} == {(20, 3), (20, 4), (40, 3), (40, 4)}
+
+
+def test_snakemake_reports_a_bad_config_by_key(sandbox):
+    bad = sandbox / "bad.yaml"
+    bad.write_text("grid:\n  - {task: mnist10, labels: [15], methods: [supervised]}\n")
+    proc = snakemake(sandbox, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "15" in out and "multipleOf" in out

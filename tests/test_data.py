@@ -1,0 +1,159 @@
+"""MNIST verification, IDX/pickle decoding and the label-budget splits."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+from fewlabels import data as D
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_path):
+    return D.load_mnist(mnist_path)
+
+
+@pytest.fixture(scope="module")
+def pool(mnist):
+    y = mnist["y_train"]
+    val = D.validation_indices(y)
+    return y, val, D.pool_indices(y, val)
+
+
+def test_pinned_mnist_has_known_class_counts(mnist):
+    assert tuple(np.bincount(mnist["y_train"])) == D.TRAIN_CLASS_COUNTS
+    assert tuple(np.bincount(mnist["y_test"])) == D.TEST_CLASS_COUNTS
+    assert mnist["x_train"].dtype == np.uint8 and mnist["x_train"].max() == 255
+
+
+def test_validation_is_fixed_balanced_and_outside_the_pool(pool):
+    y, val, p = pool
+    assert len(val) == D.VALIDATION_SIZE and len(p) == 55000
+    assert np.all(np.bincount(y[val]) == D.VALIDATION_SIZE // 10)
+    assert not np.intersect1d(val, p).size
+    np.testing.assert_array_equal(val, D.validation_indices(y))  # seed-independent
+
+
+@pytest.mark.parametrize("task,labels", [("mnist10", 100), ("mnist10", 1000), ("digits59", 500), ("digits04", 50)])
+def test_split_is_balanced_and_inside_the_task_pool(pool, task, labels):
+    y, val, p = pool
+    lab = D.labeled_indices(y, p, task, labels, seed=3)
+    classes = D.TASKS[task][0]
+    assert len(lab) == labels == len(np.unique(lab))
+    counts = {c: int((y[lab] == c).sum()) for c in classes}
+    assert set(counts.values()) == {labels // len(classes)}
+    assert np.isin(lab, p).all() and not np.isin(lab, val).any()
+
+
+def test_split_depends_only_on_the_seed(pool):
+    y, _, p = pool
+    a = D.labeled_indices(y, p, "mnist10", 100, seed=0)
+    np.testing.assert_array_equal(a, D.labeled_indices(y, p, "mnist10", 100, seed=0))
+    assert not np.array_equal(a, D.labeled_indices(y, p, "mnist10", 100, seed=1))
+
+
+@pytest.mark.parametrize("labels,match", [(105, "multiple of the 10 classes"), (0, "positive"),
+                                          (50000, "only")])
+def test_bad_budgets_are_errors(pool, labels, match):
+    y, _, p = pool
+    with pytest.raises(ValueError, match=match):
+        D.labeled_indices(y, p, "mnist10", labels, seed=0)
+
+
+def test_split_file_and_task_tensors(tmp_path, mnist_path):
+    out = tmp_path / "s.npz"
+    D.make_split(mnist_path, out, "digits59", 50, seed=2)
+    t = D.load_task(mnist_path, out, "cpu")
+    # digits 5-9 are shifted to 0-4 everywhere, and only those digits remain
+    for y in (t.y_lab, t.y_pool, t.y_val, t.y_test):
+        assert set(y.unique().tolist()) == set(range(5))
+    assert t.n_classes == 5 and len(t.y_test) == sum(D.TEST_CLASS_COUNTS[5:])
+    assert t.x_lab.shape == (50, 784) and 0.0 <= float(t.x_lab.min()) and float(t.x_lab.max()) <= 1.0
+    limited = D.load_task(mnist_path, out, "cpu", pool_limit=300)
+    assert 300 <= len(limited.x_pool) <= 350  # the labeled images stay in the unlabeled pool
+
+
+def test_truncated_file_fails_clearly(tmp_path, mnist_path):
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(mnist_path.read_bytes()[: 1 << 20])
+    with pytest.raises(D.DataError, match="(?s)corrupt or truncated.*delete it"):
+        D.load_mnist(bad)
+
+
+def test_altered_pixels_fail_the_hash(tmp_path, mnist):
+    arrays = {k: v.copy() for k, v in mnist.items()}
+    arrays["x_test"][0, 0, 0] ^= 1
+    bad = tmp_path / "mnist.npz"
+    D.save_npz(bad, **arrays)
+    with pytest.raises(D.DataError, match="does not match the pinned"):
+        D.load_mnist(bad)
+
+
+def test_missing_file_says_how_to_get_it(tmp_path):
+    with pytest.raises(D.DataError, match="snakemake resources/mnist.npz"):
+        D.load_mnist(tmp_path / "nope.npz")
+
+
+def _write_idx(path, arr):
+    header = struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header + arr.astype(np.uint8).tobytes())
+
+
+def test_idx_files_decode_to_the_pinned_arrays(tmp_path, mnist):
+    names = {"train-images-idx3-ubyte.gz": "x_train", "train-labels-idx1-ubyte.gz": "y_train",
+             "t10k-images-idx3-ubyte.gz": "x_test", "t10k-labels-idx1-ubyte.gz": "y_test"}
+    for name, key in names.items():
+        _write_idx(tmp_path / name, mnist[key])
+    arrays = D.from_idx(tmp_path, check_md5=False)
+    D.verify(arrays)  # same bytes, same hash
+    # our re-encoded files are not the published ones, so the checksum check refuses them
+    with pytest.raises(D.DataError, match="does not match the published"):
+        D.from_idx(tmp_path)
+    # a truncated IDX body is named as such
+    raw = gzip.decompress((tmp_path / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb", compresslevel=1) as f:
+        f.write(raw[:-10])
+    with pytest.raises(D.DataError, match="expected 10000 bytes"):
+        D.from_idx(tmp_path, check_md5=False)
+
+
+def test_pickle_source_decodes_exactly(tmp_path, mnist):
+    # a small pickle in the classic layout: (train, validation, test), float32 = pixel / 256
+    n = 500
+    x = mnist["x_train"][: 2 * n].reshape(-1, 784).astype(np.float32) / 256.0
+    xt = mnist["x_test"][:n].reshape(-1, 784).astype(np.float32) / 256.0
+    y, yt = mnist["y_train"][: 2 * n], mnist["y_test"][:n]
+    pkl = tmp_path / "mnist.pkl.gz"
+    with gzip.open(pkl, "wb", compresslevel=1) as f:
+        pickle.dump(((x[:n], y[:n]), (x[n:], y[n:]), (xt, yt)), f)
+    got = D.from_pickle(pkl)
+    np.testing.assert_array_equal(got["x_train"], mnist["x_train"][: 2 * n])  # train + validation, in order
+    np.testing.assert_array_equal(got["x_test"], mnist["x_test"][:n])
+    np.testing.assert_array_equal(got["y_train"], y)
+    with pytest.raises(D.DataError, match="shape"):
+        D.verify(got)  # 1,000 images are not MNIST
+    pkl.write_bytes(pkl.read_bytes()[:5000])
+    with pytest.raises(D.DataError, match="not a readable MNIST pickle"):
+        D.from_pickle(pkl)
+
+
+def test_failed_acquire_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "res" / "mnist.npz"
+    with pytest.raises(D.DataError, match="idx_dir"):
+        D.acquire(out, source="idx", idx_dir=str(tmp_path / "empty"))
+    assert not out.exists()
+    assert not list(out.parent.glob("*")) if out.parent.exists() else True
+
+
+def test_atomic_write_removes_its_temp_file_on_failure(tmp_path):
+    def boom(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    with pytest.raises(RuntimeError):
+        D.atomic_write(tmp_path / "f.txt", boom)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,115 @@
+"""The shared trainer with the supervised baseline: shapes, determinism, failure modes, files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fewlabels import data as D
+from fewlabels.methods import get
+from fewlabels.methods.base import HParamError, resolve_hparams
+from fewlabels.methods.supervised import Supervised
+from fewlabels.nets import MLPClassifier
+from fewlabels.train import DivergedError, run
+
+TINY = {"epochs": 2, "steps_per_epoch": 15, "batch_size": 50, "hidden": [128, 64], "dropout": 0.2, "init_std": 0.05}
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory, mnist_path):
+    path = tmp_path_factory.mktemp("split") / "s.npz"
+    D.make_split(mnist_path, path, "mnist10", 100, seed=0)
+    return path
+
+
+def train(tmp_path, mnist_path, split, name="run", seed=0, **kw):
+    kw.setdefault("hparams", TINY)
+    return run(method="supervised", task="mnist10", labels=100, seed=seed, mnist=mnist_path, split=split,
+               out=tmp_path / name, pool_limit=500, log=lambda s: None, **kw)
+
+
+def test_mlp_shapes_and_eval_mode_is_deterministic():
+    net = MLPClassifier(784, [1000, 1000], 10, dropout=0.75)
+    x = torch.rand(7, 784)
+    assert net(x).shape == (7, 10)
+    assert [m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)] == [1000, 1000, 10]
+    net.eval()  # dropout off at test time (the seed kept it on)
+    assert torch.equal(net(x), net(x))
+    net.train()
+    assert not torch.equal(net(x), net(x))
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path, mnist_path, split):
+    a = train(tmp_path, mnist_path, split, "a")
+    b = train(tmp_path, mnist_path, split, "b")
+    c = train(tmp_path, mnist_path, split, "c", seed=1)
+    assert a["results"] == b["results"]
+    assert (tmp_path / "a/history.csv").read_text().split("train_s")[0] == \
+        (tmp_path / "b/history.csv").read_text().split("train_s")[0]
+    hist_a = [line.rsplit(",", 1)[0] for line in (tmp_path / "a/history.csv").read_text().splitlines()]
+    hist_b = [line.rsplit(",", 1)[0] for line in (tmp_path / "b/history.csv").read_text().splitlines()]
+    assert hist_a == hist_b  # every loss and accuracy, bit for bit (only the timing column differs)
+    assert hist_a != [line.rsplit(",", 1)[0] for line in (tmp_path / "c/history.csv").read_text().splitlines()]
+
+
+def test_metrics_file_describes_the_run(tmp_path, mnist_path, split):
+    m = train(tmp_path, mnist_path, split)
+    on_disk = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert on_disk == m
+    assert m["run"] == {"method": "supervised", "task": "mnist10", "labels": 100, "seed": 0, "stage": "train"}
+    assert m["hparams"]["epochs"] == 2 and m["hparams"]["hidden"] == [128, 64]
+    assert m["data"]["split_sha256"] == D.file_sha256(split) and m["data"]["n_test"] == 10000
+    assert m["data"]["n_labeled"] == 100
+    assert m["env"]["device"] == "cpu" and m["env"]["torch"] == torch.__version__
+    assert m["timing"]["samples_per_s"] > 0 and m["timing"]["steps"] == 30
+    r = m["results"]
+    assert r["test_errors"] == round((1 - r["test_accuracy"]) * 10000)
+    assert r["test_accuracy"] > 0.3  # 30 steps on 100 labels is far above chance (10 %)
+    assert (tmp_path / "run/history.csv").read_text().count("\n") == 3  # header + 2 epochs
+    saved = torch.load(tmp_path / "run/model.pt", weights_only=False)
+    assert set(saved["modules"]) == {"net"} and saved["method"] == "supervised"
+
+
+def test_dry_run_writes_nothing(tmp_path, mnist_path, split):
+    assert train(tmp_path, mnist_path, split, dry_run=True) == {}
+    assert not (tmp_path / "run").exists()
+
+
+def test_nan_loss_stops_the_run_without_metrics(tmp_path, mnist_path, split, monkeypatch):
+    real = Supervised.train_step
+    calls = {"n": 0}
+
+    def poisoned(self):
+        calls["n"] += 1
+        out = real(self)
+        return {"ce": out["ce"] * float("nan")} if calls["n"] > 20 else out
+
+    monkeypatch.setattr(Supervised, "train_step", poisoned)
+    with pytest.raises(DivergedError, match=r"loss ce became nan in epoch 2"):
+        train(tmp_path, mnist_path, split)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_hyperparameters_are_checked():
+    assert resolve_hparams(get("supervised"), {"lr": 0.01})["lr"] == 0.01
+    with pytest.raises(HParamError, match="unknown hyperparameter 'lrate'"):
+        resolve_hparams(get("supervised"), {"lrate": 0.01})
+    with pytest.raises(HParamError, match="'epochs' should be int"):
+        resolve_hparams(get("supervised"), {"epochs": 1.5})
+    with pytest.raises(HParamError, match="batch_size must be >= 1"):
+        resolve_hparams(get("supervised"), {"batch_size": 0})
+    with pytest.raises(KeyError, match="unknown method 'resnet'"):
+        get("resnet")
+
+
+def test_cli_reports_errors_without_a_traceback(tmp_path, mnist_path, split):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "fewlabels.train", "--method", "supervised", "--task", "mnist10",
+                           "--labels", "100", "--seed", "0", "--mnist", str(mnist_path), "--split", str(split),
+                           "--out", str(tmp_path / "x"), "--hparams", '{"epoch": 3}'],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "unknown hyperparameter 'epoch'" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "x").exists()

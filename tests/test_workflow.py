@@ -1,0 +1,75 @@
+"""The Snakemake workflow: lint, the paper preset's DAG, and a real end-to-end smoke run to the PDF."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+
+
+def jobs(dry_run_output: str, rule: str) -> set[tuple]:
+    """(task, method, labels, seed) of every job of ``rule`` in a `snakemake -n` listing."""
+    found = set()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run_output):
+        if re.match(rf"(?:local)?rule {rule}:", block.strip()):
+            wc = dict(kv.split("=") for kv in re.search(r"wildcards: (.*)", block).group(1).split(", "))
+            found.add(tuple(wc.get(k) for k in ("task", "method", "labels", "seed")))
+    return found
+
+
+def test_lint_is_clean(sandbox):
+    proc = snakemake(sandbox, "--lint", check=False)
+    assert "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_paper_preset_lists_exactly_the_expected_training_jobs(sandbox):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    expected = {(b["task"], m, str(n), str(s)) for b in cfg["grid"]
+                for m, n, s in itertools.product(b["methods"], b["labels"], cfg["seeds"])}
+    out = snakemake(sandbox, "-n", "--forceall").stdout
+    assert jobs(out, "train") == expected
+    assert len(expected) >= 5 * 5  # 5 seeds x the supervised budgets at least
+
+
+def test_unusual_budgets_and_seeds_run(sandbox):
+    odd = sandbox / "odd.yaml"
+    odd.write_text(yaml.safe_dump({
+        "seeds": [13], "data": {"source": "pypi", "pool_limit": 500},
+        "grid": [{"task": "mnist10", "labels": [70], "methods": ["supervised"]}],
+        "methods": {"supervised": {"epochs": 1, "steps_per_epoch": 5, "hidden": [32]}}}))
+    snakemake(sandbox, "--configfile", str(odd), "results/metrics.csv")
+    df = pd.read_csv(sandbox / "results/metrics.csv")
+    assert df[["labels", "seed"]].values.tolist() == [[70, 13]]
+    split = __import__("numpy").load(sandbox / "results/splits/mnist10/n70/seed13.npz")
+    assert len(split["labeled"]) == 70
+
+
+def test_smoke_run_builds_the_paper_from_its_runs(smoke_run):
+    cfg = yaml.safe_load((REPO / "presets" / "smoke.yaml").read_text())
+    metrics = pd.read_csv(smoke_run / "results/metrics.csv", dtype={"labels": str})
+    train = metrics[metrics["stage"] == "train"]
+    expected = {(b["task"], m, str(n)) for b in cfg["grid"] for m in b["methods"] for n in b["labels"]}
+    assert set(zip(train["task"], train["method"], train["labels"])) == expected
+    # every row is what its metrics.json says
+    for _, r in train.iterrows():
+        m = json.loads((smoke_run / r["path"]).read_text())
+        assert m["results"]["test_accuracy"] == pytest.approx(r["test_accuracy"])
+    pdf = smoke_run / "paper/ms.pdf"
+    assert pdf.stat().st_size > 10_000 and pdf.read_bytes()[:5] == b"%PDF-"
+    table = (smoke_run / "paper/generated/tab_results.tex").read_text()
+    row = train[(train["method"] == "supervised") & (train["task"] == "mnist10")].iloc[0]
+    assert f"{100 * row['test_accuracy']:.2f}" in table
+    for fig in ("fig_accuracy.pdf", "fig_accuracy.png"):
+        assert (smoke_run / "paper/generated" / fig).stat().st_size > 1000
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+        assert f"{100 * row['test_accuracy']:.2f}" in text  # the generated table is in the PDF
+        assert "Scorecard" in text
