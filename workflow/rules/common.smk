@@ -69,3 +69,18 @@ def figure_run(method, task="mnist10"):
     if not budgets:
         raise ValueError(f"the grid has no {task} run of {method!r}, which its figures need")
     return run_dir({"task": task, "method": method, "labels": max(budgets), "seed": config["seeds"][0]})
+
+
+def train_gpus():
+    """GPUs one training job asks for (the `gpu` resource: a local limit via --resources gpu=N,
+    `sbatch --gpus` on SLURM). None for `device: cpu`; none for `device: auto` when running
+    locally on a machine without CUDA (so CPU runs are not serialised by the GPU limit)."""
+    if config["device"] == "cpu":
+        return 0
+    if config["device"] == "auto" and workflow.local_exec:
+        try:
+            import torch
+        except ImportError:
+            return 0
+        return int(torch.cuda.is_available())
+    return 1

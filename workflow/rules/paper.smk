@@ -23,6 +23,7 @@ rule paper:
         bib="paper/refs.bib",
         generated=rules.tables.output,
         figures=PAPER_FIGURES,
+        benchmarks="paper/generated/tab_benchmarks.tex",
     output:
         "paper/ms.pdf",
     log:

@@ -21,6 +21,8 @@ rule train:
     benchmark:
         "benchmarks/train/{task}/{method}/n{labels}/seed{seed}.tsv"
     threads: 1
+    resources:
+        gpu=lambda wc: train_gpus(),
     conda:
         ENV
     shell:
@@ -52,6 +54,8 @@ rule pretrain:
     benchmark:
         "benchmarks/pretrain/{stage}/seed{seed}.tsv"
     threads: 1
+    resources:
+        gpu=lambda wc: train_gpus(),
     conda:
         ENV
     shell:

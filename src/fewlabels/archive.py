@@ -1,0 +1,155 @@
+"""The archive: what a finished run leaves so that figures, tables and the PDF can be rebuilt
+without training (``results/archive/``, committed to the repository).
+
+``create`` copies ``results/metrics.csv``, ``results/benchmarks.csv`` and the run files the
+figures read into the archive (checkpoints with half-precision weights, to keep it small), with ``config.yaml`` (the run's configuration plus
+``archive: true``) and ``MANIFEST.tsv`` (path, bytes, SHA-256 of every file).
+``restore`` copies one archived file back to ``results/`` after checking its hash, so a
+truncated file or a Git LFS pointer is an error, not a silently wrong figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from .data import atomic_write, file_sha256
+
+MANIFEST = "MANIFEST.tsv"
+CONFIG = "config.yaml"
+# Keys whose difference means the archive cannot stand in for this configuration's runs.
+GRID_KEYS = ("grid", "seeds")
+
+
+class ArchiveError(RuntimeError):
+    pass
+
+
+def relative(path: Path) -> Path:
+    """A file's path inside results/ (archived files keep their place: results/X -> archive/X)."""
+    parts = Path(path).parts
+    if "results" not in parts:
+        raise ArchiveError(f"{path}: only files under results/ can be archived")
+    rel = Path(*parts[parts.index("results") + 1:])
+    if not rel.parts or rel.parts[0] == "archive":
+        raise ArchiveError(f"{path}: not a results file that can be archived")
+    return rel
+
+
+def _half(obj):
+    import torch
+
+    if isinstance(obj, torch.Tensor) and obj.is_floating_point():
+        return obj.half()
+    if isinstance(obj, dict):
+        return type(obj)((k, _half(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_half(v) for v in obj)
+    return obj
+
+
+def save_half(src: Path, dest: Path) -> None:
+    """Copy a checkpoint with its float tensors in half precision: half the size, and
+    ``load_state_dict`` casts them back to the module's float32. Figures drawn from it differ
+    from the original run's by weight rounding only; every number in the paper comes from
+    metrics.csv, which is archived exactly."""
+    import torch
+
+    torch.save(_half(torch.load(src, map_location="cpu", weights_only=False)), dest)
+
+
+def create(files, archive: Path, config: dict) -> list[str]:
+    """(Re)make ``archive`` from ``files`` (paths under results/); returns the manifest lines."""
+    archive = Path(archive)
+    tmp = archive.with_name(archive.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    lines = []
+    for f in sorted(set(map(Path, files))):
+        rel = relative(f)
+        dest = tmp / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if rel.suffix == ".pt":
+            save_half(f, dest)
+        else:
+            shutil.copyfile(f, dest)
+        lines.append(f"{rel.as_posix()}\t{dest.stat().st_size}\t{file_sha256(dest)}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / MANIFEST).write_text("path\tbytes\tsha256\n" + "\n".join(lines) + "\n")
+    header = ("# The configuration results/archive/ was made with. Rebuild every figure, table and the\n"
+              "# PDF from the archive, without training:\n"
+              "#   snakemake --cores all --configfile results/archive/config.yaml\n")
+    (tmp / CONFIG).write_text(header + yaml.safe_dump({**config, "archive": True}, sort_keys=False))
+    shutil.rmtree(archive, ignore_errors=True)
+    tmp.rename(archive)
+    return lines
+
+
+def manifest(archive: Path) -> dict[str, tuple[int, str]]:
+    path = Path(archive) / MANIFEST
+    if not path.exists():
+        raise ArchiveError(f"{path} is missing: make the archive with `snakemake --cores all "
+                           "--configfile <preset> archive` after a finished run")
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
+    return {p: (int(n), h) for p, n, h in rows}
+
+
+def restore(archive: Path, rel: str, out: Path) -> None:
+    """Copy ``archive/rel`` to ``out`` if its size and SHA-256 match the manifest."""
+    src = Path(archive) / rel
+    entry = manifest(archive).get(rel)
+    if entry is None:
+        raise ArchiveError(f"{rel} is not in {archive}/{MANIFEST}; the archive was made with another "
+                           "configuration (use --configfile results/archive/config.yaml)")
+    size, sha = entry
+    got = file_sha256(src)
+    if src.stat().st_size != size or got != sha:
+        raise ArchiveError(f"{src}: {src.stat().st_size} bytes, SHA-256 {got[:12]}..., but the manifest says "
+                           f"{size} bytes, {sha[:12]}...; the archive is damaged (a Git LFS pointer or a "
+                           "partial checkout?). Re-fetch it, or retrain without archive mode.")
+    atomic_write(Path(out), lambda tmp: shutil.copyfile(src, tmp))
+
+
+def check_config(config: dict, archive: Path) -> None:
+    """In archive mode, the grid and seeds must be the archive's: other runs cannot be restored."""
+    path = Path(archive) / CONFIG
+    if not path.exists():
+        raise ArchiveError(f"archive mode, but {path} is missing: there is no archive to rebuild from. "
+                           "Make one with `snakemake --cores all --configfile <preset> archive`.")
+    made = yaml.safe_load(path.read_text())
+    for key in GRID_KEYS:
+        if made.get(key) != config.get(key):
+            raise ArchiveError(f"archive mode: config {key!r} is {config.get(key)!r} but {archive} was made with "
+                               f"{made.get(key)!r}; run with --configfile {path}")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.archive", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("create", help="(re)make the archive from a finished run's files")
+    c.add_argument("--archive", required=True, type=Path)
+    c.add_argument("--config", required=True, help="the run's configuration as JSON")
+    c.add_argument("files", nargs="+", type=Path)
+    r = sub.add_parser("restore", help="copy one archived file back, checking its hash")
+    r.add_argument("--archive", required=True, type=Path)
+    r.add_argument("--path", required=True, help="the file's path inside results/")
+    r.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "create":
+            lines = create(args.files, args.archive, json.loads(args.config))
+            total = sum(int(line.split("\t")[1]) for line in lines)
+            print(f"archived {len(lines)} files, {total / 1e6:.1f} MB, in {args.archive}", file=sys.stderr)
+        else:
+            restore(args.archive, args.path, args.out)
+    except (ArchiveError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

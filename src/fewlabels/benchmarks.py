@@ -1,0 +1,110 @@
+"""Cost of the runs: Snakemake's ``benchmark:`` files of the training jobs, joined with
+each run's ``metrics.json`` (which says the device), summarised per method and device.
+
+``python -m fewlabels.benchmarks collect --out results/benchmarks.csv RUN_DIR_METRICS BENCH_TSV ...``
+takes pairs (metrics.json, benchmark .tsv); ``table`` turns the CSV into the appendix
+table ``tab_benchmarks.tex``. Wall time is the job's (``s``: process start to end, data
+loading and evaluation included); peak memory is the job's maximum resident set size
+(``max_rss``, MB) as Snakemake measured it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .data import atomic_write
+from .figures import METHOD_ORDER
+from .tables import tex_escape
+
+COLUMNS = ["stage", "task", "method", "labels", "seed", "device", "device_name", "wall_s", "max_rss_mb",
+           "cpu_time_s", "train_s", "samples_per_s"]
+
+
+def read_benchmark(path: Path) -> dict:
+    """The last row of a Snakemake benchmark TSV (one row per repeat; we run each job once)."""
+    df = pd.read_csv(path, sep="\t")
+    missing = {"s", "max_rss"} - set(df.columns)
+    if df.empty or missing:
+        raise ValueError(f"{path}: not a Snakemake benchmark file (missing columns {sorted(missing)} or no rows)")
+    r = df.iloc[-1]
+    # Snakemake writes "-" when it could not measure a value (e.g. a job shorter than its sampling step).
+    num = lambda k: pd.to_numeric(r.get(k), errors="coerce")  # noqa: E731
+    return {"wall_s": num("s"), "max_rss_mb": num("max_rss"), "cpu_time_s": num("cpu_time")}
+
+
+def row(metrics: Path, benchmark: Path) -> dict:
+    m = json.loads(Path(metrics).read_text())
+    run = m["run"]
+    return {"stage": run["stage"], "task": run["task"], "method": run["method"],
+            "labels": "all" if run["labels"] is None else int(run["labels"]), "seed": run["seed"],
+            "device": m["env"]["device"], "device_name": m["env"]["device_name"],
+            **read_benchmark(benchmark), "train_s": m["timing"]["train_s"],
+            "samples_per_s": m["timing"]["samples_per_s"]}
+
+
+def collect(pairs) -> pd.DataFrame:
+    if not pairs:
+        raise ValueError("no (metrics.json, benchmark.tsv) pairs given")
+    return pd.DataFrame([row(m, b) for m, b in pairs], columns=COLUMNS)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (stage, method, device): runs, mean and max wall time, peak memory, mean throughput."""
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    g = df.groupby(["stage", "method", "device"], sort=False)
+    s = g.agg(runs=("wall_s", "size"), wall_mean=("wall_s", "mean"), wall_max=("wall_s", "max"),
+              rss_max=("max_rss_mb", "max"), samples_per_s=("samples_per_s", "mean")).reset_index()
+    s["_o"] = s["method"].map(lambda m: order.get(m, len(order)))
+    s["_s"] = s["stage"].map({"pretrain": 0, "train": 1})
+    return s.sort_values(["_s", "_o", "method", "device"]).drop(columns=["_o", "_s"]).reset_index(drop=True)
+
+
+def _num(v, fmt: str) -> str:
+    return "--" if pd.isna(v) else format(v, fmt)
+
+
+def table(df: pd.DataFrame) -> str:
+    """Booktabs table: one row per (stage, method, device); CPU and GPU rows side by side when both exist."""
+    out = [r"\begin{tabular}{lllrrrrr}", r"\toprule",
+           r"stage & method & device & runs & wall (s) & max wall (s) & peak RSS (MB) & samples/s \\",
+           r"\midrule"]
+    for _, r in summary(df).iterrows():
+        out.append(" & ".join([r["stage"], tex_escape(r["method"]), tex_escape(r["device"].upper()), str(r["runs"]),
+                               _num(r["wall_mean"], ".1f"), _num(r["wall_max"], ".1f"), _num(r["rss_max"], ".0f"),
+                               _num(r["samples_per_s"], ".0f")]) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect", help="join benchmark TSVs with metrics.json into one CSV")
+    c.add_argument("--out", required=True, type=Path)
+    c.add_argument("files", nargs="*", type=Path, help="metrics.json and benchmark .tsv, alternating")
+    t = sub.add_parser("table", help="the appendix table from the CSV")
+    t.add_argument("--benchmarks", required=True, type=Path)
+    t.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "collect":
+            if len(args.files) % 2:
+                raise ValueError("files must come in (metrics.json, benchmark.tsv) pairs")
+            df = collect(list(zip(args.files[::2], args.files[1::2])))
+            atomic_write(args.out, lambda tmp: df.to_csv(tmp, index=False))
+            print(f"wrote {args.out}: {len(df)} jobs", file=sys.stderr)
+        else:
+            text = table(pd.read_csv(args.benchmarks, dtype={"labels": str}))
+            atomic_write(args.out, lambda tmp: tmp.write_text(text))
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
