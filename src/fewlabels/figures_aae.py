@@ -72,9 +72,8 @@ def fig_latent(model: Path, mnist: Path, out: Path) -> None:
         ax.legend(loc="upper right", markerscale=4, fontsize=7)
     ax.set_title("q(z|x) of test images, first two dims")
     ax = axes[1]
-    lim = 4 * std
-    bins = np.linspace(-lim, lim, 61)
-    ax.hist(np.clip(z.ravel(), -lim, lim), bins=bins, density=True, alpha=0.6, label="q(z), all dims")
+    lim = max(4 * std, float(np.percentile(np.abs(z), 99.5)))  # wide enough for codes off the prior
+    ax.hist(z.ravel(), bins=np.linspace(-lim, lim, 61), density=True, alpha=0.6, label="q(z), all dims")
     grid = np.linspace(-lim, lim, 200)
     ax.plot(grid, np.exp(-grid ** 2 / (2 * std ** 2)) / (std * np.sqrt(2 * np.pi)), "k", label=f"N(0, {std:g}$^2$)")
     ax.set_xlabel("z")
@@ -102,6 +101,7 @@ def fig_style(model: Path, out: Path) -> None:
     images = torch.stack(rows).reshape(k, N_STYLES, 28, 28).numpy()
     fig, ax = plt.subplots(figsize=(0.5 * N_STYLES, 0.5 * k))
     _tiles(ax, images)
+    ax.set_yticks([14 + 28 * c for c in range(k)], [str(c) for c in range(k)])
     ax.set_ylabel("y (one class per row)")
     ax.set_xlabel("z ~ prior (one style per column)")
     save(fig, out)
