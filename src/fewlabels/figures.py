@@ -71,6 +71,8 @@ def main(argv=None) -> None:
     a.add_argument("--out", required=True, type=Path)
     from .figures_aae import add_parser as add_aae_parser  # AAE figures from a model.pt
     add_aae_parser(sub)
+    from .figures_transfer import add_parser as add_transfer_parser  # transfer / siamese figures
+    add_transfer_parser(sub)
     args = p.parse_args(argv)
     if args.name == "accuracy":
         fig_accuracy(args.metrics, args.out)

@@ -33,10 +33,65 @@ rule fig_aae:
         " --style {output.style} --recon {output.recon} > {log} 2>&1"
 
 
+def siamese_pairs_model(wc):
+    """The first seed's siamese-pairs model (a function: a grid without siamese fails only here)."""
+    if not any(r["method"] == "siamese" for r in RUNS):
+        raise ValueError("the grid has no siamese run, whose pair-stage model the embedding figure needs")
+    return f"results/pretrain/siamese-pairs/seed{config['seeds'][0]}/model.pt"
+
+
+rule fig_transfer:
+    input:
+        "results/metrics.csv",
+    output:
+        pdf=report("paper/generated/fig_transfer.pdf", caption="../report/fig_transfer.rst", category="Transfer"),
+        png="paper/generated/fig_transfer.png",
+    log:
+        "logs/figures/transfer.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures transfer --metrics {input} --out {output.pdf} > {log} 2>&1"
+
+
+rule fig_siamese:
+    input:
+        "results/metrics.csv",
+    output:
+        pdf=report("paper/generated/fig_siamese.pdf", caption="../report/fig_siamese.rst", category="Siamese"),
+        png="paper/generated/fig_siamese.png",
+    log:
+        "logs/figures/siamese.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures siamese --metrics {input} --out {output.pdf} > {log} 2>&1"
+
+
+rule fig_siamese_embedding:
+    input:
+        model=siamese_pairs_model,
+        mnist=MNIST,
+    output:
+        pdf=report("paper/generated/fig_siamese_embedding.pdf", caption="../report/fig_siamese_embedding.rst",
+                   category="Siamese"),
+        png="paper/generated/fig_siamese_embedding.png",
+    log:
+        "logs/figures/siamese_embedding.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures siamese-embedding --model {input.model} --mnist {input.mnist}"
+        " --out {output.pdf} > {log} 2>&1"
+
+
 # Every figure the paper includes; the paper rule depends on all of them.
 PAPER_FIGURES = [
     rules.fig_accuracy.output.pdf,
     rules.fig_aae.output.latent,
     rules.fig_aae.output.style,
     rules.fig_aae.output.recon,
+    rules.fig_transfer.output.pdf,
+    rules.fig_siamese.output.pdf,
+    rules.fig_siamese_embedding.output.pdf,
 ]
