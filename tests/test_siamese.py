@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fewlabels import aggregate, train
+from fewlabels import aggregate, figures_transfer, train
 from fewlabels.data import TaskData, make_split
 from fewlabels.methods.base import HParamError, resolve_hparams
 from fewlabels.methods.siamese import PairSampler, Siamese, SiamesePairs, SiameseScratch
@@ -93,7 +93,13 @@ def test_smoke_run_beats_chance_and_pair_metrics_reach_the_aggregate(tmp_path, m
     row = aggregate.collect([tmp_path / "sp" / "metrics.json"]).iloc[0]
     assert (row["stage"], row["labels"], row["method"]) == ("pretrain", "all", "siamese-pairs")
     assert row["pair_accuracy"] == pairs["results"]["pair_accuracy"]
+    # The embedding figure reads that model without training anything.
+    fig = tmp_path / "fig" / "embedding.pdf"
+    figures_transfer.fig_siamese_embedding(tmp_path / "sp" / "model.pt", mnist_path, fig)
+    assert fig.stat().st_size > 0 and fig.with_suffix(".png").stat().st_size > 0
     run = train.run(method="siamese", labels=100, split=tmp_path / "n100.npz", out=tmp_path / "s",
                     hparams={"epochs": 2, "steps_per_epoch": 20}, pretrained=tmp_path / "sp" / "model.pt",
                     pool_limit=500, **common)
     assert run["results"]["test_accuracy"] > 0.5                                      # chance: 0.1
+    with pytest.raises(ValueError, match="siamese-pairs"):
+        figures_transfer.embed_test(tmp_path / "s" / "model.pt", mnist_path)

@@ -84,6 +84,10 @@ def macros(df: pd.DataFrame, verdicts, preset: str) -> str:
         lines.append(macro(f"{key}/n", int(r["n"])))
         lines.append(macro(f"{key}/errors", f"{r['errors']:.0f}"))
         lines.append(macro(f"{key}/wall", f"{r['wall']:.0f}"))
+    if "pair_accuracy" in df.columns:  # the Siamese pair stage's own metric, in %
+        pairs = df.dropna(subset=["pair_accuracy"]).groupby(["task", "method", "labels"], sort=False)
+        for (task, method, labels), g in pairs:
+            lines.append(macro(f"{task}/{method}/{labels}/pair", f"{100 * g['pair_accuracy'].mean():.2f}"))
     for v in verdicts:
         lines.append(macro(f"claim/{v.id}/ours", v.ours))
         lines.append(macro(f"claim/{v.id}/verdict", v.verdict))
