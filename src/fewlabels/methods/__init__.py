@@ -22,6 +22,8 @@ class Spec:
 METHODS: dict[str, Spec] = {
     "supervised": Spec("supervised", "Supervised"),
     "aae": Spec("aae", "AAE"),
+    "sgan": Spec("sgan", "SGAN"),
+    "sgan-fm": Spec("sgan_fm", "SGANFM"),
     "siamese": Spec("siamese", "Siamese", pretrain="siamese-pairs"),
     "siamese-scratch": Spec("siamese", "SiameseScratch"),
     "transfer": Spec("transfer", "Transfer", task="digits59", pretrain="transfer-source"),
