@@ -19,7 +19,8 @@ INSTALL_HINT = ("latexmk/pdflatex not found. Install LaTeX: as root on Debian/Ub
 def build(tex: Path, out: Path) -> None:
     if not (shutil.which("latexmk") and shutil.which("pdflatex")):
         raise SystemExit(f"error: {INSTALL_HINT}")
-    tex = Path(tex).resolve()
+    # absolute(), not resolve(): in a sandbox ms.tex is a link, and generated/ must be the sandbox's own
+    tex = Path(tex).absolute()
     with tempfile.TemporaryDirectory(prefix="latex-") as build_dir:
         cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
                f"-outdir={build_dir}", tex.name]
