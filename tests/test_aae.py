@@ -130,7 +130,9 @@ def test_lr_decay_divides_every_learning_rate_by_ten():
 
 # ---------------------------------------------------------------------------- real runs
 
-SHORT = {"epochs": 2, "steps_per_epoch": 100, "batch_size": 50, "hidden": [256, 256], "beta1": 0.5}
+# 100 steps of a narrower AAE on 2,000 pool images; a gentler adversary (lr_reg 1e-4) lets the
+# classifier get going within so few steps (about 65 % on this CPU).
+SHORT = {"epochs": 2, "steps_per_epoch": 50, "batch_size": 50, "hidden": [128, 128], "beta1": 0.5, "lr_reg": 1e-4}
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +147,7 @@ def short_run(tmp_path_factory, mnist_path):
 
 def test_short_run_beats_chance(short_run):
     _, metrics = short_run
-    assert metrics["results"]["test_accuracy"] > 0.3, metrics["results"]
+    assert metrics["results"]["test_accuracy"] > 0.4, metrics["results"]  # chance is 0.1
 
 
 def test_nan_stops_the_run_naming_phase_and_epoch(tmp_path, mnist_path, monkeypatch, short_run):

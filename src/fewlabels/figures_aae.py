@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .data import load_mnist
 
-N_TEST = 5000   # test images encoded for the latent figure (enough for a smooth histogram)
+N_TEST = 2000   # test images encoded for the latent figure (enough for the histograms, cheap to draw)
 N_STYLES = 10   # columns of the style grid
 SEED = 0        # fixes the prior samples drawn for the figures
 
