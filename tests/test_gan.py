@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from fewlabels import train
+from fewlabels import figures_gan, train
 from fewlabels.data import make_split
 from fewlabels.methods import get
 from fewlabels.methods.base import HParamError, resolve_hparams
@@ -139,6 +139,17 @@ def test_short_run_beats_chance_and_exports_the_generator(method, hparams, split
     cls = get(method)
     g = cls.build_generator(payload["hparams"])
     g.load_state_dict(payload["modules"]["G"])  # the figure code rebuilds the generator this way
+    imgs = figures_gan.generate(payload, 16)
+    assert imgs.shape == (16, 28, 28) and imgs.min() >= 0 and imgs.max() <= 1 and imgs.std(0).mean() > 0
+    figures_gan.fig_samples([tmp_path / "run" / "model.pt"], tmp_path / "samples.pdf")
+    figures_gan.fig_curves([tmp_path / "run" / "history.csv"], tmp_path / "curves.pdf")
+    for f in ("samples.pdf", "samples.png", "curves.pdf", "curves.png"):
+        assert (tmp_path / f).stat().st_size > 1000
+
+
+def test_sample_figure_rejects_a_checkpoint_without_generator():
+    with pytest.raises(ValueError, match="has no generator"):
+        figures_gan.generate({"method": "supervised", "hparams": {}, "modules": {}}, 4)
 
 
 def test_nan_in_a_gan_stops_the_run_with_a_clear_error(split, mnist_path, tmp_path, monkeypatch):

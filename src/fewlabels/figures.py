@@ -73,6 +73,8 @@ def main(argv=None) -> None:
     add_aae_parser(sub)
     from .figures_transfer import add_parser as add_transfer_parser  # transfer / siamese figures
     add_transfer_parser(sub)
+    from .figures_gan import add_parser as add_gan_parser  # GAN samples and accuracy curves
+    add_gan_parser(sub)
     args = p.parse_args(argv)
     if args.name == "accuracy":
         fig_accuracy(args.metrics, args.out)

@@ -85,6 +85,47 @@ rule fig_siamese_embedding:
         " --out {output.pdf} > {log} 2>&1"
 
 
+def gan_curve_runs(wc=None):
+    """Run dirs of the GAN accuracy curves: supervised, sgan and sgan-fm at the smallest mnist10
+    budget the GANs run, every seed (a function: a grid without GANs fails only here)."""
+    gans = [r for r in RUNS if r["task"] == "mnist10" and r["method"] in ("sgan", "sgan-fm")]
+    if not gans:
+        raise ValueError("the grid has no mnist10 run of sgan or sgan-fm, which the GAN figures need")
+    budget = min(r["labels"] for r in gans)
+    return [run_dir(r) for r in RUNS if r["task"] == "mnist10" and r["labels"] == budget
+            and r["method"] in ("supervised", "sgan", "sgan-fm")]
+
+
+rule fig_gan_samples:
+    input:
+        sgan=lambda wc: f"{figure_run('sgan')}/model.pt",
+        sgan_fm=lambda wc: f"{figure_run('sgan-fm')}/model.pt",
+    output:
+        pdf=report("paper/generated/fig_gan_samples.pdf", caption="../report/fig_gan_samples.rst", category="GAN"),
+        png="paper/generated/fig_gan_samples.png",
+    log:
+        "logs/figures/gan_samples.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures gan-samples --model {input.sgan} {input.sgan_fm} --out {output.pdf} > {log} 2>&1"
+
+
+rule fig_gan_curves:
+    input:
+        history=lambda wc: [f"{d}/history.csv" for d in gan_curve_runs()],
+        metrics=lambda wc: [f"{d}/metrics.json" for d in gan_curve_runs()],
+    output:
+        pdf=report("paper/generated/fig_gan_curves.pdf", caption="../report/fig_gan_curves.rst", category="GAN"),
+        png="paper/generated/fig_gan_curves.png",
+    log:
+        "logs/figures/gan_curves.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures gan-curves --history {input.history} --out {output.pdf} > {log} 2>&1"
+
+
 # Every figure the paper includes; the paper rule depends on all of them.
 PAPER_FIGURES = [
     rules.fig_accuracy.output.pdf,
@@ -94,4 +135,6 @@ PAPER_FIGURES = [
     rules.fig_transfer.output.pdf,
     rules.fig_siamese.output.pdf,
     rules.fig_siamese_embedding.output.pdf,
+    rules.fig_gan_samples.output.pdf,
+    rules.fig_gan_curves.output.pdf,
 ]
