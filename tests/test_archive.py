@@ -1,0 +1,119 @@
+"""Reproducing without retraining: `snakemake archive` makes results/archive from a finished
+run, and `--configfile results/archive/config.yaml` (archive: true) rebuilds the figures,
+tables and PDF from it with no training job."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import snakemake
+from fewlabels import archive
+
+TRAINING = {"train", "pretrain", "aggregate", "benchmarks"}
+
+
+def executed(output: str) -> set[str]:
+    """Rule names of the jobs a snakemake run or dry run lists."""
+    return set(re.findall(r"^(?:local)?rule (\w+):", output, re.M))
+
+
+# ---- the module, on small files ---------------------------------------------------------
+
+@pytest.fixture
+def results(tmp_path):
+    r = tmp_path / "results"
+    (r / "runs/mnist10/m/n10/seed0").mkdir(parents=True)
+    (r / "metrics.csv").write_text("task,method\nmnist10,m\n")
+    torch.save({"modules": {"net": {"w": torch.randn(3, 3), "steps": torch.tensor(7)}}},
+               r / "runs/mnist10/m/n10/seed0/model.pt")
+    return r
+
+
+def test_create_and_restore_round_trip(results, tmp_path):
+    files = [results / "metrics.csv", results / "runs/mnist10/m/n10/seed0/model.pt"]
+    arc = results / "archive"
+    archive.create(files, arc, {"seeds": [0], "grid": []})
+    assert (arc / "config.yaml").exists() and yaml.safe_load((arc / "config.yaml").read_text())["archive"] is True
+    assert set(archive.manifest(arc)) == {"metrics.csv", "runs/mnist10/m/n10/seed0/model.pt"}
+    archive.restore(arc, "metrics.csv", tmp_path / "back.csv")
+    assert (tmp_path / "back.csv").read_text() == (results / "metrics.csv").read_text()
+    # checkpoints are kept in half precision; integer tensors unchanged; loading casts back
+    archive.restore(arc, "runs/mnist10/m/n10/seed0/model.pt", tmp_path / "model.pt")
+    got = torch.load(tmp_path / "model.pt", weights_only=False)["modules"]["net"]
+    orig = torch.load(files[1], weights_only=False)["modules"]["net"]
+    assert got["w"].dtype == torch.float16 and torch.allclose(got["w"].float(), orig["w"], atol=1e-2)
+    assert torch.equal(got["steps"], orig["steps"])
+    net = torch.nn.Linear(3, 3, bias=False)
+    net.load_state_dict({"weight": got["w"]})
+    assert net.weight.dtype == torch.float32
+
+
+def test_restore_refuses_damaged_or_unknown_files(results, tmp_path):
+    arc = results / "archive"
+    archive.create([results / "metrics.csv"], arc, {})
+    (arc / "metrics.csv").write_text("version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(archive.ArchiveError, match="damaged"):
+        archive.restore(arc, "metrics.csv", tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+    with pytest.raises(archive.ArchiveError, match="not in"):
+        archive.restore(arc, "runs/other/model.pt", tmp_path / "y.pt")
+    with pytest.raises(archive.ArchiveError, match="only files under results"):
+        archive.create([tmp_path / "elsewhere.csv"], arc, {})
+
+
+def test_archive_mode_needs_the_archives_grid(results):
+    arc = results / "archive"
+    with pytest.raises(archive.ArchiveError, match="no archive"):
+        archive.check_config({"seeds": [0]}, arc)
+    archive.create([results / "metrics.csv"], arc, {"seeds": [0, 1], "grid": [{"task": "mnist10"}]})
+    archive.check_config({"seeds": [0, 1], "grid": [{"task": "mnist10"}]}, arc)
+    with pytest.raises(archive.ArchiveError, match="'seeds'"):
+        archive.check_config({"seeds": [0], "grid": [{"task": "mnist10"}]}, arc)
+
+
+# ---- the workflow ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_paper_from_the_archive_without_training(smoke_run, sandbox):
+    made = snakemake(smoke_run, "archive", "--configfile", "presets/smoke.yaml")
+    assert "archive" in executed(made.stdout + made.stderr)
+    arc = smoke_run / "results" / "archive"
+    listed = archive.manifest(arc)
+    assert "metrics.csv" in listed and "benchmarks.csv" in listed
+    # the checkpoints the figures read are archived, nothing is archived twice, and it is small
+    assert any(p.endswith("/model.pt") for p in listed)
+    assert sum(n for n, _ in listed.values()) < 60e6
+    assert (arc / "metrics.csv").read_bytes() == (smoke_run / "results/metrics.csv").read_bytes()
+
+    # a fresh checkout with only the archive: no training job is planned...
+    shutil.copytree(arc, sandbox / "results" / "archive")
+    dry = snakemake(sandbox, "-n", "--configfile", "results/archive/config.yaml")
+    planned = executed(dry.stdout)
+    assert "restore" in planned and "paper" in planned
+    assert not planned & TRAINING, planned
+    # ...and the real run builds the paper from the archived metrics alone.
+    run = snakemake(sandbox, "--configfile", "results/archive/config.yaml")
+    assert not executed(run.stdout + run.stderr) & TRAINING
+    assert not (sandbox / "logs" / "train").exists() and not (sandbox / "benchmarks").exists()
+    assert (sandbox / "paper/ms.pdf").read_bytes()[:5] == b"%PDF-"
+    for tab in ("tab_results.tex", "tab_scorecard.tex", "macros.tex", "tab_benchmarks.tex"):
+        assert (sandbox / "paper/generated" / tab).read_text() == (smoke_run / "paper/generated" / tab).read_text()
+    figs = {p.name for p in (smoke_run / "paper/generated").glob("fig_*.pdf")}
+    assert figs and figs == {p.name for p in (sandbox / "paper/generated").glob("fig_*.pdf")}
+    restored = pd.read_csv(sandbox / "results/metrics.csv")
+    assert len(restored) == len(pd.read_csv(smoke_run / "results/metrics.csv"))
+
+
+def test_archive_mode_with_another_grid_is_a_clear_error(smoke_run, sandbox):
+    if not (smoke_run / "results/archive/config.yaml").exists():
+        snakemake(smoke_run, "archive", "--configfile", "presets/smoke.yaml")
+    shutil.copytree(smoke_run / "results/archive", sandbox / "results/archive")
+    proc = snakemake(sandbox, "-n", "--config", "archive=true", check=False)  # the paper preset's grid
+    assert proc.returncode != 0
+    assert "--configfile results/archive/config.yaml" in proc.stdout + proc.stderr

@@ -1,0 +1,77 @@
+"""The Snakemake report (figures with their captions, the metrics and cost tables) and the
+appendix table of wall time and peak memory built from the training jobs' benchmark files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, snakemake
+from fewlabels import benchmarks
+
+BENCH_TSV = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+             "{s}\t0:00:{s:02.0f}\t{rss}\t900.0\t300.0\t320.0\t0.1\t0.0\t90.0\t{s}\n")
+
+
+def fake_run(tmp_path, method, seed, device, s, rss):
+    m = tmp_path / f"{method}-{seed}-{device}.json"
+    m.write_text(json.dumps({"run": {"method": method, "task": "mnist10", "labels": 100, "seed": seed,
+                                     "stage": "train"},
+                             "env": {"device": device, "device_name": f"{device} box"},
+                             "timing": {"train_s": s / 2, "samples_per_s": 1000.0}}))
+    b = tmp_path / f"{method}-{seed}-{device}.tsv"
+    b.write_text(BENCH_TSV.format(s=s, rss=rss))
+    return m, b
+
+
+def test_benchmark_table_has_cpu_and_gpu_rows(tmp_path):
+    pairs = [fake_run(tmp_path, "supervised", 0, "cpu", 30.0, 400.0),
+             fake_run(tmp_path, "supervised", 1, "cpu", 50.0, 500.0),
+             fake_run(tmp_path, "supervised", 0, "cuda", 4.0, 1500.0),
+             fake_run(tmp_path, "aae", 0, "cpu", 90.0, 600.0)]
+    df = benchmarks.collect(pairs)
+    s = benchmarks.summary(df)
+    sup = s[s["method"] == "supervised"].set_index("device")
+    assert list(s["method"]) == ["supervised", "supervised", "aae"]  # paper's method order
+    assert sup.loc["cpu", "runs"] == 2 and sup.loc["cpu", "wall_mean"] == 40.0 and sup.loc["cpu", "wall_max"] == 50.0
+    assert sup.loc["cpu", "rss_max"] == 500.0 and sup.loc["cuda", "rss_max"] == 1500.0
+    tex = benchmarks.table(df)
+    assert "supervised & CPU & 2 & 40.0 & 50.0 & 500" in tex
+    assert "supervised & CUDA & 1 & 4.0 & 4.0 & 1500" in tex
+
+
+def test_benchmark_errors_are_clear(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("x\ty\n1\t2\n")
+    with pytest.raises(ValueError, match="not a Snakemake benchmark file"):
+        benchmarks.read_benchmark(bad)
+    with pytest.raises(SystemExit, match="pairs"):
+        benchmarks.main(["collect", "--out", str(tmp_path / "o.csv"), str(bad)])
+
+
+@pytest.mark.slow
+def test_report_has_figures_captions_and_tables(smoke_run, tmp_path):
+    out = tmp_path / "report.zip"
+    snakemake(smoke_run, "--configfile", "presets/smoke.yaml", "--report", str(out))
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        html = z.read("report/report.html").decode()
+        files = {n.rsplit("/", 1)[-1]: n for n in names}
+        metrics_page = z.read(files["metrics.html"]).decode()
+    # every figure of the paper is in the report, with the caption from workflow/report/
+    figs = {p.name for p in (smoke_run / "paper/generated").glob("fig_*.pdf")}
+    assert figs and figs <= set(files)
+    for rst in ("fig_accuracy.rst", "metrics.rst", "benchmarks.rst"):
+        caption = (REPO / "workflow/report" / rst).read_text()
+        assert json.dumps(caption[:60])[1:-1] in html  # the report embeds captions as JSON strings
+    # the metrics table: every run of results/metrics.csv, with its test accuracy
+    metrics = pd.read_csv(smoke_run / "results/metrics.csv")
+    for acc in metrics["test_accuracy"]:
+        assert f"{acc:.2f}"[:4] in metrics_page
+    assert "benchmarks.html" in files
+    # the appendix table is in the paper's inputs
+    tex = (smoke_run / "paper/generated/tab_benchmarks.tex").read_text()
+    assert "supervised & CPU" in tex

