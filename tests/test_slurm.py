@@ -97,3 +97,33 @@ def test_smoke_preset_through_the_slurm_profile(slurm, sandbox):
     # one would never start), and the runs say where they ran.
     for m in runs:
         assert json.loads(m.read_text())["env"]["device"] == "cpu"
+
+
+# ---- the profiles, without a cluster ---------------------------------------------------------
+
+def test_slurm_profile_asks_gpus_for_training_and_leaves_site_settings_to_the_user():
+    prof = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    assert prof["executor"] == "slurm" and prof["rerun-incomplete"] is True
+    for rule in ("train", "pretrain"):
+        assert {"mem_mb", "runtime"} <= set(prof["set-resources"][rule])
+    text = yaml.safe_dump(prof)
+    # accounts, partitions and the test cluster's workarounds belong to the user, not the workflow
+    for key in ("slurm_account", "slurm_partition", "slurm-no-account", "slurm-status-command", "gpu:"):
+        assert key not in text
+
+
+def test_default_profile_limits_local_gpu_jobs():
+    prof = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())
+    assert "gpu=1" in prof["resources"] and prof["rerun-incomplete"] is True
+
+
+def gpu_requests(out: str, rule: str) -> set[str]:
+    blocks = re.split(r"\n(?=\[|(?:local)?rule \w+:)", out)
+    return {re.search(r"gpu=(\d+)", b).group(1) for b in blocks if re.match(rf"rule {rule}:", b.strip())}
+
+
+def test_training_jobs_request_a_gpu_unless_device_is_cpu(sandbox):
+    cuda = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", "--config", "device=cuda").stdout
+    assert gpu_requests(cuda, "train") == {"1"} and gpu_requests(cuda, "pretrain") == {"1"}
+    cpu = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", "--config", "device=cpu").stdout
+    assert gpu_requests(cpu, "train") == {"0"} and gpu_requests(cpu, "pretrain") == {"0"}
