@@ -92,8 +92,8 @@ def create(files, archive: Path, config: dict) -> list[str]:
 def manifest(archive: Path) -> dict[str, tuple[int, str]]:
     path = Path(archive) / MANIFEST
     if not path.exists():
-        raise ArchiveError(f"{path} is missing: make the archive with `snakemake --cores all "
-                           "--configfile <preset> archive` after a finished run")
+        raise ArchiveError(f"{path} is missing: make the archive with `snakemake archive --cores all "
+                           "--configfile <preset>` after a finished run")
     rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
     return {p: (int(n), h) for p, n, h in rows}
 
@@ -119,7 +119,7 @@ def check_config(config: dict, archive: Path) -> None:
     path = Path(archive) / CONFIG
     if not path.exists():
         raise ArchiveError(f"archive mode, but {path} is missing: there is no archive to rebuild from. "
-                           "Make one with `snakemake --cores all --configfile <preset> archive`.")
+                           "Make one with `snakemake archive --cores all --configfile <preset>`.")
     made = yaml.safe_load(path.read_text())
     for key in GRID_KEYS:
         if made.get(key) != config.get(key):

@@ -1,6 +1,7 @@
 # Shared helpers: the package on the path, the run list, hyperparameters as rule params.
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -84,3 +85,47 @@ def train_gpus():
             return 0
         return int(torch.cuda.is_available())
     return 1
+
+
+# ---- cost table and archive (workflow/rules/benchmarks.smk, archive.smk) ----
+ARCHIVE = "results/archive"
+# What the archive may hold, relative to results/ (splits are cheap and are recomputed).
+ARCHIVED = r"(runs|pretrain)/.+|metrics\.csv|benchmarks\.csv"
+
+
+def benchmark_pairs():
+    """(metrics.json, benchmark .tsv) of every training and first-stage job, flattened."""
+    pairs = [(f"{run_dir(r)}/metrics.json",
+              f"benchmarks/train/{r['task']}/{r['method']}/n{r['labels']}/seed{r['seed']}.tsv") for r in RUNS]
+    pairs += [(f"results/pretrain/{s}/seed{seed}/metrics.json", f"benchmarks/pretrain/{s}/seed{seed}.tsv")
+              for s, seed in pretrain_stages()]
+    return [f for pair in pairs for f in pair]
+
+
+def rule_inputs(r):
+    """The input files of a rule without wildcards, input functions included."""
+    from snakemake.iocontainers import Wildcards
+
+    for f in r.input:
+        if callable(f):
+            if r.has_wildcards():
+                continue  # cannot be evaluated without a job; no figure rule has wildcards
+            try:
+                f = f(Wildcards())
+            except Exception:  # e.g. figure_run() of a method the grid lacks: not buildable anyway
+                continue
+        if isinstance(f, dict):
+            f = list(f.values())
+        yield from (map(str, f) if isinstance(f, (list, tuple)) else [str(f)])
+
+
+def archive_inputs():
+    """results/metrics.csv, results/benchmarks.csv and every run file that a rule other than
+    training and aggregation reads (the figures' checkpoints and histories)."""
+    skip = {"train", "pretrain", "aggregate", "benchmarks", "archive"}
+    files = {"results/metrics.csv", "results/benchmarks.csv"}
+    for r in workflow.rules:
+        if r.name not in skip:
+            files.update(f for f in rule_inputs(r)
+                         if f.startswith("results/") and re.fullmatch(ARCHIVED, f[len("results/"):]))
+    return sorted(files)
