@@ -119,7 +119,6 @@ def test_killed_snakemake_job_resumes_on_rerun(reference, sandbox):
                                "methods": {"supervised": HP}}))
     target = "results/runs/mnist10/supervised/n100/seed0/metrics.json"
     ckpt = sandbox / "results/checkpoints/mnist10/supervised/n100/seed0.pt"
-    snakemake(sandbox, "results/splits/mnist10/n100/seed0.npz", "--configfile", str(cfg))
     envs = {**env(), "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))}
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile", str(cfg)],
                             cwd=sandbox, env=envs, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
