@@ -22,7 +22,7 @@ GAN_DEFAULTS = {
     "z_dim": 100,
     "collapse_patience": 5,   # consecutive epochs a collapse sign must last; 0 switches the check off
     "collapse_std": 1e-3,     # generator collapsed: per-pixel std over 500 samples (pixels in [0, 1]) below this
-    "collapse_d_loss": 0.0,   # discriminator won: epoch mean of its real-vs-fake loss below this (0: not checked)
+    "collapse_d_loss": 1e-3,  # discriminator won: epoch mean of its real-vs-fake loss below this (0: not checked)
 }
 
 
