@@ -45,7 +45,7 @@ def test_unusual_budgets_and_seeds_run(sandbox):
         "seeds": [13], "data": {"source": "pypi", "pool_limit": 500},
         "grid": [{"task": "mnist10", "labels": [70], "methods": ["supervised"]}],
         "methods": {"supervised": {"epochs": 1, "steps_per_epoch": 5, "hidden": [32]}}}))
-    snakemake(sandbox, "--configfile", str(odd), "results/metrics.csv")
+    snakemake(sandbox, "results/metrics.csv", "--configfile", str(odd))
     df = pd.read_csv(sandbox / "results/metrics.csv")
     assert df[["labels", "seed"]].values.tolist() == [[70, 13]]
     split = __import__("numpy").load(sandbox / "results/splits/mnist10/n70/seed13.npz")

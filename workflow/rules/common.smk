@@ -129,3 +129,21 @@ def archive_inputs():
             files.update(f for f in rule_inputs(r)
                          if f.startswith("results/") and re.fullmatch(ARCHIVED, f[len("results/"):]))
     return sorted(files)
+
+
+def siamese_pairs_model(wc):
+    """The first seed's siamese-pairs model (a function: a grid without siamese fails only here)."""
+    if not any(r["method"] == "siamese" for r in RUNS):
+        raise ValueError("the grid has no siamese run, whose pair-stage model the embedding figure needs")
+    return f"results/pretrain/siamese-pairs/seed{config['seeds'][0]}/model.pt"
+
+
+def gan_curve_runs(wc=None):
+    """Run dirs of the GAN accuracy curves: supervised, sgan and sgan-fm at the smallest mnist10
+    budget the GANs run, every seed (a function: a grid without GANs fails only here)."""
+    gans = [r for r in RUNS if r["task"] == "mnist10" and r["method"] in ("sgan", "sgan-fm")]
+    if not gans:
+        raise ValueError("the grid has no mnist10 run of sgan or sgan-fm, which the GAN figures need")
+    budget = min(r["labels"] for r in gans)
+    return [run_dir(r) for r in RUNS if r["task"] == "mnist10" and r["labels"] == budget
+            and r["method"] in ("supervised", "sgan", "sgan-fm")]
