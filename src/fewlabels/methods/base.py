@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data import TaskData
@@ -20,6 +21,12 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "steps_per_epoch": None,  # None: one pass over the method's main data per epoch
     "batch_size": 100,
 }
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy of a labeled minibatch: the supervised term every method
+    shares (``softmax_cross_entropy_with_logits`` in the seeds' TensorFlow code)."""
+    return F.cross_entropy(logits, y)
 
 
 class HParamError(ValueError):
@@ -127,6 +134,15 @@ class Method:
         return {}
 
     # ---- helpers for subclasses
+    def labeled_step(self, net: nn.Module, opt: torch.optim.Optimizer) -> torch.Tensor:
+        """One step of ``opt`` on the cross-entropy of ``net`` over a labeled minibatch."""
+        x, y = self.batch(self.data.x_lab, self.data.y_lab)
+        loss = classification_loss(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
     def batch(self, x: torch.Tensor, y: torch.Tensor | None = None, size: int | None = None):
         """A random minibatch drawn on the device by indexing (with replacement across steps)."""
         size = size or self.hp["batch_size"]

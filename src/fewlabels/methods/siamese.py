@@ -19,7 +19,6 @@ import torch.nn.functional as F
 
 from ..nets import ELUTower, NearestCentroid, SiameseNet, TowerClassifier
 from .base import HParamError, Method
-from .transfer import classification_loss
 
 TOWER_DEFAULTS = {"hidden": [100, 100, 100, 100, 100], "dropout": 0.1}
 
@@ -147,12 +146,7 @@ class SiameseScratch(Method):
         """Hook for stage 2."""
 
     def train_step(self):
-        x, y = self.batch(self.data.x_lab, self.data.y_lab)
-        loss = classification_loss(self.net(x), y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"ce": loss.detach()}
+        return {"ce": self.labeled_step(self.net, self.opt)}
 
     def classifier(self):
         return self.net

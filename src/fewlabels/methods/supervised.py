@@ -8,15 +8,9 @@ Adam(lr 1e-3, beta1 0.9), batches of 100. Unlike the seed, dropout is off at tes
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..nets import MLPClassifier
 from .base import Method
-
-
-def supervised_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of the labeled minibatch (softmax_cross_entropy_with_logits in the seed)."""
-    return F.cross_entropy(logits, y)
 
 
 class Supervised(Method):
@@ -39,12 +33,7 @@ class Supervised(Method):
         self.opt = torch.optim.Adam(self.net.parameters(), lr=hp["lr"], betas=(hp["beta1"], 0.999))
 
     def train_step(self):
-        x, y = self.batch(self.data.x_lab, self.data.y_lab)
-        loss = supervised_loss(self.net(x), y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"ce": loss.detach()}
+        return {"ce": self.labeled_step(self.net, self.opt)}
 
     def classifier(self):
         return self.net

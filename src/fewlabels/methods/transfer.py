@@ -13,15 +13,9 @@ trains on ``labels`` images of digits 5-9 (labels shifted to 0-4 by the task).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..nets import ELUTower, TowerClassifier
 from .base import HParamError, Method
-
-
-def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean softmax cross-entropy of the labeled minibatch (the seed's ``sparse_softmax_cross_entropy``)."""
-    return F.cross_entropy(logits, y)
 
 
 class _DenseNet(Method):
@@ -48,12 +42,7 @@ class _DenseNet(Method):
         """Hook for stage 2: load and freeze layers before the optimiser is built."""
 
     def train_step(self):
-        x, y = self.batch(self.data.x_lab, self.data.y_lab)
-        loss = classification_loss(self.net(x), y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"ce": loss.detach()}
+        return {"ce": self.labeled_step(self.net, self.opt)}
 
     def classifier(self):
         return self.net
