@@ -191,6 +191,10 @@ class AAE(Method):
     def classifier(self):
         return self.enc  # its forward is argmax-able class logits q(y | x)
 
+    def export(self):
+        """Encoder and decoder only: the figures need no discriminator, and model.pt stays small."""
+        return {"modules": {"enc": self.enc.state_dict(), "dec": self.dec.state_dict()}}
+
 
 def nets_from_export(payload: dict, device="cpu") -> tuple[AAEEncoder, AAEDecoder]:
     """The trained encoder and decoder of an ``aae`` model.pt (for figures), in eval mode."""
