@@ -17,8 +17,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..nets import ELUTower, NearestCentroid, SiameseNet, TowerClassifier
+from ..nets import ELUTower, NearestCentroid, SiameseNet
 from .base import HParamError, Method
+from .transfer import TowerMethod
 
 TOWER_DEFAULTS = {"hidden": [100, 100, 100, 100, 100], "dropout": 0.1}
 
@@ -126,30 +127,11 @@ class SiamesePairs(Method):
         return {**super().export(), "tower": self.net.tower.state_dict()}
 
 
-class SiameseScratch(Method):
+class SiameseScratch(TowerMethod):
     """The control: the same tower and 10-way head trained on the labeled subset only."""
 
     NAME = "siamese-scratch"
     DEFAULTS = {**TOWER_DEFAULTS, "epochs": 40, "steps_per_epoch": 50, "batch_size": 100, "lr": 1e-3}
-
-    def __init__(self, hp, data, device, gen, pretrained=None):
-        super().__init__(hp, data, device, gen, pretrained)
-        self.net = TowerClassifier(ELUTower(data.x_lab.shape[1], self.hidden(), hp["dropout"]),
-                                   data.n_classes).to(device)
-        self.prepare()
-        self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=hp["lr"])
-
-    def hidden(self):
-        return self.hp["hidden"]
-
-    def prepare(self):
-        """Hook for stage 2."""
-
-    def train_step(self):
-        return {"ce": self.labeled_step(self.net, self.opt)}
-
-    def classifier(self):
-        return self.net
 
 
 class Siamese(SiameseScratch):

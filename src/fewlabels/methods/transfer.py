@@ -18,8 +18,9 @@ from ..nets import ELUTower, TowerClassifier
 from .base import HParamError, Method
 
 
-class _DenseNet(Method):
-    """Shared body: one TowerClassifier trained with Adam on the labeled images."""
+class TowerMethod(Method):
+    """Shared body of transfer, scratch and the Siamese heads: one TowerClassifier trained
+    with Adam on the labeled images; a second stage overrides ``hidden`` and ``prepare``."""
 
     DEFAULTS = {
         "hidden": [200, 50, 50, 50],   # seed 002
@@ -51,26 +52,26 @@ class _DenseNet(Method):
         return {**super().export(), "tower": self.net.tower.state_dict()}
 
 
-class TransferSource(_DenseNet):
+class TransferSource(TowerMethod):
     """Stage 1: every digit-0-4 image of the pool; tested on the 0-4 test images."""
 
     NAME = "transfer-source"
-    DEFAULTS = {**_DenseNet.DEFAULTS, "epochs": 50, "steps_per_epoch": None}  # one pass of ~28k images per epoch
+    DEFAULTS = {**TowerMethod.DEFAULTS, "epochs": 50, "steps_per_epoch": None}  # one pass of ~28k images per epoch
 
 
-class Scratch(_DenseNet):
+class Scratch(TowerMethod):
     """The control: the same network on the same 5-9 images, no pretraining."""
 
     NAME = "scratch"
-    DEFAULTS = {**_DenseNet.DEFAULTS, "epochs": 40, "steps_per_epoch": 50}
+    DEFAULTS = {**TowerMethod.DEFAULTS, "epochs": 40, "steps_per_epoch": 50}
 
 
-class Transfer(_DenseNet):
+class Transfer(TowerMethod):
     """Stage 2: the source network's hidden layers, bottom ``freeze`` frozen, a new output layer."""
 
     NAME = "transfer"
     # The architecture (hidden sizes) comes from the source model, so it has no key here.
-    DEFAULTS = {k: v for k, v in {**_DenseNet.DEFAULTS, "epochs": 40, "steps_per_epoch": 50,
+    DEFAULTS = {k: v for k, v in {**TowerMethod.DEFAULTS, "epochs": 40, "steps_per_epoch": 50,
                                   "freeze": 1}.items() if k != "hidden"}
 
     @classmethod
