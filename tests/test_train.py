@@ -113,3 +113,32 @@ def test_cli_reports_errors_without_a_traceback(tmp_path, mnist_path, split):
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "unknown hyperparameter 'epoch'" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "x").exists()
+
+
+def test_steps_per_epoch_must_be_a_positive_integer_or_null():
+    for bad in (0, -3, "x", 2.5):
+        with pytest.raises(HParamError, match="steps_per_epoch"):
+            resolve_hparams(get("supervised"), {"steps_per_epoch": bad})
+    assert resolve_hparams(get("supervised"), {"steps_per_epoch": None})["steps_per_epoch"] is None
+
+
+def test_a_checkpoint_resumes_only_the_run_it_belongs_to(tmp_path, mnist_path, split, monkeypatch):
+    ck = tmp_path / "ck.pt"
+    real, calls = Supervised.train_step, {"n": 0}
+
+    def dies_in_epoch_two(self):
+        calls["n"] += 1
+        if calls["n"] > TINY["steps_per_epoch"]:
+            raise RuntimeError("killed")
+        return real(self)
+
+    monkeypatch.setattr(Supervised, "train_step", dies_in_epoch_two)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(tmp_path, mnist_path, split, checkpoint=ck)
+    assert ck.exists() and not (tmp_path / "run" / "metrics.json").exists()
+    monkeypatch.setattr(Supervised, "train_step", real)
+    logs = []
+    # another unlabeled pool (pool_limit) changes the numbers: start afresh
+    run(method="supervised", task="mnist10", labels=100, seed=0, mnist=mnist_path, split=split,
+        out=tmp_path / "other", pool_limit=400, hparams=TINY, checkpoint=ck, log=logs.append)
+    assert any("ignoring checkpoint" in s for s in logs) and not any("resuming" in s for s in logs)

@@ -36,7 +36,7 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} asked for, but torch {torch.__version__} sees no CUDA GPU; "
+        raise ValueError(f"device {name!r} asked for, but torch {torch.__version__} sees no CUDA GPU; "
                            "use device: auto or device: cpu")
     return torch.device(name)
 
@@ -132,9 +132,14 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
 
     history: list[dict] = []
     start_epoch, train_s = 1, 0.0
+    # What a checkpoint must match to be resumed: anything that changes the numbers.
+    fingerprint = {"method": method, "hparams": hp, "split_sha256": data.split_sha256, "seed": seed,
+                   "pool_limit": pool_limit, "mnist_sha256": MNIST_ARRAY_SHA256, "fewlabels": __version__,
+                   "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": dev.type}
     if checkpoint and Path(checkpoint).exists():
-        ck = torch.load(checkpoint, map_location=dev, weights_only=False)
-        if ck["hparams"] != hp or ck["split_sha256"] != data.split_sha256:
+        # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
+        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if ck.get("fingerprint") != fingerprint:
             log(f"ignoring checkpoint {checkpoint}: it belongs to another configuration")
         else:
             m.load_state_dict(ck["method"])
@@ -169,7 +174,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
         log(f"epoch {epoch}/{hp['epochs']} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
             + f" val={val:.4f} test={test:.4f} ({train_s:.1f}s)")
         if checkpoint:
-            _torch_save({"epoch": epoch, "hparams": hp, "split_sha256": data.split_sha256,
+            _torch_save({"epoch": epoch, "fingerprint": fingerprint,
                          "method": m.state_dict(), "rng": _rng_state(gen), "history": history,
                          "train_s": train_s}, Path(checkpoint))
 
@@ -231,7 +236,7 @@ def main(argv=None) -> None:
             seed=args.seed, mnist=args.mnist, split=args.split, out=args.out, hparams=hparams,
             device=args.device, pool_limit=args.pool_limit, pretrained=args.pretrained,
             checkpoint=args.checkpoint, dry_run=args.dry_run, log=lambda s: print(s, flush=True))
-    except (DataError, HParamError, DivergedError, KeyError, json.JSONDecodeError) as e:
+    except (DataError, HParamError, DivergedError, KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
         sys.exit(f"error: {e}")
 
 

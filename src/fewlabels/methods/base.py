@@ -85,6 +85,10 @@ class Method:
         for k in ("epochs", "batch_size"):
             if hp[k] < 1:
                 raise HParamError(f"method {cls.NAME!r}: {k} must be >= 1, got {hp[k]}")
+        spe = hp["steps_per_epoch"]
+        if spe is not None and (isinstance(spe, bool) or not isinstance(spe, int) or spe < 1):
+            raise HParamError(f"method {cls.NAME!r}: steps_per_epoch must be an integer >= 1, or null for "
+                              f"one pass over the method's data, got {spe!r}")
 
     # ---- what the trainer calls
     def steps_per_epoch(self) -> int:
