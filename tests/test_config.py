@@ -126,3 +126,29 @@ def test_snakemake_reports_a_bad_config_by_key(sandbox):
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "15" in out and "multipleOf" in out
+
+
+def test_budget_beyond_the_rarest_class(cfg):
+    # 26,900 fits in the 26,904-image digits 5-9 pool, but not 5,380 of each digit
+    cfg["grid"].append({"task": "digits59", "labels": [26900], "methods": ["scratch"]})
+    msg = _error(cfg)
+    assert "grid[" in msg and "26900" in msg and "rarest class" in msg
+
+
+def test_pool_sizes_match_the_data(mnist_path):
+    from fewlabels import data as D
+    y = D.load_mnist(mnist_path)["y_train"]
+    pool = D.pool_indices(y, D.validation_indices(y))
+    for task, (classes, _) in D.TASKS.items():
+        counts = [int((y[pool] == c).sum()) for c in classes]
+        assert (sum(counts), min(counts), len(classes)) == \
+            (C.POOL_SIZES[task], C.MIN_CLASS_SIZES[task], C.N_CLASSES[task])
+
+
+def test_config_module_imports_without_torch():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['numpy'] = None\n"
+            "from fewlabels import config, methods; print(len(config.runs({'seeds': [0], 'grid': []})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

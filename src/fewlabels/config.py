@@ -9,10 +9,12 @@ errors) and checks budgets against the size of each task's pool.
 from __future__ import annotations
 
 from .methods import METHODS, PRETRAIN, get
-from .methods.base import HParamError, resolve_hparams
 
-# Images of each task in the 55,000-image pool (the fixed validation set removed).
+# Images of each task in the 55,000-image pool (the fixed validation set removed), and of
+# its rarest class there (a budget takes labels / n_classes images of every class).
 POOL_SIZES = {"mnist10": 55000, "digits04": 28096, "digits59": 26904}
+MIN_CLASS_SIZES = {"mnist10": 4921, "digits04": 5342, "digits59": 4921}
+N_CLASSES = {"mnist10": 10, "digits04": 5, "digits59": 5}  # as data.TASKS (kept torch- and numpy-free)
 
 
 class ConfigError(ValueError):
@@ -35,6 +37,10 @@ def runs(config: dict) -> list[dict]:
 
 def check(config: dict) -> None:
     """Raise ConfigError with a message that names the offending key."""
+    # torch is imported here, not at module level, so the Snakefile can import this module
+    # in an environment without torch (e.g. --use-conda) and leave the check to the jobs.
+    from .methods.base import HParamError, resolve_hparams
+
     for i, block in enumerate(config["grid"]):
         task = block["task"]
         for method in block["methods"]:
@@ -45,6 +51,11 @@ def check(config: dict) -> None:
             if labels > POOL_SIZES[task]:
                 raise ConfigError(f"grid[{i}].labels: {labels} is larger than the {task} pool "
                                   f"({POOL_SIZES[task]} images)")
+            n_classes = N_CLASSES[task]
+            if labels // n_classes > MIN_CLASS_SIZES[task]:
+                raise ConfigError(f"grid[{i}].labels: {labels} needs {labels // n_classes} images of every "
+                                  f"class, but the {task} pool has only {MIN_CLASS_SIZES[task]} of its rarest "
+                                  f"class; use at most {MIN_CLASS_SIZES[task] * n_classes}")
     for section, table in (("methods", METHODS), ("pretrain", PRETRAIN)):
         for name, overrides in (config.get(section) or {}).items():
             if name not in table:

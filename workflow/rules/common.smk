@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 
 SRC = os.path.join(workflow.basedir, "src")
@@ -81,8 +82,8 @@ def train_gpus():
     if config["device"] == "auto" and workflow.local_exec:
         try:
             import torch
-        except ImportError:
-            return 0
+        except ImportError:  # e.g. --use-conda: torch lives only in the rules' environment
+            return int(shutil.which("nvidia-smi") is not None)
         return int(torch.cuda.is_available())
     return 1
 
