@@ -34,8 +34,10 @@ def log_p_real(logits: torch.Tensor) -> torch.Tensor:
 
 
 def supervised_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """L_supervised (Salimans eq. 2; Odena's D loss on labeled data): -log p(y | x, y < K+1),
-    the cross-entropy over the K real classes."""
+    """L_supervised of Salimans et al. 2016 (eq. 2): -log p(y | x, y < K+1), the cross-entropy
+    over the K real classes. (Odena 2016 writes it over all K+1 outputs; for a labeled real
+    image the two differ by the real-vs-fake term, which real_fake_loss already applies to
+    the unlabeled images.)"""
     return F.cross_entropy(logits[:, :-1], y)
 
 
@@ -103,7 +105,7 @@ class SGAN(GANMethod):
         with torch.no_grad():
             fake = self.G(self.noise(n))
         loss_sup = supervised_loss(self.D(self.images(x_lab)), y_lab)
-        logits_unl, f_real = self.D.features(x_unl)
+        logits_unl = self.D(x_unl)
         with frozen_bn_stats(self.D):  # running statistics from real images only
             loss_rf = real_fake_loss(logits_unl, self.D(fake))
         self.opt_D.zero_grad(set_to_none=True)
@@ -113,9 +115,12 @@ class SGAN(GANMethod):
 
         with frozen_bn_stats(self.D):
             logits_fake, f_fake = self.D.features(self.G(self.noise(n)))
-        loss_g = generator_loss(logits_fake)
-        if hp["feature_matching"]:
-            loss_g = loss_g + hp["fm_weight"] * feature_matching_loss(f_fake, f_real.detach())
+            loss_g = generator_loss(logits_fake)
+            if hp["feature_matching"]:
+                # real features through the same, updated discriminator as the fake ones
+                with torch.no_grad():
+                    f_real = self.D.features(x_unl)[1]
+                loss_g = loss_g + hp["fm_weight"] * feature_matching_loss(f_fake, f_real)
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward(inputs=list(self.G.parameters()))
         self.opt_G.step()
