@@ -38,12 +38,6 @@ def collect(paths) -> pd.DataFrame:
     return df[[c for c in COLUMNS if c in df.columns] + sorted(extra)]
 
 
-def load(path: Path) -> pd.DataFrame:
-    """Read metrics.csv back, with the label budget as an int for training runs."""
-    df = pd.read_csv(path, dtype={"labels": str})
-    return df
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m fewlabels.aggregate", description=__doc__)
     p.add_argument("--out", required=True, type=Path)

@@ -32,7 +32,10 @@ def page(title: str, sections: list[tuple[str, pd.DataFrame]]) -> str:
 def metrics_page(df: pd.DataFrame) -> str:
     s = summary(df).rename(columns={"mean": "accuracy % (mean)", "std": "std", "n": "seeds",
                                     "errors": "test errors (mean)", "wall": "wall s (mean)"})
-    runs = df[[c for c in RUN_COLUMNS if c in df.columns]]
+    runs = df[[c for c in RUN_COLUMNS if c in df.columns]].copy()
+    for c in ("test_accuracy", "val_accuracy"):  # percent, like the summary, so 2 decimals lose nothing
+        runs[c] = 100 * runs[c]
+    runs = runs.rename(columns={"test_accuracy": "test accuracy %", "val_accuracy": "val accuracy %"})
     return page("Test accuracy", [("Mean ± std over seeds", s), ("Every run", runs)])
 
 
