@@ -43,7 +43,7 @@ def bench(name: str, device: torch.device, steps: int, workdir: Path) -> tuple[f
             D.make_split(REPO / "resources/mnist.npz", fsplit, PRETRAIN[spec.pretrain].task, None, seed=0)
         fdata = D.load_task(REPO / "resources/mnist.npz", fsplit, device)
         f = first(resolve_hparams(first, {}), fdata, device, gen)
-        pretrained = {"method": spec.pretrain, "hparams": f.hp, "n_classes": fdata.n_classes, **f.export()}
+        pretrained = f.payload()
     cls = get(name)
     m = cls(resolve_hparams(cls, {}), data, device, gen, pretrained)
     for _ in range(5):

@@ -152,3 +152,10 @@ def test_config_module_imports_without_torch():
             "from fewlabels import config, methods; print(len(config.runs({'seeds': [0], 'grid': []})))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_every_registered_class_carries_its_registry_name():
+    # model.pt records the class's NAME; a second stage checks it against the registry name
+    from fewlabels.methods import get
+    for name in [*METHODS, *PRETRAIN]:
+        assert get(name).NAME == name

@@ -55,7 +55,7 @@ def pair_payload():
     m = SiamesePairs(hp, fake_data(), CPU, torch.Generator().manual_seed(0))
     for _ in range(5):
         m.train_step()
-    return {"method": "siamese-pairs", "hparams": hp, "n_classes": 10, **m.export()}
+    return m.payload()
 
 
 @pytest.mark.parametrize("freeze_tower", [True, False])

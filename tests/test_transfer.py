@@ -32,7 +32,7 @@ def source_payload():
     src = TransferSource(hp, fake_data(), CPU, torch.Generator().manual_seed(0))
     for _ in range(5):
         src.train_step()
-    return {"method": "transfer-source", "hparams": hp, "n_classes": 5, **src.export()}
+    return src.payload()
 
 
 def make_transfer(payload, **over):

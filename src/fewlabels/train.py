@@ -199,7 +199,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _torch_save({"method": method, "hparams": hp, "n_classes": data.n_classes, **m.export()}, out / "model.pt")
+    _torch_save(m.payload(), out / "model.pt")
     _write_text(out / "history.csv", history_csv(history))
     _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run complete
     if checkpoint:

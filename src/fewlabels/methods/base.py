@@ -133,6 +133,10 @@ class Method:
         """What ``model.pt`` keeps for figures and for a second stage: the networks' weights."""
         return {"modules": {k: m.state_dict() for k, m in self.modules().items()}}
 
+    def payload(self) -> dict:
+        """The contents of ``model.pt``: what the figures and a second stage (``pretrained``) read."""
+        return {"method": self.NAME, "hparams": self.hp, "n_classes": self.data.n_classes, **self.export()}
+
     def extra_metrics(self) -> dict:
         """Method-specific numbers for ``metrics.json`` (e.g. a pair accuracy)."""
         return {}
