@@ -15,14 +15,20 @@ import pandas as pd
 
 from .data import atomic_write
 
-COLUMNS = ["task", "method", "labels", "seed", "stage", "test_accuracy", "test_errors", "n_test",
+COLUMNS = ["task", "method", "base_method", "labels", "seed", "stage", "test_accuracy", "test_errors", "n_test",
            "val_accuracy", "wall_s", "train_s", "samples_per_s", "device", "device_name", "torch",
            "split_sha256", "path"]
 
 
 def row(path: Path) -> dict:
     m = json.loads(Path(path).read_text())
-    r = {**m["run"], **m["results"], **m["timing"], "n_test": m["data"]["n_test"],
+    results = dict(m["results"])
+    # the final model re-evaluated with each evaluation-only quirk flipped (train.eval_variants)
+    for name, entry in (results.pop("eval_variants", None) or {}).items():
+        for k, v in entry.items():
+            if k.endswith("_accuracy"):
+                results[f"eval_{name}_{k}"] = v
+    r = {**m["run"], **results, **m["timing"], "n_test": m["data"]["n_test"],
          "split_sha256": m["data"]["split_sha256"], "device": m["env"]["device"],
          "device_name": m["env"]["device_name"], "torch": m["env"]["torch"], "path": str(path)}
     r["labels"] = "all" if r["labels"] is None else int(r["labels"])

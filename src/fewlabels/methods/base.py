@@ -7,6 +7,7 @@ epoch loop, evaluation, checkpoints, the history and the metrics file.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -20,13 +21,59 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "epochs": 10,            # length of the schedule, fixed in advance; the final epoch is reported
     "steps_per_epoch": None,  # None: one pass over the method's main data per epoch
     "batch_size": 100,
+    # Which labeled images a run sees. "balanced": the class-balanced subset of the shared split file
+    # (the protocol). "random": `labels` pool images drawn uniformly with the run's seed, classes
+    # unbalanced, as seeds 000 and 001 draw them (000:15-17, 001:43-45). "first": the first `labels`
+    # images of the task's pool in file order, as seed 002 takes them (002:219-224).
+    "label_draw": "balanced",
+    # Unlabeled data. "pool": the whole pool, labeled images included (the protocol, as the reference
+    # implementations do). "rest": the pool without the labeled images (seeds 000 and 001 keep them apart).
+    "unlabeled": "pool",
 }
+LABEL_DRAWS = ("balanced", "random", "first")
+UNLABELED = ("pool", "rest")
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean softmax cross-entropy of a labeled minibatch: the supervised term every method
     shares (``softmax_cross_entropy_with_logits`` in the seeds' TensorFlow code)."""
     return F.cross_entropy(logits, y)
+
+
+@contextlib.contextmanager
+def dropout_active(module: nn.Module):
+    """Every dropout layer of ``module`` in training mode for the duration: a seed's network that
+    kept dropping units at test time (a quirk switch; the trainer has already called ``eval()``)."""
+    drops = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    was = [m.training for m in drops]
+    for m in drops:
+        m.train()
+    try:
+        yield
+    finally:
+        for m, w in zip(drops, was):
+            m.train(w)
+
+
+@contextlib.contextmanager
+def bn_init_statistics(module: nn.Module):
+    """Batch norm in eval mode normalises with mean 0 / variance 1 for the duration: what TF1 code
+    gets when ``minimize()`` runs without the UPDATE_OPS, so the moving averages never leave their
+    initial values. The stored running statistics are restored afterwards."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+           and m.running_mean is not None]
+    saved = [(m.running_mean.clone(), m.running_var.clone()) for m in bns]
+    with torch.no_grad():
+        for m in bns:
+            m.running_mean.zero_()
+            m.running_var.fill_(1.0)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var) in zip(bns, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
 
 
 class HParamError(ValueError):
@@ -72,6 +119,9 @@ class Method:
 
     NAME = "base"
     DEFAULTS: dict[str, Any] = {}
+    # Boolean hyperparameters that change only how the trained model is evaluated (a seed's test-time
+    # quirk). ``eval_context`` applies them; the trainer re-evaluates the final model with each flipped.
+    EVAL_QUIRKS: tuple[str, ...] = ()
 
     def __init__(self, hp: dict, data: TaskData, device: torch.device, gen: torch.Generator,
                  pretrained: dict | None = None):
@@ -85,6 +135,9 @@ class Method:
         for k in ("epochs", "batch_size"):
             if hp[k] < 1:
                 raise HParamError(f"method {cls.NAME!r}: {k} must be >= 1, got {hp[k]}")
+        for k, allowed in (("label_draw", LABEL_DRAWS), ("unlabeled", UNLABELED)):
+            if hp[k] not in allowed:
+                raise HParamError(f"method {cls.NAME!r}: {k} must be one of {list(allowed)}, got {hp[k]!r}")
         spe = hp["steps_per_epoch"]
         if spe is not None and (isinstance(spe, bool) or not isinstance(spe, int) or spe < 1):
             raise HParamError(f"method {cls.NAME!r}: steps_per_epoch must be an integer >= 1, or null for "
@@ -108,6 +161,11 @@ class Method:
     def classifier(self) -> nn.Module:
         """The module that maps images (N x 784, floats in [0, 1]) to class logits."""
         raise NotImplementedError
+
+    def eval_context(self) -> contextlib.AbstractContextManager:
+        """Entered by the trainer around every evaluation, after ``eval()``: where the method applies
+        its ``EVAL_QUIRKS`` that are switched on (e.g. ``dropout_active(net)``)."""
+        return contextlib.nullcontext()
 
     def on_epoch_end(self, epoch: int) -> None:
         """Learning-rate schedules and the like; ``epoch`` counts from 1."""
