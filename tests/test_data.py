@@ -107,6 +107,18 @@ def test_unlabeled_rest_excludes_the_labeled_images(tmp_path, mnist_path):
     assert lab & {bytes(r) for r in (whole.x_pool * 255).round().byte().numpy()} == lab
 
 
+def test_labels_from_the_test_set_leave_a_clean_test_set(tmp_path, mnist_path):
+    """Seed 004's code trains on 1,000 test images; such a run is tested on the other 9,000."""
+    out = tmp_path / "s.npz"
+    D.make_split(mnist_path, out, "mnist10", 1000, seed=2)
+    t = D.load_task(mnist_path, out, "cpu", label_draw="test")
+    assert len(t.x_lab) == 1000 and len(t.x_test) == 9000 and len(t.x_pool) == 55000
+    lab = {bytes(r) for r in (t.x_lab * 255).round().byte().numpy()}
+    assert not lab & {bytes(r) for r in (t.x_test * 255).round().byte().numpy()}
+    mnist = D.load_mnist(mnist_path)
+    assert lab <= {bytes(r) for r in mnist["x_test"].reshape(10000, -1)}
+
+
 def test_truncated_file_fails_clearly(tmp_path, mnist_path):
     bad = tmp_path / "mnist.npz"
     bad.write_bytes(mnist_path.read_bytes()[: 1 << 20])

@@ -362,14 +362,21 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
     xtr, ytr = arrays["x_train"], arrays["y_train"]
     xte, yte = arrays["x_test"], arrays["y_test"]
     pool = split["pool"][task_mask(ytr[split["pool"]], task)]
+    test = np.flatnonzero(task_mask(yte, task))
     lab = split["labeled"]
-    if int(split["labels"]) >= 0:  # a first stage (labels=all) has no subset to redraw
+    x_lab_src, y_lab_src = xtr, ytr
+    if int(split["labels"]) >= 0 and label_draw == "test":
+        # seed 004's code takes its labeled images from MNIST's test set (mnist.test.next_batch(1000)) and
+        # measures on the validation set; here the rest of the test set stays a clean test set
+        lab = np.sort(np.random.default_rng([int(split["seed"]), 2]).choice(test, len(lab), replace=False))
+        test = np.setdiff1d(test, lab)
+        x_lab_src, y_lab_src = xte, yte
+    elif int(split["labels"]) >= 0:  # a first stage (labels=all) has no subset to redraw
         lab = label_subset(lab, pool, label_draw, int(split["seed"]))
     if pool_limit:
         pool = np.random.default_rng(int(split["seed"])).permutation(pool)[:pool_limit]
-        pool = np.sort(np.union1d(pool, lab))
+        pool = np.sort(np.union1d(pool, lab)) if x_lab_src is xtr else pool
     val = split["validation"][task_mask(ytr[split["validation"]], task)]
-    test = np.flatnonzero(task_mask(yte, task))
 
     def xs(x):
         return torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0).to(device)
@@ -377,12 +384,12 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
     def ys(y):
         return torch.from_numpy(y.astype(np.int64) - offset).to(device)
 
-    if unlabeled == "rest":
+    if unlabeled == "rest" and x_lab_src is xtr:
         pool = np.setdiff1d(pool, lab)
     elif unlabeled != "pool":
         raise ValueError(f"unlabeled must be 'pool' or 'rest', got {unlabeled!r}")
     return TaskData(
-        x_lab=xs(xtr[lab]), y_lab=ys(ytr[lab]),
+        x_lab=xs(x_lab_src[lab]), y_lab=ys(y_lab_src[lab]),
         x_pool=xs(xtr[pool]), y_pool=ys(ytr[pool]),
         x_val=xs(xtr[val]), y_val=ys(ytr[val]),
         x_test=xs(xte[test]), y_test=ys(yte[test]),

@@ -24,13 +24,16 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # Which labeled images a run sees. "balanced": the class-balanced subset of the shared split file
     # (the protocol). "random": `labels` pool images drawn uniformly with the run's seed, classes
     # unbalanced, as seeds 000 and 001 draw them (000:15-17, 001:43-45). "first": the first `labels`
-    # images of the task's pool in file order, as seed 002 takes them (002:219-224).
+    # images of the task's pool in file order, as seed 002 takes them (002:219-224). "test": `labels`
+    # images drawn from MNIST's test set, as seed 004's reference code does (mnist.test.next_batch(1000)
+    # in semi_supervised_adversarial_autoencoder.py and basic_nn_classifier.py); the run is then tested
+    # on the rest of the test set.
     "label_draw": "balanced",
     # Unlabeled data. "pool": the whole pool, labeled images included (the protocol, as the reference
     # implementations do). "rest": the pool without the labeled images (seeds 000 and 001 keep them apart).
     "unlabeled": "pool",
 }
-LABEL_DRAWS = ("balanced", "random", "first")
+LABEL_DRAWS = ("balanced", "random", "first", "test")
 UNLABELED = ("pool", "rest")
 
 
