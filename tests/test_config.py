@@ -36,7 +36,7 @@ def cfg():
     return copy.deepcopy(merged())
 
 
-@pytest.mark.parametrize("preset", [[], ["quick"], ["smoke"]])
+@pytest.mark.parametrize("preset", [[], ["quick"], ["smoke"], ["seeds"]])
 def test_every_preset_is_valid(preset):
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     for p in preset:

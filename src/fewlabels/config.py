@@ -58,7 +58,7 @@ def runs(config: dict) -> list[dict]:
     for block in config["grid"]:
         for method in block["methods"]:
             for labels in block["labels"]:
-                for seed in config["seeds"]:
+                for seed in block.get("seeds", config["seeds"]):
                     key = (block["task"], method, labels, seed)
                     if key not in seen:
                         seen.add(key)

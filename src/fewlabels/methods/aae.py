@@ -48,12 +48,13 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(x_hat, x)
 
 
-def discriminator_loss(d_prior: torch.Tensor, d_code: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(d_prior: torch.Tensor, d_code: torch.Tensor, fake_target: float = 0.0) -> torch.Tensor:
     """Regularisation phase, discriminator side of the GAN game (eq. 1 of the paper):
     -log D(prior sample) - log(1 - D(q(code | x))). Prior samples are real (target 1),
-    the encoder's codes are fake (target 0) -- for D_cat too."""
+    the encoder's codes are fake (target 0). ``fake_target=1`` is the seed's D_cat as the blog
+    post ran it (see ``dcat_fake_target_bug``): both inputs called real, so D_cat learns nothing."""
     return (F.binary_cross_entropy_with_logits(d_prior, torch.ones_like(d_prior))
-            + F.binary_cross_entropy_with_logits(d_code, torch.zeros_like(d_code)))
+            + F.binary_cross_entropy_with_logits(d_code, torch.full_like(d_code, fake_target)))
 
 
 def generator_loss(d_code: torch.Tensor) -> torch.Tensor:
@@ -93,6 +94,10 @@ class AAE(Method):
         "lr_ssl": 1e-3,
         "beta1": 0.9,             # seed: Adam beta1 = 0.9; with sgd it is the momentum (paper: 0.9)
         "lr_decay_epochs": [],    # learning rates x 0.1 after each listed epoch (the paper's schedule)
+        # Quirk of the code behind the blog post (Aug 2017): D_cat's fake loss used target 1
+        # (tf.ones_like(d_c_fake)), fixed in the repository's commit 0aa06dc "discriminator loss fix"
+        # (Nov 2017). True reproduces it.
+        "dcat_fake_target_bug": False,
     }
     OPTIMIZERS = ("adam", "sgd")
 
@@ -156,7 +161,7 @@ class AAE(Method):
         y_logits, z = self.enc.encode(x)
         y, n, dev = F.softmax(y_logits, 1), len(x), x.device
         d_cat = discriminator_loss(self.d_cat(sample_categorical(n, y.shape[1], self.gen, dev)),
-                                   self.d_cat(y.detach()))
+                                   self.d_cat(y.detach()), 1.0 if self.hp["dcat_fake_target_bug"] else 0.0)
         _step(self.opt_d_cat, d_cat)
         d_gauss = discriminator_loss(self.d_gauss(sample_gaussian(n, z.shape[1], self.hp["z_std"], self.gen, dev)),
                                      self.d_gauss(z.detach()))
