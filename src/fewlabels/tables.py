@@ -163,8 +163,9 @@ def paired_table(df: pd.DataFrame) -> str:
 
 
 def scorecard_table(verdicts) -> str:
-    out = [r"\begin{tabular}{p{3.4cm}p{1.9cm}p{1.1cm}p{0.8cm}p{1.4cm}p{4.0cm}p{2.2cm}}", r"\toprule",
-           r"claim & source & protocol & labels & expected & ours: mean $\pm$ sd [95\,\% CI] (runs) & verdict \\",
+    out = [r"\setlength{\tabcolsep}{3pt}",
+           r"\begin{tabular}{p{3.0cm}p{2.0cm}p{0.9cm}p{0.8cm}p{1.4cm}p{4.1cm}p{2.1cm}}", r"\toprule",
+           r"claim & source & preset & labels & expected & ours: mean $\pm$ sd [95\,\% CI] (runs) & verdict \\",
            r"\midrule"]
     last = None
     for v in verdicts:
@@ -173,7 +174,11 @@ def scorecard_table(verdicts) -> str:
         ours = f"{v.ours} \\newline {{\\scriptsize from {tex_escape(v.runs)}}}"
         if v.compare:
             ours += f" \\newline {{\\scriptsize {tex_escape(v.compare)}}}"
-        out.append(" & ".join([tex_escape(v.claim) if first else "", tex_escape(v.source) if first else "",
+        # seed file names are long: small type, breakable after the underscore and the colon
+        source = re.sub(r"(\d{3}_[0-9a-f]{8})[0-9a-f]{8}\.txt", r"\1...txt", v.source)  # one file per seed
+        source = tex_escape(source).replace(r"\_", r"\_\allowbreak ").replace(":", r":\allowbreak ")
+        source = r"{\scriptsize " + source + "}"
+        out.append(" & ".join([tex_escape(v.claim) if first else "", source if first else "",
                                tex_escape(v.protocol), v.labels, v.expected, ours, tex_escape(v.verdict)]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(out) + "\n"
