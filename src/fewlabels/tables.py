@@ -63,8 +63,8 @@ def results_table(df: pd.DataFrame) -> str:
             out.append(tex_escape(m) + mark + " & " + " & ".join(cells) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\par", labels_used_note(df, task)]
         if flagged & set(methods):
-            out.append(r"{\footnotesize $^\dagger$ its first stage learned same/different targets made from "
-                       r"the pool's class labels: more labels than the budget (own figure, not in the headline one).}")
+            out.append(r"{\footnotesize $^\dagger$ used more labels than the budget through its first stage "
+                       r"(\texttt{siamese}: same/different targets made from the pool's class labels).}")
         out.append(r"\par\medskip")
     return "\n".join(out) + "\n"
 
