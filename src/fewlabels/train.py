@@ -202,7 +202,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
                "val_accuracy": val, "test_accuracy": test, "train_s": round(train_s, 3)}
         history.append(row)
         log(f"epoch {epoch}/{hp['epochs']} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
-            + f" val={val:.4f} test={test:.4f} ({train_s:.1f}s)")
+            + f" val={val:.4f} ({train_s:.1f}s)")  # test accuracy only in history.csv: nothing selects on it
         if checkpoint:
             _torch_save({"epoch": epoch, "fingerprint": fingerprint,
                          "method": m.state_dict(), "rng": _rng_state(gen), "history": history,
@@ -217,7 +217,8 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
         "hparams": hp,
         "data": {"split_sha256": data.split_sha256, "mnist_sha256": MNIST_ARRAY_SHA256, "pool_limit": pool_limit,
                  "n_labeled": len(data.x_lab), "n_unlabeled": len(data.x_pool), "n_val": len(data.y_val),
-                 "n_test": n_test, "pretrained_sha256": file_sha256(pretrained) if pretrained else None},
+                 "n_test": n_test, "pretrained_sha256": file_sha256(pretrained) if pretrained else None,
+                 "labels_used": m.labels_used(), "labels_used_total": sum(m.labels_used().values())},
         "results": {"test_accuracy": correct / n_test, "test_errors": n_test - correct,
                     "test_error_per_10k": round((n_test - correct) / n_test * 1e4, 1),
                     "val_accuracy": history[-1]["val_accuracy"], "final_epoch": hp["epochs"],

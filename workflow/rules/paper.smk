@@ -5,6 +5,7 @@ rule tables:
     output:
         results="paper/generated/tab_results.tex",
         scorecard="paper/generated/tab_scorecard.tex",
+        paired="paper/generated/tab_paired.tex",
         macros="paper/generated/macros.tex",
     params:
         preset=lambda wc: config["preset"],

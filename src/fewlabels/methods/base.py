@@ -196,7 +196,21 @@ class Method:
 
     def payload(self) -> dict:
         """The contents of ``model.pt``: what the figures and a second stage (``pretrained``) read."""
-        return {"method": self.NAME, "hparams": self.hp, "n_classes": self.data.n_classes, **self.export()}
+        return {"method": self.NAME, "hparams": self.hp, "n_classes": self.data.n_classes,
+                "labels_used": self.labels_used(), **self.export()}
+
+    def labels_used(self) -> dict[str, int]:
+        """Labels of every kind this run used, by kind: "class" (images whose class label was used)
+        and "pair_targets" (images whose class labels made same/different targets).
+
+        Default: the labeled subset's class labels, plus whatever the first stage used (its
+        payload carries its own count), so a second stage counts everything upstream of it.
+        A method that uses labels another way (pair targets) overrides this.
+        """
+        used = {"class": len(self.data.x_lab)}
+        for k, v in ((self.pretrained or {}).get("labels_used") or {}).items():
+            used[k] = used.get(k, 0) + int(v)
+        return used
 
     def extra_metrics(self) -> dict:
         """Method-specific numbers for ``metrics.json`` (e.g. a pair accuracy)."""
