@@ -12,7 +12,7 @@ from fewlabels.claims import paired, scorecard, t_pvalue, t_quantile
 def runs(method, accs, labels=1000, task="mnist10", split=None, preset=None):
     """Rows of metrics.csv: one run per seed 0, 1, ... with these test accuracies (in %)."""
     rows = [dict(task=task, method=method, labels=str(labels), seed=i, stage="train",
-                 test_accuracy=a / 100, test_errors=round(10000 - 100 * a), wall_s=1.0,
+                 test_accuracy=a / 100, val_accuracy=a / 100, test_errors=round(10000 - 100 * a), wall_s=1.0,
                  split_sha256=(split or {}).get(i, f"split{i}"))
             for i, a in enumerate(accs)]
     df = pd.DataFrame(rows)
@@ -192,3 +192,19 @@ def test_paired_table_pairs_same_architecture_and_variants_only():
     assert rows[0]["d"].mean == pytest.approx(3.5)
     tex = tables.paired_table(df)
     assert "aae & supervised & 1000 & +3.50" in tex and "sgan" not in tex
+
+
+def test_claim_measured_on_validation_reads_that_column():
+    import pandas as pd
+    from fewlabels.claims import scorecard
+    df = pd.DataFrame({"task": "mnist10", "method": "m", "labels": "1000", "seed": [0, 1, 2],
+                       "test_accuracy": [0.50, 0.51, 0.52], "val_accuracy": [0.870, 0.872, 0.868],
+                       "split_sha256": "x", "preset": "seeds"})
+    claim = {"id": "c", "claim": "t", "source": "s", "run": {"task": "mnist10", "method": "m", "labels": 1000},
+             "protocol": {"preset": "seeds"}, "expect": {"approx": 87, "tol": 1}}
+    on_test = scorecard([claim], df, "seeds")[0]
+    on_val = scorecard([dict(claim, metric="val_accuracy")], df, "seeds")[0]
+    assert on_test.verdict.startswith("not reproduced") and on_val.verdict == "reproduced"
+    assert "validation" in on_val.runs
+    with pytest.raises(ValueError, match="metric"):
+        scorecard([dict(claim, metric="train_accuracy")], df, "seeds")

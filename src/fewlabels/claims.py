@@ -137,12 +137,12 @@ class PairingError(ValueError):
     """Two methods' runs of one seed were trained on different split files."""
 
 
-def paired(a: pd.DataFrame, b: pd.DataFrame, what: str = "") -> Paired:
-    """Per-seed differences of test accuracy (%) a - b over the seeds both have run.
+def paired(a: pd.DataFrame, b: pd.DataFrame, what: str = "", metric: str = "test_accuracy") -> Paired:
+    """Per-seed differences of ``metric`` (%, test accuracy by default) a - b over the seeds both have run.
 
     Refuses (PairingError) to pair runs of one seed whose split files differ.
     """
-    cols = ["seed", "test_accuracy"] + (["split_sha256"] if "split_sha256" in a and "split_sha256" in b else [])
+    cols = ["seed", metric] + (["split_sha256"] if "split_sha256" in a and "split_sha256" in b else [])
     j = a[cols].merge(b[cols], on="seed", suffixes=("_a", "_b"))
     if "split_sha256" in cols:
         bad = j[j["split_sha256_a"] != j["split_sha256_b"]]
@@ -150,7 +150,7 @@ def paired(a: pd.DataFrame, b: pd.DataFrame, what: str = "") -> Paired:
             raise PairingError(f"{what}: cannot pair runs trained on different split files "
                                f"(seed {', '.join(str(s) for s in sorted(bad['seed']))}); a paired "
                                "comparison needs both methods on the same labeled images")
-    d = (100 * (j["test_accuracy_a"] - j["test_accuracy_b"])).tolist()
+    d = (100 * (j[f"{metric}_a"] - j[f"{metric}_b"])).tolist()
     s = Stats.of(d)
     p = None
     if s.n >= 2:
@@ -222,6 +222,11 @@ def expected_text(exp: dict, method: str) -> str:
     return f"$>$ \\hspace{{0pt}}{{\\scriptsize {exp['beats']}}}"  # the runs' column names the method
 
 
+# What a claim's number is measured on: the test set (default), or the validation set where the seed
+# measured there (seed 004's code evaluates on mnist.validation).
+METRICS = {"test_accuracy": "test", "val_accuracy": "validation"}
+
+
 def check_claim(c: dict) -> None:
     for key in ("id", "claim", "source", "run", "protocol", "expect"):
         if key not in c:
@@ -233,17 +238,20 @@ def check_claim(c: dict) -> None:
         raise ValueError(f"claim {c['id']}: approx needs tol")
     if "preset" not in c["protocol"]:
         raise ValueError(f"claim {c['id']}: protocol needs preset")
+    if c.get("metric", "test_accuracy") not in METRICS:
+        raise ValueError(f"claim {c['id']}: metric must be one of {sorted(METRICS)}, got {c['metric']!r}")
 
 
 def _numbers(c: dict, df: pd.DataFrame, method: str, other: str | None, labels, presets) -> tuple[Stats, str]:
     """(stats, text) of the claim's quantity: accuracies of ``method``, or (beats) its paired
     differences to ``other``."""
+    metric = c.get("metric", "test_accuracy")
     a = select(df, c["run"]["task"], method, labels, presets)
     if other is None:
-        s = Stats.of(100 * a["test_accuracy"])
+        s = Stats.of(100 * a[metric])
         return s, s.tex()
     b = select(df, c["run"]["task"], other, labels, presets)
-    d = paired(a, b, f"claim {c['id']} ({method} vs {other}, {labels} labels)")
+    d = paired(a, b, f"claim {c['id']} ({method} vs {other}, {labels} labels)", metric)
     return d, d.tex()
 
 
@@ -279,7 +287,8 @@ def evaluate(c: dict, df: pd.DataFrame, labels) -> Verdict:
             compare.append(f"{m}: {_numbers(c, df, m, c['_beats_compare'].get(m) if other else None, labels, presets)[1]}")
         except PairingError as e:
             compare.append(f"{m}: not paired ({e})")
-    base.update(runs=f"{', '.join(presets)}: {method}", compare="; ".join(compare))
+    where = "" if c.get("metric", "test_accuracy") == "test_accuracy" else f" ({METRICS[c['metric']]})"
+    base.update(runs=f"{', '.join(presets)}: {method}{where}", compare="; ".join(compare))
     try:
         s, text = _numbers(c, df, method, other, labels, presets)
     except PairingError as e:
