@@ -90,7 +90,7 @@ def train_gpus():
 
 
 # ---- cost table and archive (workflow/rules/benchmarks.smk, archive.smk) ----
-ARCHIVE = "results/archive"
+ARCHIVE = config.get("archive_dir", "results/archive")  # presets/seeds.yaml keeps its own
 # What the archive may hold, relative to results/ (splits are cheap and are recomputed).
 ARCHIVED = r"(runs|pretrain)/.+|metrics\.csv|benchmarks\.csv"
 
