@@ -7,6 +7,7 @@ epoch loop, evaluation, checkpoints, the history and the metrics file.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -27,6 +28,42 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean softmax cross-entropy of a labeled minibatch: the supervised term every method
     shares (``softmax_cross_entropy_with_logits`` in the seeds' TensorFlow code)."""
     return F.cross_entropy(logits, y)
+
+
+@contextlib.contextmanager
+def dropout_active(module: nn.Module):
+    """Every dropout layer of ``module`` in training mode for the duration: a seed's network that
+    kept dropping units at test time (a quirk switch; the trainer has already called ``eval()``)."""
+    drops = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    was = [m.training for m in drops]
+    for m in drops:
+        m.train()
+    try:
+        yield
+    finally:
+        for m, w in zip(drops, was):
+            m.train(w)
+
+
+@contextlib.contextmanager
+def bn_init_statistics(module: nn.Module):
+    """Batch norm in eval mode normalises with mean 0 / variance 1 for the duration: what TF1 code
+    gets when ``minimize()`` runs without the UPDATE_OPS, so the moving averages never leave their
+    initial values. The stored running statistics are restored afterwards."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+           and m.running_mean is not None]
+    saved = [(m.running_mean.clone(), m.running_var.clone()) for m in bns]
+    with torch.no_grad():
+        for m in bns:
+            m.running_mean.zero_()
+            m.running_var.fill_(1.0)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var) in zip(bns, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
 
 
 class HParamError(ValueError):
@@ -72,6 +109,9 @@ class Method:
 
     NAME = "base"
     DEFAULTS: dict[str, Any] = {}
+    # Boolean hyperparameters that change only how the trained model is evaluated (a seed's test-time
+    # quirk). ``eval_context`` applies them; the trainer re-evaluates the final model with each flipped.
+    EVAL_QUIRKS: tuple[str, ...] = ()
 
     def __init__(self, hp: dict, data: TaskData, device: torch.device, gen: torch.Generator,
                  pretrained: dict | None = None):
@@ -108,6 +148,11 @@ class Method:
     def classifier(self) -> nn.Module:
         """The module that maps images (N x 784, floats in [0, 1]) to class logits."""
         raise NotImplementedError
+
+    def eval_context(self) -> contextlib.AbstractContextManager:
+        """Entered by the trainer around every evaluation, after ``eval()``: where the method applies
+        its ``EVAL_QUIRKS`` that are switched on (e.g. ``dropout_active(net)``)."""
+        return contextlib.nullcontext()
 
     def on_epoch_end(self, epoch: int) -> None:
         """Learning-rate schedules and the like; ``epoch`` counts from 1."""
