@@ -32,6 +32,7 @@ class Resolved:
     task: str            # the task its runs belong to
     pretrain: str | None  # the first stage (registered or variant name) it needs
     overrides: dict      # hyperparameter overrides of the method's defaults
+    split_labels: int | None = None  # a first stage's split: this budget's (None: every pool image)
 
 
 def resolve(config: dict, name: str) -> Resolved:
@@ -43,7 +44,8 @@ def resolve(config: dict, name: str) -> Resolved:
         if spec is None:
             raise ConfigError(f"variants.{name}.method: unknown method {v['method']!r}; expected one of "
                               f"{sorted(METHODS)} or a first stage {sorted(PRETRAIN)}")
-        return Resolved(name, v["method"], spec.task, v.get("pretrain", spec.pretrain), dict(v.get("hparams") or {}))
+        return Resolved(name, v["method"], spec.task, v.get("pretrain", spec.pretrain), dict(v.get("hparams") or {}),
+                        v.get("split_labels"))
     spec = METHODS.get(name) or PRETRAIN.get(name)
     if spec is None:
         raise ConfigError(f"unknown method {name!r}: not registered ({sorted(METHODS)}, first stages "
@@ -72,6 +74,8 @@ def check_names(config: dict) -> None:
         if name in METHODS or name in PRETRAIN:
             raise ConfigError(f"variants.{name}: a variant cannot take the name of a registered method")
         r = resolve(config, name)
+        if r.split_labels is not None and r.method not in PRETRAIN:
+            raise ConfigError(f"variants.{name}.split_labels: only a first stage takes a budget's split")
         if r.pretrain is not None:
             stage = resolve(config, r.pretrain)
             if stage.method not in PRETRAIN:

@@ -37,7 +37,9 @@ rule train:
 rule pretrain:
     input:
         mnist=MNIST,
-        split=lambda wc: f"results/splits/{resolve(config, wc.stage).task}/nall/seed{wc.seed}.npz",
+        # a first stage that must leave a budget's labeled images out reads that budget's split
+        split=lambda wc: "results/splits/{t}/n{n}/seed{s}.npz".format(
+            t=resolve(config, wc.stage).task, n=resolve(config, wc.stage).split_labels or "all", s=wc.seed),
     output:
         metrics="results/pretrain/{stage}/seed{seed}/metrics.json",
         history="results/pretrain/{stage}/seed{seed}/history.csv",
