@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the paper: set up, then run the whole workflow.
-# Usage: bash scripts/reproduce.sh [paper|quick|smoke] [extra snakemake arguments...]
+# Usage: bash scripts/reproduce.sh [paper|seeds|quick|smoke] [extra snakemake arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,7 +8,7 @@ preset=${1:-paper}
 shift || true
 args=()
 if [ "$preset" != paper ]; then
-    [ -f "presets/$preset.yaml" ] || { echo "unknown preset '$preset': choose paper, quick or smoke" >&2; exit 2; }
+    [ -f "presets/$preset.yaml" ] || { echo "unknown preset '$preset': choose paper, seeds, quick or smoke" >&2; exit 2; }
     args+=(--configfile "presets/$preset.yaml")
 fi
 export PATH="$PWD/.venv/bin:$PATH"  # rules call `python`: the venv's
