@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 
 def runs(config: dict) -> list[dict]:
-    """Every training run the grid asks for, once each, in grid order."""
+    """Every training run the grid asks for, once each, in grid order (``labels`` an int or "all")."""
     seen, out = set(), []
     for block in config["grid"]:
         for method in block["methods"]:
@@ -48,6 +48,8 @@ def check(config: dict) -> None:
             if want != task:
                 raise ConfigError(f"grid[{i}]: method {method!r} runs on task {want!r}, not {task!r}")
         for labels in block["labels"]:
+            if labels == "all":  # every pool image of the task, labeled (the full-label reference)
+                continue
             if labels > POOL_SIZES[task]:
                 raise ConfigError(f"grid[{i}].labels: {labels} is larger than the {task} pool "
                                   f"({POOL_SIZES[task]} images)")

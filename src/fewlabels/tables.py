@@ -33,18 +33,27 @@ def cell(mean: float, std: float, n: int) -> str:
     return f"{mean:.2f}" if n < 2 else f"{mean:.2f} $\\pm$ {std:.2f}"
 
 
+def budget_key(b) -> tuple:
+    """Sort order of label budgets: numbers ascending, then "all" (every pool label)."""
+    return (1, 0) if str(b) == "all" else (0, int(b))
+
+
+def budget_label(b) -> str:
+    return "all labels" if str(b) == "all" else f"{b} labels"
+
+
 def results_table(df: pd.DataFrame) -> str:
-    """One booktabs table per task: methods as rows, label budgets as columns."""
-    s = summary(df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(int)))
+    """One booktabs table per task: methods as rows, label budgets as columns ("all" last)."""
+    s = summary(df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(str)))
     out = []
     for task in [t for t in TASK_TITLES if t in set(s["task"])]:
         t = s[s["task"] == task]
-        budgets = sorted(t["labels"].unique())
+        budgets = sorted(t["labels"].unique(), key=budget_key)
         methods = [m for m in METHOD_ORDER if m in set(t["method"])] + \
                   sorted(set(t["method"]) - set(METHOD_ORDER))
         out += [r"\begin{tabular}{l" + "r" * len(budgets) + "}", r"\toprule",
                 r"\multicolumn{" + str(len(budgets) + 1) + r"}{l}{" + TASK_TITLES[task] + r"} \\",
-                "method & " + " & ".join(f"{b} labels" for b in budgets) + r" \\", r"\midrule"]
+                "method & " + " & ".join(budget_label(b) for b in budgets) + r" \\", r"\midrule"]
         for m in methods:
             cells = []
             for b in budgets:
