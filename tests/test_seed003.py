@@ -130,6 +130,9 @@ def test_frozen_encoder_stays_bit_identical_and_fine_tuning_moves_it(family, fre
 
 
 def test_second_stage_needs_its_own_first_stage_and_twins_share_the_architecture():
+    assert {METHODS[m].pretrain for m in ("ae", "dae", "conv-ae", "vae")} == \
+        {"ae-pretrain", "dae-pretrain", "conv-ae-pretrain", "vae-pretrain"} <= set(PRETRAIN)
+    assert make("ae-pretrain").payload()["labels_used"] == {}        # no label reaches the encoder
     with pytest.raises(HParamError, match="ae-pretrain"):
         make("ae")
     wrong = make("dae-pretrain", {"batch_size": 16}).payload()

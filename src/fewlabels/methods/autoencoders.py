@@ -103,9 +103,12 @@ class AutoencoderPretrain(Method):
     def classifier(self):
         return self.readout
 
+    def labels_used(self):
+        return {}  # the encoder is trained on images alone; the readout's class means are a diagnostic
+
     def export(self):
         return {**super().export(), "arch": self.arch(), "autoencoder": self.net.state_dict(),
-                "labels_used": {}}
+                "labels_used": self.labels_used()}
 
 
 class _Encode(torch.nn.Module):
