@@ -36,7 +36,7 @@ def cfg():
     return copy.deepcopy(merged())
 
 
-@pytest.mark.parametrize("preset", [[], ["quick"], ["smoke"]])
+@pytest.mark.parametrize("preset", [[], ["quick"], ["smoke"], ["seeds"]])
 def test_every_preset_is_valid(preset):
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     for p in preset:
@@ -47,8 +47,7 @@ def test_every_preset_is_valid(preset):
 
 def test_schema_lists_exactly_the_registered_methods():
     schema = yaml.safe_load(Path(SCHEMA).read_text())
-    grid_enum = schema["properties"]["grid"]["items"]["properties"]["methods"]["items"]["enum"]
-    assert sorted(grid_enum) == sorted(METHODS)
+    # grid names are checked by fewlabels.config (they may be variants); the sections list every method
     assert sorted(schema["properties"]["methods"]["properties"]) == sorted(METHODS)
     assert sorted(schema["properties"]["pretrain"]["properties"]) == sorted(PRETRAIN)
 
@@ -159,3 +158,46 @@ def test_every_registered_class_carries_its_registry_name():
     from fewlabels.methods import get
     for name in [*METHODS, *PRETRAIN]:
         assert get(name).NAME == name
+
+
+def _variant_cfg(cfg, **variant):
+    cfg["variants"] = {"supervised-as-seed": {"method": "supervised", **variant}}
+    cfg["grid"] = [{"task": "mnist10", "labels": [100], "methods": ["supervised-as-seed"]}]
+    return cfg
+
+
+def test_variant_resolves_to_its_method_and_own_overrides(cfg):
+    cfg = _variant_cfg(cfg, hparams={"epochs": 3, "label_draw": "random"})
+    cfg["methods"]["supervised"] = {"epochs": 100}
+    validate(cfg, SCHEMA)
+    C.check(cfg)
+    r = C.resolve(cfg, "supervised-as-seed")
+    assert (r.method, r.task, r.pretrain) == ("supervised", "mnist10", None)
+    # a variant is the method's defaults plus its own hparams: the preset's `methods:` does not leak in
+    assert C.hparams(cfg, "supervised-as-seed") == {"epochs": 3, "label_draw": "random"}
+    assert C.hparams(cfg, "supervised") == {"epochs": 100}
+
+
+@pytest.mark.parametrize("variant, needle", [
+    ({"method": "resnet"}, "resnet"),
+    ({"method": "supervised", "hparams": {"label_draw": "stratified"}}, "label_draw"),
+    ({"method": "supervised", "hparams": {"epoch": 3}}, "epoch"),
+    ({"method": "supervised", "pretrain": "supervised"}, "first stage"),
+])
+def test_bad_variant_is_named(cfg, variant, needle):
+    cfg = _variant_cfg(cfg, **{k: v for k, v in variant.items() if k != "method"})
+    cfg["variants"]["supervised-as-seed"]["method"] = variant["method"]
+    msg = _error(cfg)
+    assert needle in msg and "supervised-as-seed" in msg
+
+
+def test_grid_name_that_is_neither_method_nor_variant(cfg):
+    cfg["grid"][0]["methods"] = ["supervised-as-seed"]
+    msg = _error(cfg)
+    assert "supervised-as-seed" in msg and "variants" in msg
+
+
+def test_variant_on_the_wrong_task(cfg):
+    cfg["variants"] = {"transfer-x": {"method": "transfer"}}
+    cfg["grid"] = [{"task": "mnist10", "labels": [100], "methods": ["transfer-x"]}]
+    assert "digits59" in _error(cfg)

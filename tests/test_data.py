@@ -77,6 +77,48 @@ def test_split_file_and_task_tensors(tmp_path, mnist_path):
     assert 300 <= len(limited.x_pool) <= 350  # the labeled images stay in the unlabeled pool
 
 
+def test_seed_label_draws(pool):
+    """The seeds' own ways of choosing labeled images: unbalanced random draws (000, 001) and
+    the first images in file order (002); the protocol's balanced subset is returned unchanged."""
+    y, _, p = pool
+    task_pool = p[D.task_mask(y[p], "digits59")]
+    bal = D.labeled_indices(y, p, "digits59", 500, seed=4)
+    np.testing.assert_array_equal(D.label_subset(bal, task_pool, "balanced", 4), bal)
+    first = D.label_subset(bal, task_pool, "first", 4)
+    np.testing.assert_array_equal(first, np.sort(task_pool)[:500])
+    rnd = D.label_subset(bal, task_pool, "random", 4)
+    assert len(rnd) == len(np.unique(rnd)) == 500 and np.isin(rnd, task_pool).all()
+    np.testing.assert_array_equal(rnd, D.label_subset(bal, task_pool, "random", 4))  # seeded
+    assert not np.array_equal(rnd, D.label_subset(bal, task_pool, "random", 5))
+    assert len(set(np.bincount(y[rnd])[5:])) > 1  # classes are not balanced any more
+    with pytest.raises(ValueError, match="label_draw"):
+        D.label_subset(bal, task_pool, "stratified", 4)
+
+
+def test_unlabeled_rest_excludes_the_labeled_images(tmp_path, mnist_path):
+    out = tmp_path / "s.npz"
+    D.make_split(mnist_path, out, "mnist10", 100, seed=1)
+    whole = D.load_task(mnist_path, out, "cpu", label_draw="random")
+    rest = D.load_task(mnist_path, out, "cpu", label_draw="random", unlabeled="rest")
+    assert len(whole.x_pool) == 55000 and len(rest.x_pool) == 55000 - 100
+    # no labeled image is left among the unlabeled ones
+    lab = {bytes(r) for r in (rest.x_lab * 255).round().byte().numpy()}
+    assert not lab & {bytes(r) for r in (rest.x_pool * 255).round().byte().numpy()}
+    assert lab & {bytes(r) for r in (whole.x_pool * 255).round().byte().numpy()} == lab
+
+
+def test_labels_from_the_test_set_leave_a_clean_test_set(tmp_path, mnist_path):
+    """Seed 004's code trains on 1,000 test images; such a run is tested on the other 9,000."""
+    out = tmp_path / "s.npz"
+    D.make_split(mnist_path, out, "mnist10", 1000, seed=2)
+    t = D.load_task(mnist_path, out, "cpu", label_draw="test")
+    assert len(t.x_lab) == 1000 and len(t.x_test) == 9000 and len(t.x_pool) == 55000
+    lab = {bytes(r) for r in (t.x_lab * 255).round().byte().numpy()}
+    assert not lab & {bytes(r) for r in (t.x_test * 255).round().byte().numpy()}
+    mnist = D.load_mnist(mnist_path)
+    assert lab <= {bytes(r) for r in mnist["x_test"].reshape(10000, -1)}
+
+
 def test_truncated_file_fails_clearly(tmp_path, mnist_path):
     bad = tmp_path / "mnist.npz"
     bad.write_bytes(mnist_path.read_bytes()[: 1 << 20])

@@ -13,13 +13,14 @@ from fewlabels.data import make_split
 from fewlabels.methods import get
 from fewlabels.methods.base import HParamError, resolve_hparams
 from fewlabels.methods.gan import GANCollapseError
-from fewlabels.methods.sgan import feature_matching_loss, generator_loss, real_fake_loss, supervised_loss
-from fewlabels.methods.sgan_fm import labeled_loss, unlabeled_loss
-from fewlabels.nets import (ConvDiscriminator, ConvGenerator, FMDiscriminator, FMGenerator, KPlusOneClassifier,
-                            WNLinear)
+from fewlabels.methods.sgan import generator_loss, real_fake_loss, supervised_loss
+from fewlabels.methods.sgan_fm import feature_matching_loss, labeled_loss, unlabeled_loss
+from fewlabels.nets import (FMDiscriminator, FMGenerator, KPlusOneClassifier, Seed001Discriminator,
+                            Seed001Generator, WNLinear)
 
-# Short schedules for the real runs: small conv nets for sgan, the published nets for sgan-fm.
-SGAN_SHORT = {"epochs": 1, "steps_per_epoch": 40, "g_channels": 8, "d_channels": 8, "batch_size": 50, "lr": 1e-3}
+# Short schedules for the real runs: seed 001's nets for sgan (batch 50: 45 unlabeled + 5 labeled),
+# the published nets for sgan-fm.
+SGAN_SHORT = {"epochs": 1, "steps_per_epoch": 60, "batch_size": 50}
 FM_SHORT = {"epochs": 1, "steps_per_epoch": 25, "ema_decay": 0.0}
 
 
@@ -35,13 +36,16 @@ def one_thread():
 def test_generators_and_discriminators_output_shapes_and_ranges():
     torch.manual_seed(0)
     z = torch.rand(4, 100)
-    g = ConvGenerator(100, 8)
+    g = Seed001Generator(100)
     x = g(z)
     assert x.shape == (4, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
-    d = ConvDiscriminator(10, 8)
+    d = Seed001Discriminator(10)
     logits, feats = d.features(x)
-    assert logits.shape == (4, 11) and feats.shape[0] == 4
-    assert KPlusOneClassifier(d)(torch.rand(4, 784)).shape == (4, 10)  # fake logit dropped
+    assert logits.shape == (4, 11) and feats.shape == (4, 512)
+    clf = KPlusOneClassifier(d).eval()
+    assert clf(torch.rand(4, 784)).shape == (4, 10)  # fake logit dropped
+    clf.keep_fake = True
+    assert clf(torch.rand(4, 784)).shape == (4, 11)
 
     fg = FMGenerator(100, (500, 500))
     xf = fg(z)
@@ -52,16 +56,54 @@ def test_generators_and_discriminators_output_shapes_and_ranges():
     assert (feats >= 0).all()  # ReLU output before the noise
 
 
-def test_k_plus_one_losses_match_hand_computed_values():
-    # K = 2 real classes + fake. Row 0: logits (0, 0, 0): p_fake = 1/3.
-    # Row 1: logits (ln 2, 0, 0): Z = 4, p_fake = 1/4, p(class 0 | real) = 2/3.
-    logits = torch.tensor([[0.0, 0.0, 0.0], [math.log(2), 0.0, 0.0]])
-    want_real = -(math.log(2 / 3) + math.log(3 / 4)) / 2      # -E log(1 - p_fake)
-    want_fake = -(math.log(1 / 3) + math.log(1 / 4)) / 2      # -E log p_fake
+def test_seed001_networks_have_the_seeds_layer_shapes():
+    """001:70-96 and 001:106-134: every intermediate shape of the generator and discriminator."""
+    g, d = Seed001Generator(100), Seed001Discriminator(10)
+    h, shapes = torch.rand(2, 100), []
+    h = h.view(2, 100, 1, 1)
+    for m in g.net:
+        h = m(h)
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(100, 2, 2), (64, 5, 5), (32, 12, 12), (1, 28, 28)]
+    assert [(m.kernel_size, m.stride) for m in g.net if isinstance(m, torch.nn.ConvTranspose2d)] == [
+        ((2, 2), (1, 1)), ((3, 3), (2, 2)), ((4, 4), (2, 2)), ((6, 6), (2, 2))]
+    h, shapes = torch.rand(2, 1, 28, 28), []
+    for m in d.body:
+        h = m(h)
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Flatten)):
+            shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(32, 14, 14), (64, 7, 7), (128, 4, 4), (128, 2, 2), (512,)]
+    assert [m.kernel_size for m in d.body if isinstance(m, torch.nn.Conv2d)] == [(5, 5), (3, 3), (2, 2), (2, 2)]
+    assert d.out.out_features == 11
+    # batch norm on conv 2 and 3 only, TF's defaults; dropout after conv 1 and 3
+    bns = [m for m in d.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert [b.num_features for b in bns] == [64, 128] and all(b.eps == 1e-3 and b.momentum == 0.01 for b in bns)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in d.modules()) == 2
+    assert not any(isinstance(m, torch.nn.Dropout) for m in Seed001Discriminator(10, 0.0).modules())
+
+
+def test_seed001_same_padding_matches_tf():
+    # TF 'same', stride 2, kernel 5 on 28: pad 1 before, 2 after; a one-hot input shows the taps.
+    conv = Seed001Discriminator(10).body[:2]
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 27, 27] = 1.0  # the last pixel is seen by the last output (rows 26..30 of the padded image)
+    w = conv[1].weight
+    out = conv(x) - conv[1].bias.view(1, -1, 1, 1)
+    assert torch.allclose(out[0, :, 13, 13], w[:, 0, 2, 2], atol=1e-6)
+
+
+def test_sgan_losses_match_hand_computed_values():
+    # seed 001: sigmoid on the last logit for real/fake, softmax over all K+1 for the labels.
+    logits = torch.tensor([[0.0, 0.0, 0.0], [math.log(2), 0.0, math.log(3)]])
+    sig = torch.sigmoid(logits[:, -1])                     # p(fake) = 1/2, 3/4
+    want_real = -(math.log(1 - 0.5) + math.log(1 - 0.75)) / 2
+    want_fake = -(math.log(0.5) + math.log(0.75)) / 2
+    assert sig.tolist() == pytest.approx([0.5, 0.75])
     assert real_fake_loss(logits, logits).item() == pytest.approx(want_real + want_fake, rel=1e-6)
     assert generator_loss(logits).item() == pytest.approx(want_real, rel=1e-6)
     y = torch.tensor([1, 0])
-    want_sup = -(math.log(1 / 2) + math.log(2 / 3)) / 2        # softmax over the 2 real logits only
+    want_sup = -(math.log(1 / 3) + math.log(2 / 6)) / 2    # softmax over all 3 logits
     assert supervised_loss(logits, y).item() == pytest.approx(want_sup, rel=1e-6)
 
 

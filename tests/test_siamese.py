@@ -88,7 +88,9 @@ def test_smoke_run_beats_chance_and_pair_metrics_reach_the_aggregate(tmp_path, m
         make_split(mnist_path, tmp_path / f"n{labels}.npz", "mnist10", labels, seed=0)
     common = dict(task="mnist10", seed=0, mnist=mnist_path, device="cpu", log=lambda s: None)
     pairs = train.run(method="siamese-pairs", labels=None, split=tmp_path / "nNone.npz", out=tmp_path / "sp",
-                      hparams={"epochs": 1, "steps_per_epoch": 100, "eval_pairs": 2000}, **common)
+                      # no dropout: with the seed's 0.5 on every layer, 100 steps stay at chance
+                      hparams={"epochs": 1, "steps_per_epoch": 100, "eval_pairs": 2000,
+                               "dropout": 0.0, "input_dropout": 0.0}, **common)
     assert pairs["results"]["pair_accuracy"] > 0.7                                     # chance: 0.5
     row = aggregate.collect([tmp_path / "sp" / "metrics.json"]).iloc[0]
     assert (row["stage"], row["labels"], row["method"]) == ("pretrain", "all", "siamese-pairs")
@@ -98,7 +100,8 @@ def test_smoke_run_beats_chance_and_pair_metrics_reach_the_aggregate(tmp_path, m
     figures_transfer.fig_siamese_embedding(tmp_path / "sp" / "model.pt", mnist_path, fig)
     assert fig.stat().st_size > 0 and fig.with_suffix(".png").stat().st_size > 0
     run = train.run(method="siamese", labels=100, split=tmp_path / "n100.npz", out=tmp_path / "s",
-                    hparams={"epochs": 2, "steps_per_epoch": 20}, pretrained=tmp_path / "sp" / "model.pt",
+                    hparams={"epochs": 2, "steps_per_epoch": 20, "dropout": 0.0, "input_dropout": 0.0},
+                    pretrained=tmp_path / "sp" / "model.pt",
                     pool_limit=500, **common)
     assert run["results"]["test_accuracy"] > 0.5                                      # chance: 0.1
     with pytest.raises(ValueError, match="siamese-pairs"):

@@ -58,7 +58,8 @@ def test_metrics_file_describes_the_run(tmp_path, mnist_path, split):
     m = train(tmp_path, mnist_path, split)
     on_disk = json.loads((tmp_path / "run/metrics.json").read_text())
     assert on_disk == m
-    assert m["run"] == {"method": "supervised", "task": "mnist10", "labels": 100, "seed": 0, "stage": "train"}
+    assert m["run"] == {"method": "supervised", "base_method": "supervised", "task": "mnist10", "labels": 100,
+                        "seed": 0, "stage": "train"}
     assert m["hparams"]["epochs"] == 2 and m["hparams"]["hidden"] == [128, 64]
     assert m["data"]["split_sha256"] == D.file_sha256(split) and m["data"]["n_test"] == 10000
     assert m["data"]["n_labeled"] == 100
@@ -142,3 +143,37 @@ def test_a_checkpoint_resumes_only_the_run_it_belongs_to(tmp_path, mnist_path, s
     run(method="supervised", task="mnist10", labels=100, seed=0, mnist=mnist_path, split=split,
         out=tmp_path / "other", pool_limit=400, hparams=TINY, checkpoint=ck, log=logs.append)
     assert any("ignoring checkpoint" in s for s in logs) and not any("resuming" in s for s in logs)
+
+
+class _DropoutAtTest(Supervised):
+    """The baseline with one evaluation-only quirk, to test the trainer's eval_variants."""
+    NAME = "supervised"
+    DEFAULTS = {**Supervised.DEFAULTS, "keep_dropout": False}
+    EVAL_QUIRKS = ("keep_dropout",)
+
+    def eval_context(self):
+        from fewlabels.methods.base import dropout_active
+        import contextlib
+        return dropout_active(self.net) if self.hp["keep_dropout"] else contextlib.nullcontext()
+
+
+def test_eval_quirks_are_measured_on_the_same_model(tmp_path, mnist_path, split, monkeypatch):
+    import fewlabels.train as T
+    monkeypatch.setattr(T, "get_method", lambda name: _DropoutAtTest)
+    m = train(tmp_path, mnist_path, split, hparams={**TINY, "dropout": 0.9})
+    ev = m["results"]["eval_variants"]
+    assert set(ev) == {"keep_dropout", "all_on", "all_off"}
+    assert ev["keep_dropout"]["value"] is True
+    # the run's own number is the quirk-off evaluation, repeated exactly by "all_off"
+    assert ev["all_off"]["test_accuracy"] == m["results"]["test_accuracy"]
+    # dropping 90 % of the units at test time costs accuracy on the same weights
+    assert ev["all_on"]["test_accuracy"] < m["results"]["test_accuracy"] - 0.02
+    assert m["hparams"]["keep_dropout"] is False  # the switch is restored after the re-evaluation
+
+
+def test_named_variant_is_recorded(tmp_path, mnist_path, split):
+    m = run(method="supervised", name="supervised-as-seed", task="mnist10", labels=100, seed=0,
+            mnist=mnist_path, split=split, out=tmp_path / "v", pool_limit=500, log=lambda s: None,
+            hparams={**TINY, "label_draw": "random"})
+    assert m["run"]["method"] == "supervised-as-seed" and m["run"]["base_method"] == "supervised"
+    assert m["data"]["n_labeled"] == 100

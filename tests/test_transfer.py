@@ -61,38 +61,65 @@ def test_digits59_labels_are_shifted_to_0_4(tmp_path, mnist_path):
 
 # ---------------------------------------------------------------------------- stage 2
 
-@pytest.mark.parametrize("freeze", [1, 2])
-def test_frozen_layers_stay_bit_identical_while_the_rest_learn(freeze):
+@pytest.mark.parametrize("restore", [1, 2])
+def test_only_the_restored_layers_come_from_the_source_and_stay_bit_identical(restore):
+    """Seed 002 restores scope 'hidden[1]' only (002:152-159): the layers above start fresh."""
     payload = source_payload()
-    m = make_transfer(payload, freeze=freeze)
+    m = make_transfer(payload, restore_layers=restore)
     tower = m.net.tower
-    # Stage 2 starts from the source's hidden layers, all of them.
     for k, v in payload["tower"].items():
-        assert torch.equal(tower.state_dict()[k], v), k
+        if int(k.split(".")[1]) < restore:
+            assert torch.equal(tower.state_dict()[k], v), k           # restored whole, BN included
+        elif k.endswith("0.weight"):
+            assert not torch.equal(tower.state_dict()[k], v), k       # fresh dense layers
     before = {k: v.clone() for k, v in m.net.state_dict().items()}  # parameters and batch-norm statistics
     for _ in range(10):
         m.train_step()
     after = m.net.state_dict()
     for k in before:
         block = int(k.split(".")[2]) if k.startswith("tower.blocks.") else None
-        if block is not None and block < freeze:
+        if block is not None and block < restore:
             assert torch.equal(after[k], before[k]), f"frozen {k} changed"
         elif k.endswith(("weight", "bias")):
             assert not torch.equal(after[k], before[k]), f"trainable {k} did not change"
     # The frozen layers' batch norm stays in inference mode even after model.train().
     m.net.train()
-    assert not tower.blocks[0][1].training and tower.blocks[freeze][1].training
+    assert not tower.blocks[0][1].training and tower.blocks[restore][1].training
 
 
-def test_transfer_needs_the_source_model_and_a_sane_freeze():
+def test_transfer_needs_the_source_model_and_a_sane_restore():
     with pytest.raises(HParamError, match="transfer-source"):
         make_transfer(None)
     with pytest.raises(HParamError, match="only 4 hidden layers"):
-        make_transfer(source_payload(), freeze=5)
-    with pytest.raises(HParamError, match="freeze"):
-        resolve_hparams(Transfer, {"freeze": -1})
+        make_transfer(source_payload(), restore_layers=5)
+    with pytest.raises(HParamError, match="restore_layers"):
+        resolve_hparams(Transfer, {"restore_layers": -1})
     with pytest.raises(HParamError, match="unknown hyperparameter 'hidden'"):
         resolve_hparams(Transfer, {"hidden": [10]})  # the architecture is the source model's
+
+
+def test_seed002_defaults():
+    hp = resolve_hparams(Transfer, {})
+    assert (hp["lr"], hp["batch_size"], hp["dropout"], hp["input_dropout"], hp["epochs"]) == (0.01, 100, 0.5, 0.5, 100)
+    assert hp["restore_layers"] == 1 and resolve_hparams(TransferSource, {})["epochs"] == 25
+    m = Scratch(resolve_hparams(Scratch, {}), fake_data(), CPU, torch.Generator().manual_seed(0))
+    bn = m.net.tower.blocks[0][1]
+    assert (bn.momentum, bn.eps) == (0.1, 1e-3)                 # TF momentum 0.9 (002:35)
+    assert isinstance(m.net.tower.drop_in, torch.nn.Dropout) and m.net.tower.drop_in.p == 0.5
+    # He init as tf.contrib's variance_scaling_initializer(): truncated normal, std sqrt(1.3 * 2 / fan_in)
+    w = m.net.tower.blocks[0][0].weight
+    std = (2.6 / 784) ** 0.5
+    assert w.abs().max() <= 2 * std and abs(w.std().item() / (std * 0.8796) - 1) < 0.02
+
+
+def test_epoch_batches_are_shuffled_passes_like_next_batch():
+    from fewlabels.methods.transfer import EpochBatches
+    g = torch.Generator().manual_seed(0)
+    eb = EpochBatches(10)
+    first = torch.cat([eb(4, g), eb(4, g)])
+    third = eb(4, g)                        # 2 left in this pass + 2 from a new permutation
+    assert sorted(first.tolist() + third[:2].tolist()) == list(range(10))
+    assert eb(30, g).shape == (30,)         # a batch larger than the data cycles through passes
 
 
 def test_scratch_is_the_same_network_with_every_layer_learning():

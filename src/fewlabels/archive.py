@@ -80,10 +80,12 @@ def create(files, archive: Path, config: dict) -> list[str]:
         lines.append(f"{rel.as_posix()}\t{dest.stat().st_size}\t{file_sha256(dest)}")
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / MANIFEST).write_text("path\tbytes\tsha256\n" + "\n".join(lines) + "\n")
-    header = ("# The configuration results/archive/ was made with. Rebuild every figure, table and the\n"
+    where = Path(archive).as_posix()
+    header = (f"# The configuration {where}/ was made with. Rebuild every figure, table and the\n"
               "# PDF from the archive, without training:\n"
-              "#   snakemake --cores all --configfile results/archive/config.yaml\n")
-    (tmp / CONFIG).write_text(header + yaml.safe_dump({**config, "archive": True}, sort_keys=False))
+              f"#   snakemake --cores all --configfile {where}/config.yaml\n")
+    (tmp / CONFIG).write_text(header + yaml.safe_dump({**config, "archive": True, "archive_dir": where},
+                                                      sort_keys=False))
     shutil.rmtree(archive, ignore_errors=True)
     tmp.rename(archive)
     return lines
@@ -104,7 +106,7 @@ def restore(archive: Path, rel: str, out: Path) -> None:
     entry = manifest(archive).get(rel)
     if entry is None:
         raise ArchiveError(f"{rel} is not in {archive}/{MANIFEST}; the archive was made with another "
-                           "configuration (use --configfile results/archive/config.yaml)")
+                           f"configuration (use --configfile {archive}/config.yaml)")
     size, sha = entry
     got = file_sha256(src)
     if src.stat().st_size != size or got != sha:

@@ -1,93 +1,329 @@
-"""The scorecard: every number the seeds state, checked against our runs.
+"""The scorecard: every number the sources state, checked against our runs, with its uncertainty.
 
-``paper/claims.yaml`` lists claims. Each names the runs that test it and what it
-expects; ``evaluate`` turns it into (claim, source, expected, ours, verdict).
-A claim whose runs are not in metrics.csv is "not run": no value is invented.
+``paper/claims.yaml`` lists claims (its header documents the schema). Each names the runs
+that test it (task, method, label budgets), the protocol (preset) under which those runs can
+test it, and what it expects. ``scorecard`` turns each (claim, budget) into one ``Verdict``.
 
-Expectation kinds (all in percent of test accuracy):
-- ``approx: 87, tol: 2``      reproduced if |mean - 87| <= tol
-- ``range: [88, 90]``          reproduced if the mean lies in the range
-- ``reference: 98.40, std: 0.08``  a published number shown beside ours; no verdict
-- ``beats: <method>``          reproduced if our mean beats that method's mean at every listed budget
+Statistics over seeds (test accuracy in %): mean, sample sd and the 95 % t-interval
+mean +- t(0.975, n-1) sd / sqrt(n). Rules (n = number of seeds):
+- protocol: runs of a preset the claim does not name never give a verdict: the row reads
+  "protocol differs (preset X)" and shows their numbers for information only.
+- ``approx: c, tol: t`` and ``range: [lo, hi]``: the claim is the band [c-t, c+t] or [lo, hi].
+  Reproduced when the interval overlaps the band; "not reproduced (higher|lower)" when it
+  lies wholly above / below it.
+- ``at_least: b`` ("crossed b %"): reproduced when the interval's lower end is >= b;
+  "not reproduced (lower)" when its upper end is < b; "inconclusive" when it contains b.
+  (Stricter than the overlap rule above: "crossed" is a one-sided statement, so we ask the
+  interval to be above the bound, as for ``beats``.)
+- ``beats: m``: PAIRED over seeds. Runs of the two methods are joined on seed (same task and
+  budget); both must have been trained on the same split file (equal ``split_sha256``), else
+  the pair is refused. Mean difference d (ours - m) with its 95 % t-interval and the two-sided
+  paired t-test p-value. Reproduced when the interval lies above 0, "not reproduced" when it
+  lies below 0, "inconclusive" when it contains 0 (a tie always does).
+- ``reference: v (std: s)``: a published number shown beside ours; no verdict.
+- One seed gives no interval: ``beats`` and ``at_least`` read "inconclusive (1 seed)";
+  ``approx``/``range`` judge the single value against the band, with the note
+  "(1 seed: no interval)".
+- No runs: "not run"; no value is invented. A variant that a preset does not have is
+  replaced, for information only, by the runs of ``run.base`` (its registered method).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-REPRODUCED, NOT_REPRODUCED, NOT_RUN, REFERENCE = "reproduced", "not reproduced", "not run", "reference"
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+NOT_RUN, REFERENCE, PROTOCOL_DIFFERS = "not run", "reference", "protocol differs"
+KINDS = ("approx", "range", "at_least", "reference", "beats")
 
 
+# ---- Student's t distribution (scipy is not a dependency)
+def t_two_sided_cdf(t: float, df: int) -> float:
+    """P(|T| <= t) for Student's t with integer ``df`` degrees of freedom, t >= 0.
+
+    Closed form for integer df (Abramowitz & Stegun 26.7.3 / 26.7.4) with theta = atan(t/sqrt(df)).
+    """
+    if df < 1 or int(df) != df:
+        raise ValueError(f"df must be a positive integer, got {df}")
+    if t == math.inf:
+        return 1.0
+    th = math.atan(abs(t) / math.sqrt(df))
+    c2, s = math.cos(th) ** 2, math.sin(th)
+    if df % 2:  # odd: 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2.4/(3.5) cos^4 + ...))
+        term, total = 1.0, 0.0
+        for k in range(1, (df - 1) // 2 + 1):
+            total += term
+            term *= c2 * (2 * k) / (2 * k + 1)
+        return 2 / math.pi * (th + (s * math.cos(th) * total if df > 1 else 0.0))
+    term, total = 1.0, 0.0  # even: sin (1 + 1/2 cos^2 + 1.3/(2.4) cos^4 + ...)
+    for k in range(1, df // 2 + 1):
+        total += term
+        term *= c2 * (2 * k - 1) / (2 * k)
+    return s * total
+
+
+def t_pvalue(t: float, df: int) -> float:
+    """Two-sided p-value of a t statistic."""
+    return max(0.0, 1.0 - t_two_sided_cdf(abs(t), df))
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile (p >= 0.5) of Student's t with integer ``df``, by bisection of the CDF."""
+    if not 0.5 <= p < 1:
+        raise ValueError(f"p must be in [0.5, 1), got {p}")
+    target = 2 * p - 1  # P(|T| <= q)
+    lo, hi = 0.0, 1.0
+    while t_two_sided_cdf(hi, df) < target:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_two_sided_cdf(mid, df) < target else (lo, mid)
+    return (lo + hi) / 2
+
+
+@dataclass
+class Stats:
+    """Mean, sd and 95 % t-interval of a sample (interval None for fewer than 2 values)."""
+    n: int
+    mean: float | None = None
+    sd: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+    @classmethod
+    def of(cls, values) -> "Stats":
+        v = [float(x) for x in values]
+        n = len(v)
+        if n == 0:
+            return cls(0)
+        mean = sum(v) / n
+        if n == 1:
+            return cls(1, mean)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1))
+        half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+        return cls(n, mean, sd, mean - half, mean + half)
+
+    def tex(self) -> str:
+        if self.n == 0:
+            return "--"
+        if self.n == 1:
+            return f"{self.mean:.2f} (1 seed)"
+        return f"{self.mean:.2f} $\\pm$ {self.sd:.2f} [{self.lo:.2f}, {self.hi:.2f}] ({self.n} seeds)"
+
+
+@dataclass
+class Paired(Stats):
+    """Stats of per-seed differences a - b, plus the paired t-test's two-sided p-value."""
+    p: float | None = None
+    seeds: list = field(default_factory=list)
+
+    def tex(self) -> str:
+        if self.n == 0:
+            return "--"
+        if self.n == 1:
+            return f"$\\Delta$ {self.mean:+.2f} (1 seed)"
+        return (f"$\\Delta$ {self.mean:+.2f} [{self.lo:+.2f}, {self.hi:+.2f}], "
+                f"$p{'' if self.p < 0.001 else '='}{fmt_p(self.p)}$ ({self.n} pairs)")
+
+
+def fmt_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.2g}"
+
+
+class PairingError(ValueError):
+    """Two methods' runs of one seed were trained on different split files."""
+
+
+def paired(a: pd.DataFrame, b: pd.DataFrame, what: str = "", metric: str = "test_accuracy") -> Paired:
+    """Per-seed differences of ``metric`` (%, test accuracy by default) a - b over the seeds both have run.
+
+    Refuses (PairingError) to pair runs of one seed whose split files differ.
+    """
+    cols = ["seed", metric] + (["split_sha256"] if "split_sha256" in a and "split_sha256" in b else [])
+    j = a[cols].merge(b[cols], on="seed", suffixes=("_a", "_b"))
+    if "split_sha256" in cols:
+        bad = j[j["split_sha256_a"] != j["split_sha256_b"]]
+        if len(bad):
+            raise PairingError(f"{what}: cannot pair runs trained on different split files "
+                               f"(seed {', '.join(str(s) for s in sorted(bad['seed']))}); a paired "
+                               "comparison needs both methods on the same labeled images")
+    d = (100 * (j[f"{metric}_a"] - j[f"{metric}_b"])).tolist()
+    s = Stats.of(d)
+    p = None
+    if s.n >= 2:
+        if s.sd == 0:
+            p = 1.0 if s.mean == 0 else 0.0
+        else:
+            p = t_pvalue(s.mean / (s.sd / math.sqrt(s.n)), s.n - 1)
+    return Paired(**vars(s), p=p, seeds=sorted(j["seed"].tolist()))
+
+
+# ---- claims
 @dataclass
 class Verdict:
     id: str
     claim: str
     source: str
+    labels: str
+    protocol: str      # the preset(s) the claim names
+    runs: str          # where the numbers come from: "<preset>: <method>"
     expected: str
     ours: str
     verdict: str
-    mean: float | None = None
-    std: float | None = None
-    n: int = 0
+    compare: str = ""  # the compared variants' numbers (no verdict)
+    stats: Stats | None = None
 
 
-def select(df: pd.DataFrame, task: str, method: str, labels) -> pd.Series:
-    """Test accuracies (in %) of the runs of (task, method, labels), one per seed."""
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def select(df: pd.DataFrame, task: str, method: str, labels, presets=None) -> pd.DataFrame:
+    """Runs of (task, method, labels), optionally only those of the given presets."""
     sel = df[(df["task"] == task) & (df["method"] == method) & (df["labels"].astype(str) == str(labels))]
-    return 100 * sel["test_accuracy"]
+    return sel[sel["preset"].isin(presets)] if presets is not None else sel
 
 
-def fmt(values: pd.Series) -> str:
-    if len(values) == 0:
-        return "--"
-    if len(values) == 1:
-        return f"{values.mean():.2f} (1 seed)"
-    return f"{values.mean():.2f} $\\pm$ {values.std(ddof=1):.2f} ({len(values)} seeds)"
+def band_verdict(s: Stats, lo: float, hi: float) -> str:
+    """approx / range: does the interval (or, for one seed, the value) meet the band [lo, hi]?"""
+    a, b = (s.lo, s.hi) if s.n >= 2 else (s.mean, s.mean)
+    v = REPRODUCED if b >= lo and a <= hi else f"{NOT_REPRODUCED} ({'higher' if a > hi else 'lower'})"
+    return v if s.n >= 2 else f"{v} (1 seed: no interval)"
 
 
-def evaluate(claim: dict, df: pd.DataFrame) -> Verdict:
-    run, exp = claim["run"], claim["expect"]
-    budgets = run["labels"] if isinstance(run["labels"], list) else [run["labels"]]
-    base = dict(id=claim["id"], claim=claim["claim"], source=claim["source"])
-    if "beats" in exp:
-        other = exp["beats"]
-        parts, wins, ran = [], [], True
-        for b in budgets:
-            a, o = select(df, run["task"], run["method"], b), select(df, run["task"], other, b)
-            if len(a) == 0 or len(o) == 0:
-                ran = False
-                continue
-            wins.append(a.mean() > o.mean())
-            parts.append(f"{b}: {a.mean():.1f} vs {o.mean():.1f}")
-        if not ran:
-            return Verdict(**base, expected=f"{run['method']} $>$ {other}", ours="--", verdict=NOT_RUN)
-        return Verdict(**base, expected=f"{run['method']} $>$ {other}", ours="; ".join(parts),
-                       verdict=REPRODUCED if all(wins) else NOT_REPRODUCED, n=len(wins))
-    acc = select(df, run["task"], run["method"], budgets[0])
-    mean = float(acc.mean()) if len(acc) else None
-    std = float(acc.std(ddof=1)) if len(acc) > 1 else None
+def at_least_verdict(s: Stats, bound: float) -> str:
+    if s.n < 2:
+        return f"{INCONCLUSIVE} (1 seed)"
+    if s.lo >= bound:
+        return REPRODUCED
+    return f"{NOT_REPRODUCED} (lower)" if s.hi < bound else INCONCLUSIVE
+
+
+def beats_verdict(d: Paired) -> str:
+    if d.n < 2:
+        return f"{INCONCLUSIVE} (1 seed)"
+    if d.lo > 0:
+        return REPRODUCED
+    return NOT_REPRODUCED if d.hi < 0 else INCONCLUSIVE
+
+
+def expected_text(exp: dict, method: str) -> str:
+    if "approx" in exp:
+        return f"$\\approx$ {exp['approx']:g} ($\\pm$ {exp['tol']:g})"
+    if "range" in exp:
+        return f"{exp['range'][0]:g}--{exp['range'][1]:g}"
+    if "at_least" in exp:
+        return f"$\\geq$ {exp['at_least']:g}"
     if "reference" in exp:
-        expected = f"{exp['reference']:.2f}" + (f" $\\pm$ {exp['std']:.2f}" if "std" in exp else "")
-        verdict = REFERENCE if len(acc) else NOT_RUN
+        return f"{exp['reference']:.2f}" + (f" $\\pm$ {exp['std']:.2f}" if "std" in exp else "")
+    return f"$>$ \\hspace{{0pt}}{{\\scriptsize {exp['beats']}}}"  # the runs' column names the method
+
+
+# What a claim's number is measured on: the test set (default), or the validation set where the seed
+# measured there (seed 004's code evaluates on mnist.validation).
+METRICS = {"test_accuracy": "test", "val_accuracy": "validation"}
+
+
+def check_claim(c: dict) -> None:
+    for key in ("id", "claim", "source", "run", "protocol", "expect"):
+        if key not in c:
+            raise ValueError(f"claim {c.get('id', '?')}: missing key {key!r}")
+    kinds = [k for k in KINDS if k in c["expect"]]
+    if len(kinds) != 1:
+        raise ValueError(f"claim {c['id']}: expect needs exactly one of {', '.join(KINDS)}, got {sorted(c['expect'])}")
+    if "approx" in c["expect"] and "tol" not in c["expect"]:
+        raise ValueError(f"claim {c['id']}: approx needs tol")
+    if "preset" not in c["protocol"]:
+        raise ValueError(f"claim {c['id']}: protocol needs preset")
+    if c.get("metric", "test_accuracy") not in METRICS:
+        raise ValueError(f"claim {c['id']}: metric must be one of {sorted(METRICS)}, got {c['metric']!r}")
+
+
+def _numbers(c: dict, df: pd.DataFrame, method: str, other: str | None, labels, presets) -> tuple[Stats, str]:
+    """(stats, text) of the claim's quantity: accuracies of ``method``, or (beats) its paired
+    differences to ``other``."""
+    metric = c.get("metric", "test_accuracy")
+    a = select(df, c["run"]["task"], method, labels, presets)
+    if other is None:
+        s = Stats.of(100 * a[metric])
+        return s, s.tex()
+    b = select(df, c["run"]["task"], other, labels, presets)
+    d = paired(a, b, f"claim {c['id']} ({method} vs {other}, {labels} labels)", metric)
+    return d, d.tex()
+
+
+def evaluate(c: dict, df: pd.DataFrame, labels) -> Verdict:
+    """One claim at one budget. ``df`` must have a ``preset`` column (see ``scorecard``)."""
+    run, exp = c["run"], c["expect"]
+    presets = [str(p) for p in _as_list(c["protocol"]["preset"])]
+    method, other = run["method"], exp.get("beats")
+    base = dict(id=c["id"], claim=c["claim"], source=c["source"], labels=str(labels),
+                protocol=", ".join(presets), expected=expected_text(exp, method))
+    mine = select(df, run["task"], method, labels)
+    other_presets = sorted(set(mine["preset"]) - set(presets))
+    # Any run under the claim's protocol gives the verdict; runs of other presets only inform.
+    if len(select(df, run["task"], method, labels, presets)) == 0:
+        shown = other_presets or sorted(set(df["preset"]) - set(presets))
+        if not shown:
+            return Verdict(**base, runs=f"{', '.join(presets)}: {method}", ours="--", verdict=NOT_RUN)
+        if not other_presets and "base" in run:
+            # the variant is not in this grid: show the registered method's runs instead
+            method, *rest = _as_list(run["base"])
+            other = rest[0] if rest else None
+        try:
+            s, text = _numbers(c, df, method, other, labels, shown)
+            s, text = (s, text) if s.n else (None, "--")
+        except PairingError as e:
+            s, text = None, f"not paired: {e}"
+        note = f"{PROTOCOL_DIFFERS} (preset {', '.join(shown)})"
+        return Verdict(**base, runs=f"{', '.join(shown)}: {method}", ours=text, stats=s,
+                       verdict=f"{REFERENCE}; {note}" if "reference" in exp else note)
+    compare = []
+    for m in c.get("compare", []):
+        try:
+            compare.append(f"{m}: {_numbers(c, df, m, c['_beats_compare'].get(m) if other else None, labels, presets)[1]}")
+        except PairingError as e:
+            compare.append(f"{m}: not paired ({e})")
+    where = "" if c.get("metric", "test_accuracy") == "test_accuracy" else f" ({METRICS[c['metric']]})"
+    base.update(runs=f"{', '.join(presets)}: {method}{where}", compare="; ".join(compare))
+    try:
+        s, text = _numbers(c, df, method, other, labels, presets)
+    except PairingError as e:
+        return Verdict(**base, ours="--", verdict=f"not paired: {e}")
+    if "reference" in exp:
+        v = REFERENCE
     elif "approx" in exp:
-        expected = f"$\\approx$ {exp['approx']:g} ($\\pm$ {exp['tol']:g})"
-        verdict = NOT_RUN if mean is None else (
-            REPRODUCED if abs(mean - exp["approx"]) <= exp["tol"] else
-            f"{NOT_REPRODUCED} ({'higher' if mean > exp['approx'] else 'lower'})")
+        v = band_verdict(s, exp["approx"] - exp["tol"], exp["approx"] + exp["tol"])
     elif "range" in exp:
-        lo, hi = exp["range"]
-        expected = f"{lo:g}--{hi:g}"
-        verdict = NOT_RUN if mean is None else (
-            REPRODUCED if lo <= mean <= hi else f"{NOT_REPRODUCED} ({'higher' if mean > hi else 'lower'})")
+        v = band_verdict(s, *exp["range"])
+    elif "at_least" in exp:
+        v = at_least_verdict(s, exp["at_least"])
     else:
-        raise ValueError(f"claim {claim['id']}: expect needs one of approx, range, reference, beats")
-    return Verdict(**base, expected=expected, ours=fmt(acc), verdict=verdict, mean=mean, std=std, n=len(acc))
+        v = beats_verdict(s) if s.n else NOT_RUN
+    return Verdict(**base, ours=text, verdict=v if s.n else NOT_RUN, stats=s)
 
 
-def scorecard(claims: list[dict], df: pd.DataFrame) -> list[Verdict]:
+def scorecard(claims: list[dict], df: pd.DataFrame, preset: str) -> list[Verdict]:
+    """One Verdict per (claim, listed budget). Runs without a ``preset`` column belong to ``preset``."""
     ids = [c["id"] for c in claims]
     if len(ids) != len(set(ids)):
         raise ValueError("paper/claims.yaml: claim ids must be unique")
-    return [evaluate(c, df) for c in claims]
+    df = df.copy()
+    df["preset"] = df["preset"].fillna(preset).astype(str) if "preset" in df else str(preset)
+    out = []
+    for c in claims:
+        check_claim(c)
+        c = dict(c, _beats_compare={})
+        if "beats" in c["expect"]:
+            # compare entries of a paired claim are "variant > variant" pairs
+            pairs = [tuple(x) for x in c.get("compare", [])]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError(f"claim {c['id']}: compare entries of a beats claim are [method, baseline] pairs")
+            c["compare"] = [a for a, _ in pairs]
+            c["_beats_compare"] = dict(pairs)
+        for labels in _as_list(c["run"]["labels"]):
+            out.append(evaluate(c, df, labels))
+    return out

@@ -8,6 +8,8 @@ errors) and checks budgets against the size of each task's pool.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .methods import METHODS, PRETRAIN, get
 
 # Images of each task in the 55,000-image pool (the fixed validation set removed), and of
@@ -21,13 +23,42 @@ class ConfigError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """What a name in the grid (or a first stage) stands for: a registered method, or a named
+    variant of one (a preset's ``variants:``, e.g. a seed's protocol as published)."""
+    name: str            # the run's name: its directory, its rows in metrics.csv, the claims
+    method: str          # the registered method or first stage that trains it
+    task: str            # the task its runs belong to
+    pretrain: str | None  # the first stage (registered or variant name) it needs
+    overrides: dict      # hyperparameter overrides of the method's defaults
+
+
+def resolve(config: dict, name: str) -> Resolved:
+    """Resolve ``name``; variants take their overrides from ``variants.<name>.hparams`` alone
+    (not from ``methods:``), so a seed's protocol does not change with a preset's schedules."""
+    v = (config.get("variants") or {}).get(name)
+    if v is not None:
+        spec = METHODS.get(v["method"]) or PRETRAIN.get(v["method"])
+        if spec is None:
+            raise ConfigError(f"variants.{name}.method: unknown method {v['method']!r}; expected one of "
+                              f"{sorted(METHODS)} or a first stage {sorted(PRETRAIN)}")
+        return Resolved(name, v["method"], spec.task, v.get("pretrain", spec.pretrain), dict(v.get("hparams") or {}))
+    spec = METHODS.get(name) or PRETRAIN.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown method {name!r}: not registered ({sorted(METHODS)}, first stages "
+                          f"{sorted(PRETRAIN)}) and not defined under `variants:`")
+    section = "pretrain" if name in PRETRAIN else "methods"
+    return Resolved(name, name, spec.task, spec.pretrain, dict((config.get(section) or {}).get(name) or {}))
+
+
 def runs(config: dict) -> list[dict]:
     """Every training run the grid asks for, once each, in grid order (``labels`` an int or "all")."""
     seen, out = set(), []
     for block in config["grid"]:
         for method in block["methods"]:
             for labels in block["labels"]:
-                for seed in config["seeds"]:
+                for seed in block.get("seeds", config["seeds"]):
                     key = (block["task"], method, labels, seed)
                     if key not in seen:
                         seen.add(key)
@@ -35,18 +66,28 @@ def runs(config: dict) -> list[dict]:
     return out
 
 
-def check(config: dict) -> None:
-    """Raise ConfigError with a message that names the offending key."""
-    # torch is imported here, not at module level, so the Snakefile can import this module
-    # in an environment without torch (e.g. --use-conda) and leave the check to the jobs.
-    from .methods.base import HParamError, resolve_hparams
-
+def check_names(config: dict) -> None:
+    """The checks that need no torch: names, method/task pairs, variants, budgets."""
+    for name, v in (config.get("variants") or {}).items():
+        if name in METHODS or name in PRETRAIN:
+            raise ConfigError(f"variants.{name}: a variant cannot take the name of a registered method")
+        r = resolve(config, name)
+        if r.pretrain is not None:
+            stage = resolve(config, r.pretrain)
+            if stage.method not in PRETRAIN:
+                raise ConfigError(f"variants.{name}.pretrain: {r.pretrain!r} is not a first stage "
+                                  f"({sorted(PRETRAIN)} or a variant of one)")
     for i, block in enumerate(config["grid"]):
         task = block["task"]
         for method in block["methods"]:
-            want = METHODS[method].task
-            if want != task:
-                raise ConfigError(f"grid[{i}]: method {method!r} runs on task {want!r}, not {task!r}")
+            try:
+                r = resolve(config, method)
+            except ConfigError as e:
+                raise ConfigError(f"grid[{i}].methods: {e}") from e
+            if r.method in PRETRAIN:
+                raise ConfigError(f"grid[{i}].methods: {method!r} is a first stage; list the method that uses it")
+            if r.task != task:
+                raise ConfigError(f"grid[{i}]: method {method!r} runs on task {r.task!r}, not {task!r}")
         for labels in block["labels"]:
             if labels == "all":  # every pool image of the task, labeled (the full-label reference)
                 continue
@@ -59,16 +100,32 @@ def check(config: dict) -> None:
                                   f"class, but the {task} pool has only {MIN_CLASS_SIZES[task]} of its rarest "
                                   f"class; use at most {MIN_CLASS_SIZES[task] * n_classes}")
     for section, table in (("methods", METHODS), ("pretrain", PRETRAIN)):
-        for name, overrides in (config.get(section) or {}).items():
+        for name in (config.get(section) or {}):
             if name not in table:
                 raise ConfigError(f"{section}.{name}: unknown name; expected one of {sorted(table)}")
+
+
+def check(config: dict) -> None:
+    """Raise ConfigError with a message that names the offending key. Needs torch (the methods'
+    hyperparameters are resolved); ``check_names`` is the part that does not."""
+    # torch is imported here, not at module level, so the Snakefile can import this module
+    # in an environment without torch (e.g. --use-conda) and leave the check to the jobs.
+    from .methods.base import HParamError, resolve_hparams
+
+    check_names(config)
+    for section, table in (("methods", METHODS), ("pretrain", PRETRAIN)):
+        for name, overrides in (config.get(section) or {}).items():
             try:
                 resolve_hparams(get(name), overrides)
             except HParamError as e:
                 raise ConfigError(f"{section}.{name}: {e}") from e
+    for name, v in (config.get("variants") or {}).items():
+        try:
+            resolve_hparams(get(v["method"]), v.get("hparams") or {})
+        except HParamError as e:
+            raise ConfigError(f"variants.{name}.hparams: {e}") from e
 
 
 def hparams(config: dict, name: str) -> dict:
-    """The overrides the config gives for method or first stage ``name`` (may be empty)."""
-    section = "pretrain" if name in PRETRAIN else "methods"
-    return dict((config.get(section) or {}).get(name) or {})
+    """The overrides the config gives for method, first stage or variant ``name`` (may be empty)."""
+    return resolve(config, name).overrides

@@ -299,6 +299,23 @@ def labeled_indices(y_train: np.ndarray, pool: np.ndarray, task: str, labels: in
     return np.sort(np.concatenate(chosen))
 
 
+def label_subset(balanced: np.ndarray, task_pool: np.ndarray, draw: str, seed: int) -> np.ndarray:
+    """The labeled images of a run: the split's class-balanced subset (``draw="balanced"``, the
+    protocol), or as many images drawn the way a seed drew them: uniformly from the task's pool
+    with the run's seed, classes unbalanced (``"random"``; seed 000 permutes the training set and
+    takes the first 5,000, seed 001 calls train_test_split), or the first ones in file order
+    (``"first"``; seed 002 slices ``[:n_samples]``)."""
+    n = len(balanced)
+    if draw == "balanced":
+        return balanced
+    if draw == "random":
+        # a stream of its own, so the draw does not change when the balanced split's code does
+        return np.sort(np.random.default_rng([seed, 1]).choice(np.sort(task_pool), n, replace=False))
+    if draw == "first":
+        return np.sort(task_pool)[:n]
+    raise ValueError(f"label_draw must be 'balanced', 'random' or 'first', got {draw!r}")
+
+
 def make_split(mnist_path: Path, out: Path, task: str, labels: int | None, seed: int) -> None:
     arrays = load_mnist(mnist_path)
     y = arrays["y_train"]
@@ -324,11 +341,16 @@ class TaskData:
     split_sha256: str
 
 
-def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None = None) -> TaskData:
+def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None = None,
+              label_draw: str = "balanced", unlabeled: str = "pool") -> TaskData:
     """Build a run's tensors from the MNIST file and its split file.
 
     The unlabeled pool, validation and test sets are restricted to the task's
     classes and their labels shifted to start at 0 (digits 5-9 become 0-4).
+
+    ``label_draw`` and ``unlabeled`` reproduce how a seed chose its labeled images (see
+    ``label_subset``); the defaults are the protocol: the split file's balanced subset, and the
+    whole pool as unlabeled data.
     """
     import torch
 
@@ -340,11 +362,21 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
     xtr, ytr = arrays["x_train"], arrays["y_train"]
     xte, yte = arrays["x_test"], arrays["y_test"]
     pool = split["pool"][task_mask(ytr[split["pool"]], task)]
+    test = np.flatnonzero(task_mask(yte, task))
+    lab = split["labeled"]
+    x_lab_src, y_lab_src = xtr, ytr
+    if int(split["labels"]) >= 0 and label_draw == "test":
+        # seed 004's code takes its labeled images from MNIST's test set (mnist.test.next_batch(1000)) and
+        # measures on the validation set; here the rest of the test set stays a clean test set
+        lab = np.sort(np.random.default_rng([int(split["seed"]), 2]).choice(test, len(lab), replace=False))
+        test = np.setdiff1d(test, lab)
+        x_lab_src, y_lab_src = xte, yte
+    elif int(split["labels"]) >= 0:  # a first stage (labels=all) has no subset to redraw
+        lab = label_subset(lab, pool, label_draw, int(split["seed"]))
     if pool_limit:
         pool = np.random.default_rng(int(split["seed"])).permutation(pool)[:pool_limit]
-        pool = np.sort(np.union1d(pool, split["labeled"]))
+        pool = np.sort(np.union1d(pool, lab)) if x_lab_src is xtr else pool
     val = split["validation"][task_mask(ytr[split["validation"]], task)]
-    test = np.flatnonzero(task_mask(yte, task))
 
     def xs(x):
         return torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0).to(device)
@@ -352,9 +384,12 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
     def ys(y):
         return torch.from_numpy(y.astype(np.int64) - offset).to(device)
 
-    lab = split["labeled"]
+    if unlabeled == "rest" and x_lab_src is xtr:
+        pool = np.setdiff1d(pool, lab)
+    elif unlabeled != "pool":
+        raise ValueError(f"unlabeled must be 'pool' or 'rest', got {unlabeled!r}")
     return TaskData(
-        x_lab=xs(xtr[lab]), y_lab=ys(ytr[lab]),
+        x_lab=xs(x_lab_src[lab]), y_lab=ys(y_lab_src[lab]),
         x_pool=xs(xtr[pool]), y_pool=ys(ytr[pool]),
         x_val=xs(xtr[val]), y_val=ys(ytr[val]),
         x_test=xs(xte[test]), y_test=ys(yte[test]),

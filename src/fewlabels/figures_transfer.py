@@ -46,12 +46,12 @@ def fig_siamese(metrics: Path, out: Path) -> None:
 @torch.no_grad()
 def embed_test(model: Path, mnist: Path, n: int = N_TEST) -> tuple[np.ndarray, np.ndarray]:
     """The tower's outputs (eval mode) for ``n`` test images drawn with a fixed seed, and their digits."""
-    from .nets import ELUTower
+    from .methods.transfer import build_tower
     payload = torch.load(model, map_location="cpu", weights_only=False)
     if payload.get("method") != "siamese-pairs":
         raise ValueError(f"{model}: expected a siamese-pairs model, got {payload.get('method')!r}")
     hp = payload["hparams"]
-    tower = ELUTower(784, hp["hidden"], hp["dropout"])
+    tower = build_tower(784, hp)
     tower.load_state_dict(payload["tower"])
     tower.eval()
     arrays = load_mnist(mnist)

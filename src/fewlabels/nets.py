@@ -102,16 +102,25 @@ class AAEDiscriminator(nn.Module):
 # ----------------------------------------------------------------------------- transfer / siamese (seeds 002, 000)
 
 def init_he_(module: nn.Module) -> nn.Module:
-    """He (Kaiming) normal weights with fan-in scaling, biases 0: the seeds' ``he_init``."""
+    """TF's ``tf.contrib.layers.variance_scaling_initializer()`` with its defaults (factor 2, fan-in,
+    normal), the ``he_init`` of seeds 000 and 002: a normal truncated at 2 std, with std
+    sqrt(1.3 * 2 / fan_in) so that the truncated draw keeps He's variance 2 / fan_in. Biases 0."""
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+            std = (1.3 * 2.0 / m.in_features) ** 0.5
+            nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     return module
 
 
 class ELUTower(nn.Module):
-    """Dense layers, each Linear -> BatchNorm -> ELU -> Dropout, He-initialised (seeds 002 and 000).
+    """Dense layers, each Linear -> BatchNorm -> ELU -> Dropout, He-initialised (seeds 002 and 000),
+    with dropout on the input too (both seeds: 002:99-100, 000:79).
+
+    ``bn_momentum``/``bn_eps`` are torch's (TF decay d is momentum 1 - d; TF's eps is 1e-3);
+    ``bn_scale=False`` and ``bias=False`` give ``tf.contrib.layers.batch_norm``'s default (no gamma)
+    under a ``fully_connected`` layer that then has no bias (seed 000:84-88).
 
     ``blocks[i]`` is hidden layer i, so "freeze the bottom k layers" is ``freeze(k)``:
     their parameters stop needing gradients and their batch-norm layers stay in
@@ -119,11 +128,22 @@ class ELUTower(nn.Module):
     training mode, as a frozen Keras layer does. Their dropout stays active.
     """
 
-    def __init__(self, n_in: int = 784, hidden=(100, 100, 100, 100, 100), dropout: float = 0.0):
+    def __init__(self, n_in: int = 784, hidden=(100, 100, 100, 100, 100), dropout: float = 0.0,
+                 input_dropout: float = 0.0, bn_momentum: float = 0.1, bn_eps: float = 1e-5,
+                 bn_scale: bool = True, bias: bool = True):
         super().__init__()
         sizes = [n_in, *hidden]
+
+        def norm(b):
+            if bn_scale:
+                return nn.BatchNorm1d(b, eps=bn_eps, momentum=bn_momentum)
+            bn = ShiftBatchNorm1d(b)
+            bn.eps, bn.momentum = bn_eps, bn_momentum
+            return bn
+
+        self.drop_in = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.ELU(), nn.Dropout(dropout))
+            nn.Sequential(nn.Linear(a, b, bias=bias), norm(b), nn.ELU(), nn.Dropout(dropout))
             for a, b in zip(sizes[:-1], sizes[1:]))
         self.out_dim = sizes[-1]
         self.frozen = 0
@@ -147,6 +167,7 @@ class ELUTower(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.drop_in(x)
         for block in self.blocks:
             x = block(x)
         return x
@@ -159,23 +180,34 @@ class TowerClassifier(nn.Module):
         super().__init__()
         self.tower = tower
         self.head = nn.Linear(tower.out_dim, n_classes)
+        nn.init.xavier_uniform_(self.head.weight)  # TF1's default kernel initializer (glorot uniform)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.tower(x))
 
 
 class SiameseNet(nn.Module):
-    """Two inputs through one shared tower; |h1 - h2| -> dense (ELU) -> one "same digit" logit."""
+    """Two inputs through one shared tower; the pair's features -> dense (ELU) -> one "same digit" logit.
 
-    def __init__(self, tower: ELUTower, pair_hidden: int = 10):
+    ``features="concat"``: [h1, h2], as Geron's exercise (ch. 11, ex. 10) concatenates the two
+    towers' outputs; ``"absdiff"``: |h1 - h2| (Koch et al. 2015).
+    """
+
+    def __init__(self, tower: ELUTower, pair_hidden: int = 10, features: str = "concat"):
         super().__init__()
-        self.tower = tower
-        self.head = mlp([tower.out_dim, pair_hidden, 1], act=nn.ELU) if pair_hidden else nn.Linear(tower.out_dim, 1)
+        if features not in ("concat", "absdiff"):
+            raise ValueError(f"pair features must be 'concat' or 'absdiff', got {features!r}")
+        self.tower, self.features = tower, features
+        n = tower.out_dim * (2 if features == "concat" else 1)
+        self.head = mlp([n, pair_hidden, 1], act=nn.ELU) if pair_hidden else nn.Linear(n, 1)
+        init_he_(self.head)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         h = self.tower(torch.cat([x1, x2]))  # one pass: both halves see the same batch-norm statistics
         h1, h2 = h.chunk(2)
-        return self.head((h1 - h2).abs()).squeeze(1)
+        f = torch.cat([h1, h2], 1) if self.features == "concat" else (h1 - h2).abs()
+        return self.head(f).squeeze(1)
 
 
 class NearestCentroid(nn.Module):
@@ -306,39 +338,75 @@ class FMGenerator(nn.Module):
         return torch.sigmoid(self.out(self.body(z)))
 
 
-class ConvGenerator(nn.Module):
-    """DCGAN-style generator for 28x28 images (Radford et al. 2016; Odena 2016 SGAN): z ->
-    dense to (2c, 7, 7) -> transposed conv to (c, 14, 14) -> transposed conv to (1, 28, 28);
-    batch norm and ReLU between, tanh output in [-1, 1]."""
+def _glorot_(module: nn.Module) -> nn.Module:
+    """Keras/TF1 defaults: glorot-uniform kernels, zero biases (seed 001 sets no initialiser)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
 
-    def __init__(self, z_dim: int = 100, channels: int = 64):
+
+def tf_batch_norm2d(c: int) -> nn.BatchNorm2d:
+    """``tf.layers.batch_normalization`` defaults: momentum 0.99 (torch 0.01), eps 1e-3."""
+    return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+
+def tf_same_pad(k: int, s: int, n: int) -> nn.ZeroPad2d:
+    """TF's 'same' padding of a k x k, stride-s conv on n x n: output ceil(n / s); the odd pixel of
+    padding goes right/bottom (torch pads symmetrically, so pad explicitly)."""
+    total = max((-(-n // s) - 1) * s + k - n, 0)
+    return nn.ZeroPad2d((total // 2, total - total // 2, total // 2, total - total // 2))
+
+
+class Seed001Generator(nn.Module):
+    """Seed 001's generator (001_c1f65a8d6218390a.txt:70-96): z (100) as 1 x 1 x 100 -> ConvT 100 k2 s1
+    (2 x 2) -> ConvT 64 k3 s2 (5 x 5) -> ConvT 32 k4 s2 (12 x 12) -> ConvT 1 k6 s2 (28 x 28), 'valid'
+    padding, batch norm + ReLU after the first three, tanh output in [-1, 1]."""
+
+    def __init__(self, z_dim: int = 100):
         super().__init__()
-        c = channels
-        self.z_dim, self.c = z_dim, c
-        self.fc = nn.Sequential(nn.Linear(z_dim, 2 * c * 49, bias=False), nn.BatchNorm1d(2 * c * 49), nn.ReLU())
-        self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Tanh())
+        self.z_dim = z_dim
+        chans, kernels, strides = [z_dim, 100, 64, 32, 1], [2, 3, 4, 6], [1, 2, 2, 2]
+        layers: list[nn.Module] = []
+        for i, (k, st) in enumerate(zip(kernels, strides)):
+            layers.append(nn.ConvTranspose2d(chans[i], chans[i + 1], k, stride=st))
+            layers += [tf_batch_norm2d(chans[i + 1]), nn.ReLU()] if i < 3 else [nn.Tanh()]
+        self.net = _glorot_(nn.Sequential(*layers))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, 2 * self.c, 7, 7))
+        return self.net(z.view(-1, self.z_dim, 1, 1))
 
 
-class ConvDiscriminator(nn.Module):
-    """K+1 discriminator of the SGAN (Odena 2016): strided 4x4 convolutions 28 -> 14 -> 7 -> 4
-    with leaky ReLU (0.2) and dropout, batch norm from the second one on (not on the input
-    layer, as in DCGAN), then one dense layer to K+1 logits (the last is "fake")."""
+class Seed001Discriminator(nn.Module):
+    """Seed 001's discriminator (001:106-134): 'same'-padded strided convs 28 -> 14 -> 7 -> 4 -> 2
+    (32 5x5 + dropout; 64 3x3 + BN; 128 2x2 + BN, then dropout; 128 2x2), leaky ReLU 0.2 after each,
+    flatten (512) -> dense to K+1 logits (the last is "fake").
 
-    def __init__(self, n_classes: int = 10, channels: int = 32, dropout: float = 0.3):
+    ``bns``: the two batch-norm layers of another copy, to share them (see ``sgan``'s
+    ``d_unshared_weights``). ``dropout`` 0 builds no dropout layer at all."""
+
+    def __init__(self, n_classes: int = 10, dropout: float = 0.5, bns: tuple[nn.Module, nn.Module] | None = None):
         super().__init__()
-        c = channels
+        bn2, bn3 = bns if bns is not None else (tf_batch_norm2d(64), tf_batch_norm2d(128))
+
+        def drop():
+            return nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+        def act():
+            return nn.LeakyReLU(0.2)
+
         self.body = nn.Sequential(
-            nn.Conv2d(1, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * c),
-            nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(4 * c),
-            nn.LeakyReLU(0.2), nn.Dropout(dropout), nn.Flatten())
-        self.out = nn.Linear(4 * c * 16, n_classes + 1)
+            tf_same_pad(5, 2, 28), nn.Conv2d(1, 32, 5, stride=2), drop(), act(),   # 14 x 14
+            tf_same_pad(3, 2, 14), nn.Conv2d(32, 64, 3, stride=2), bn2, act(),     # 7 x 7
+            tf_same_pad(2, 2, 7), nn.Conv2d(64, 128, 2, stride=2), bn3, act(), drop(),  # 4 x 4
+            tf_same_pad(2, 2, 4), nn.Conv2d(128, 128, 2, stride=2), act(),         # 2 x 2
+            nn.Flatten())
+        self.out = nn.Linear(128 * 2 * 2, n_classes + 1)
+        _glorot_(self)
+
+    def batch_norms(self) -> tuple[nn.Module, nn.Module]:
+        return self.body[6], self.body[10]
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(K+1 logits, the flattened last conv features) for images N x 1 x 28 x 28 in [-1, 1]."""
@@ -350,15 +418,18 @@ class ConvDiscriminator(nn.Module):
 
 
 class KPlusOneClassifier(nn.Module):
-    """The SGAN discriminator as a classifier of flat [0, 1] images: rescale to [-1, 1], drop the
-    fake logit (argmax over the K real classes)."""
+    """The SGAN discriminator as a classifier of flat [0, 1] images: rescale to [-1, 1] and drop the
+    fake logit (argmax over the K real classes), unless ``keep_fake`` (seed 001's evaluation takes
+    the argmax over all K+1 outputs, so an image called fake counts as an error)."""
 
-    def __init__(self, disc: ConvDiscriminator):
+    def __init__(self, disc: nn.Module):
         super().__init__()
         self.disc = disc
+        self.keep_fake = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.disc(x.view(-1, 1, 28, 28) * 2 - 1)[:, :-1]
+        logits = self.disc(x.view(-1, 1, 28, 28) * 2 - 1)
+        return logits if self.keep_fake else logits[:, :-1]
 
 
 # ----------------------------------------------------------------------------- seed 003: autoencoders, linear and conv classifiers

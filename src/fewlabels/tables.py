@@ -1,18 +1,21 @@
-"""LaTeX tables and macros from metrics.csv: the results table, the scorecard, and
-``macros.tex`` with every number the text quotes (``\\fl{mnist10/supervised/1000/mean}``).
+"""LaTeX tables and macros from metrics.csv: the results table (with the labels each method
+used), the paired differences of each method to its same-architecture baseline, the scorecard,
+and ``macros.tex`` with every number the text quotes (``\\fl{mnist10/supervised/1000/mean}``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from .claims import scorecard
+from .claims import PairingError, fmt_p, paired, scorecard, t_quantile
 from .data import atomic_write
-from .figures import METHOD_ORDER
+from .figures import METHOD_ORDER, beyond_budget
 
 TASK_TITLES = {"mnist10": "MNIST, 10 classes", "digits59": "digits 5--9 (transfer target)",
                "digits04": "digits 0--4 (transfer source)"}
@@ -30,7 +33,11 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell(mean: float, std: float, n: int) -> str:
-    return f"{mean:.2f}" if n < 2 else f"{mean:.2f} $\\pm$ {std:.2f}"
+    """mean +- sd and, in small type, the 95 % t-interval of the mean (none for one seed)."""
+    if n < 2:
+        return f"{mean:.2f}"
+    half = t_quantile(0.975, int(n) - 1) * std / math.sqrt(n)
+    return f"{mean:.2f} $\\pm$ {std:.2f} {{\\scriptsize[{mean - half:.1f}, {mean + half:.1f}]}}"
 
 
 def budget_key(b) -> tuple:
@@ -48,6 +55,8 @@ def results_table(df: pd.DataFrame) -> str:
     out = []
     for task in [t for t in TASK_TITLES if t in set(s["task"])]:
         t = s[s["task"] == task]
+        runs = df[(df["stage"] == "train") & (df["task"] == task) & (df["labels"].astype(str) != "all")]
+        flagged = beyond_budget(runs.assign(labels=lambda d: d["labels"].astype(int)))
         budgets = sorted(t["labels"].unique(), key=budget_key)
         methods = [m for m in METHOD_ORDER if m in set(t["method"])] + \
                   sorted(set(t["method"]) - set(METHOD_ORDER))
@@ -59,16 +68,130 @@ def results_table(df: pd.DataFrame) -> str:
             for b in budgets:
                 r = t[(t["method"] == m) & (t["labels"] == b)]
                 cells.append(cell(*r[["mean", "std", "n"]].iloc[0]) if len(r) else "--")
-            out.append(tex_escape(m) + " & " + " & ".join(cells) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}", r"\par\medskip"]
+            mark = r"$^\dagger$" if m in flagged else ""
+            out.append(tex_escape(m) + mark + " & " + " & ".join(cells) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\par", labels_used_note(df, task)]
+        if flagged & set(methods):
+            out.append(r"{\footnotesize $^\dagger$ used more labels than the budget through its first stage "
+                       r"(\texttt{siamese}: same/different targets made from the pool's class labels).}")
+        out.append(r"\par\medskip")
+    return "\n".join(out) + "\n"
+
+
+def labels_used_note(df: pd.DataFrame, task: str) -> str:
+    """A line under a task's table: which methods used labels beyond their budget, and of what kind."""
+    t = df[(df["task"] == task) & (df["stage"] == "train")]
+    if "labels_used" not in t or t["labels_used"].isna().all():
+        return (r"{\footnotesize Labels used: not recorded by these runs (their metrics files predate "
+                r"the count; see the text for what each method used).}")
+    extra = []
+    for (m, b), g in t.groupby(["method", "labels"], sort=False):
+        if str(b) == "all":  # every pool label, by definition
+            continue
+        used = g["labels_used"].dropna()
+        if len(used) and used.max() > int(b):
+            kinds = [(c[len("labels_used_"):].replace("_", " "), g[c].max()) for c in sorted(t.columns)
+                     if c.startswith("labels_used_") and g[c].notna().any() and g[c].max() > 0]
+            extra.append(f"{tex_escape(m)} at {b}: {int(used.max()):,} ("
+                         + " + ".join(f"{int(v):,} {k}" for k, v in kinds) + ")")
+    if not extra:
+        return r"{\footnotesize Labels used: every method used exactly its budget of class labels.}"
+    return (r"{\footnotesize Labels used beyond the budget (per run, all kinds): " + "; ".join(extra)
+            + r". Every other method used exactly its budget of class labels.}")
+
+
+# Each semi-supervised or pretrained method and its same-architecture baseline (the "same network,
+# no extra signal" control). One line per pair; pairs whose methods are not in the grid are skipped.
+# sgan and sgan-fm have no baseline of their own architecture in the grid (their classifiers are
+# their discriminators), so they are not paired: comparing them with `supervised` would mix
+# architectures.
+PAIRS = {
+    "aae": "supervised",               # seed 004: both the 784-1000-1000 MLP
+    "transfer": "scratch",             # seed 002: the 200-50-50-50 DNN on digits 5-9
+    "siamese": "siamese-scratch",      # seed 000: the 5x100 ELU tower (NB: pair targets are labels)
+    "ae": "ae-scratch",                # seed 003 autoencoders: encoder vs the same encoder from scratch
+    "conv-ae": "conv-ae-scratch",
+    "dae": "ae-scratch",
+    "vae": "vae-scratch",
+}
+# A variant name is <method><suffix>, e.g. aae-004-published: paired with supervised-004-published.
+VARIANT_SUFFIX = re.compile(r"-\d{3}-[a-z]+$")
+
+
+def pairs_in(methods) -> list[tuple[str, str]]:
+    """(method, baseline) pairs of PAIRS present in ``methods``, variants included."""
+    methods = list(methods)
+    out = [(a, b) for a, b in PAIRS.items() if a in methods and b in methods]
+    for m in methods:
+        for a, b in PAIRS.items():
+            suffix = m[len(a):]
+            if m.startswith(a) and VARIANT_SUFFIX.fullmatch(suffix) and b + suffix in methods:
+                out.append((m, b + suffix))
+    return out
+
+
+def paired_rows(df: pd.DataFrame) -> list[dict]:
+    """Mean difference (percentage points) method - baseline per task and budget, paired on seed."""
+    t = df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(str))
+    rows = []
+    for task in [x for x in TASK_TITLES if x in set(t["task"])]:
+        tt = t[t["task"] == task]
+        for a, b in pairs_in(sorted(set(tt["method"]))):
+            for lab in sorted(set(tt[tt["method"] == a]["labels"]) & set(tt[tt["method"] == b]["labels"]),
+                              key=budget_key):
+                sel = tt[tt["labels"] == lab]
+                try:
+                    d = paired(sel[sel["method"] == a], sel[sel["method"] == b], f"{a} - {b}, {task}, {lab} labels")
+                except PairingError as e:
+                    print(f"warning: {e}")
+                    d = None
+                rows.append(dict(task=task, method=a, baseline=b, labels=lab, d=d))
+    return rows
+
+
+def diff_cell(d) -> str:
+    if d is None:
+        return "split differs"
+    if d.n < 2:
+        return f"{d.mean:+.2f} (1 seed)"
+    return f"{d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]"
+
+
+def paired_table(df: pd.DataFrame) -> str:
+    """Each method minus its same-architecture baseline per budget: mean difference [95 % interval]."""
+    rows = paired_rows(df)
+    out = [r"\begin{tabular}{lllrl}", r"\toprule",
+           r"task & method & $-$ baseline & labels & difference (points) [95\,\% CI], $p$, pairs \\",
+           r"\midrule"]
+    for r in rows:
+        d = r["d"]
+        extra = "" if d is None or d.n < 2 else f", $p{'' if d.p < 0.001 else '='}{fmt_p(d.p)}$, {d.n}"
+        out.append(" & ".join([tex_escape(r["task"]), tex_escape(r["method"]), tex_escape(r["baseline"]),
+                               str(r["labels"]), diff_cell(d) + extra]) + r" \\")
+    if not rows:
+        out.append(r"\multicolumn{5}{l}{no method and its baseline were both run} \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(out) + "\n"
 
 
 def scorecard_table(verdicts) -> str:
-    out = [r"\begin{tabular}{p{5.2cm}p{2.3cm}p{2.2cm}p{3.4cm}p{2.2cm}}", r"\toprule",
-           r"claim & source & expected & ours (mean $\pm$ std) & verdict \\", r"\midrule"]
+    out = [r"\setlength{\tabcolsep}{3pt}",
+           r"\begin{tabular}{p{3.0cm}p{2.0cm}p{0.9cm}p{0.8cm}p{1.4cm}p{4.1cm}p{2.1cm}}", r"\toprule",
+           r"claim & source & preset & labels & expected & ours: mean $\pm$ sd [95\,\% CI] (runs) & verdict \\",
+           r"\midrule"]
+    last = None
     for v in verdicts:
-        out.append(" & ".join([tex_escape(v.claim), tex_escape(v.source), v.expected, v.ours, v.verdict]) + r" \\")
+        first = v.id != last
+        last = v.id
+        ours = f"{v.ours} \\newline {{\\scriptsize from {tex_escape(v.runs)}}}"
+        if v.compare:
+            ours += f" \\newline {{\\scriptsize {tex_escape(v.compare)}}}"
+        # seed file names are long: small type, breakable after the underscore and the colon
+        source = re.sub(r"(\d{3}_[0-9a-f]{8})[0-9a-f]{8}\.txt", r"\1...txt", v.source)  # one file per seed
+        source = tex_escape(source).replace(r"\_", r"\_\allowbreak ").replace(":", r":\allowbreak ")
+        source = r"{\scriptsize " + source + "}"
+        out.append(" & ".join([tex_escape(v.claim) if first else "", source if first else "",
+                               tex_escape(v.protocol), v.labels, v.expected, ours, tex_escape(v.verdict)]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(out) + "\n"
 
@@ -100,9 +223,31 @@ def macros(df: pd.DataFrame, verdicts, preset: str) -> str:
         pairs = df.dropna(subset=["pair_accuracy"]).groupby(["task", "method", "labels"], sort=False)
         for (task, method, labels), g in pairs:
             lines.append(macro(f"{task}/{method}/{labels}/pair", f"{100 * g['pair_accuracy'].mean():.2f}"))
+    # labels of every kind a run used (mean over its seeds); "not recorded" for runs made before
+    # the trainer counted them
+    used_cols = ["labels_used", "labels_used_class", "labels_used_pair_targets"]
+    used_cols += sorted(c for c in df.columns if c.startswith("labels_used_") and c not in used_cols)
+    df = df.assign(**{c: float("nan") for c in used_cols if c not in df.columns})
+    for (task, method, labels), g in df.groupby(["task", "method", "labels"], sort=False):
+        for c in used_cols:
+            v = g[c].mean()
+            if pd.isna(v) and c != "labels_used" and g["labels_used"].notna().any():
+                v = 0  # counted, but none of this kind
+            lines.append(macro(f"{task}/{method}/{labels}/{c}", "not recorded" if pd.isna(v) else f"{v:,.0f}"))
+    for r in paired_rows(df):
+        d, key = r["d"], f"diff/{r['task']}/{r['method']}/{r['labels']}"
+        if d is not None and d.n:
+            lines.append(macro(f"{key}/mean", f"{d.mean:+.2f}"))
+            if d.n >= 2:
+                lines += [macro(f"{key}/lo", f"{d.lo:+.2f}"), macro(f"{key}/hi", f"{d.hi:+.2f}"),
+                          macro(f"{key}/p", fmt_p(d.p))]
+    seen = set()
     for v in verdicts:
-        lines.append(macro(f"claim/{v.id}/ours", v.ours))
-        lines.append(macro(f"claim/{v.id}/verdict", v.verdict))
+        keys = [f"claim/{v.id}/{v.labels}"] + ([f"claim/{v.id}"] if v.id not in seen else [])
+        seen.add(v.id)
+        for k in keys:
+            lines.append(macro(f"{k}/ours", v.ours))
+            lines.append(macro(f"{k}/verdict", tex_escape(v.verdict)))
     lines.append(r"\makeatother")
     return "\n".join(lines) + "\n"
 
@@ -111,13 +256,14 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m fewlabels.tables", description=__doc__)
     p.add_argument("--metrics", required=True, type=Path)
     p.add_argument("--claims", required=True, type=Path)
-    p.add_argument("--preset", required=True)
+    p.add_argument("--preset", required=True,
+                   help="the preset of the runs in --metrics (rows without a `preset` column belong to it)")
     p.add_argument("--outdir", required=True, type=Path)
     args = p.parse_args(argv)
     df = pd.read_csv(args.metrics, dtype={"labels": str})
-    verdicts = scorecard(yaml.safe_load(args.claims.read_text())["claims"], df)
+    verdicts = scorecard(yaml.safe_load(args.claims.read_text())["claims"], df, args.preset)
     for name, text in (("tab_results.tex", results_table(df)), ("tab_scorecard.tex", scorecard_table(verdicts)),
-                       ("macros.tex", macros(df, verdicts, args.preset))):
+                       ("tab_paired.tex", paired_table(df)), ("macros.tex", macros(df, verdicts, args.preset))):
         atomic_write(args.outdir / name, lambda tmp, t=text: tmp.write_text(t))
 
 

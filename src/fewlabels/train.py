@@ -9,6 +9,7 @@ evaluate its classifier once per epoch, checkpoint, and report the final epoch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -55,15 +56,41 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> torch.Tensor:
-    """Number of correct predictions (a 0-d tensor; no host sync here), in eval mode."""
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000,
+             context=contextlib.nullcontext) -> torch.Tensor:
+    """Number of correct predictions (a 0-d tensor; no host sync here), in eval mode.
+    ``context`` (a method's ``eval_context``) is entered after ``eval()``: a seed's test-time quirks."""
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=x.device)
-    for i in range(0, len(x), batch):
-        correct += (model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()
+    with context():
+        for i in range(0, len(x), batch):
+            correct += (model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()
     model.train(was_training)
     return correct
+
+
+def eval_variants(m, clf, data) -> dict:
+    """The final model evaluated with each of its method's evaluation-only quirks flipped, and with
+    all of them on and all off: what each test-time quirk of a seed is worth, on one trained model."""
+    quirks = type(m).EVAL_QUIRKS
+    if not quirks:
+        return {}
+    saved = {q: m.hp[q] for q in quirks}
+    settings = {q: {**saved, q: not saved[q]} for q in quirks}
+    settings["all_on"] = {q: True for q in quirks}
+    settings["all_off"] = {q: False for q in quirks}
+    out = {}
+    try:
+        for name, values in settings.items():
+            m.hp.update(values)
+            entry = {"value": values[name]} if name in quirks else {}
+            for split, x, y in (("test", data.x_test, data.y_test), ("val", data.x_val, data.y_val)):
+                entry[f"{split}_accuracy"] = int(accuracy(clf, x, y, context=m.eval_context)) / len(y)
+            out[name] = entry
+    finally:
+        m.hp.update(saved)
+    return out
 
 
 def _rng_state(gen: torch.Generator) -> dict:
@@ -103,8 +130,11 @@ def history_csv(rows: list[dict]) -> str:
 def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, split: Path, out: Path,
         hparams: dict | None = None, device: str = "auto", pool_limit: int | None = None,
         pretrained: Path | None = None, checkpoint: Path | None = None, dry_run: bool = False,
-        log=print) -> dict:
+        name: str | None = None, log=print) -> dict:
     """Train one (method, task, labels, seed) run and write its files into ``out``.
+
+    ``name`` is what the run is called in metrics.json when it is a named variant of ``method``
+    (a preset's ``variants:``, e.g. a seed's protocol as published); by default the method's name.
 
     ``checkpoint`` is where the per-epoch checkpoint lives (outside ``out``, so that
     Snakemake does not delete it with a failed job's outputs); a run that finds one
@@ -117,7 +147,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     seed_everything(seed)
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True)
-    data = load_task(mnist, split, dev, pool_limit)
+    data = load_task(mnist, split, dev, pool_limit, label_draw=hp["label_draw"], unlabeled=hp["unlabeled"])
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed)
     payload = torch.load(pretrained, map_location=dev, weights_only=False) if pretrained else None
@@ -134,7 +164,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     history: list[dict] = []
     start_epoch, train_s = 1, 0.0
     # What a checkpoint must match to be resumed: anything that changes the numbers.
-    fingerprint = {"method": method, "hparams": hp, "split_sha256": data.split_sha256, "seed": seed,
+    fingerprint = {"method": method, "name": name, "hparams": hp, "split_sha256": data.split_sha256, "seed": seed,
                    "pool_limit": pool_limit, "mnist_sha256": MNIST_ARRAY_SHA256, "fewlabels": __version__,
                    "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": dev.type}
     if checkpoint and Path(checkpoint).exists():
@@ -167,33 +197,34 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
             raise DivergedError(f"{method}: loss {', '.join(bad)} became {means[bad[0]]} in epoch {epoch} "
                                 f"(seed {seed}, labels {labels}); the run diverged and no metrics were written. "
                                 "Lower the learning rate or check the inputs.")
-        val = int(accuracy(clf, data.x_val, data.y_val)) / len(data.y_val)
-        test = int(accuracy(clf, data.x_test, data.y_test)) / len(data.y_test)
+        val = int(accuracy(clf, data.x_val, data.y_val, context=m.eval_context)) / len(data.y_val)
+        test = int(accuracy(clf, data.x_test, data.y_test, context=m.eval_context)) / len(data.y_test)
         row = {"epoch": epoch, "step": epoch * steps, **{f"loss_{k}": v for k, v in means.items()},
                "val_accuracy": val, "test_accuracy": test, "train_s": round(train_s, 3)}
         history.append(row)
         log(f"epoch {epoch}/{hp['epochs']} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
-            + f" val={val:.4f} test={test:.4f} ({train_s:.1f}s)")
+            + f" val={val:.4f} ({train_s:.1f}s)")  # test accuracy only in history.csv: nothing selects on it
         if checkpoint:
             _torch_save({"epoch": epoch, "fingerprint": fingerprint,
                          "method": m.state_dict(), "rng": _rng_state(gen), "history": history,
                          "train_s": train_s}, Path(checkpoint))
 
     n_test = len(data.y_test)
-    correct = int(accuracy(clf, data.x_test, data.y_test))
+    correct = int(accuracy(clf, data.x_test, data.y_test, context=m.eval_context))
     total_steps = hp["epochs"] * steps
     metrics = {
-        "run": {"method": method, "task": task, "labels": labels, "seed": seed,
+        "run": {"method": name or method, "base_method": method, "task": task, "labels": labels, "seed": seed,
                 # labels None: every pool image labeled; a first stage, or a full-label reference run
                 "stage": "pretrain" if labels is None and cls.NAME in PRETRAIN else "train"},
         "hparams": hp,
         "data": {"split_sha256": data.split_sha256, "mnist_sha256": MNIST_ARRAY_SHA256, "pool_limit": pool_limit,
                  "n_labeled": len(data.x_lab), "n_unlabeled": len(data.x_pool), "n_val": len(data.y_val),
-                 "n_test": n_test, "pretrained_sha256": file_sha256(pretrained) if pretrained else None},
+                 "n_test": n_test, "pretrained_sha256": file_sha256(pretrained) if pretrained else None,
+                 "labels_used": m.labels_used(), "labels_used_total": sum(m.labels_used().values())},
         "results": {"test_accuracy": correct / n_test, "test_errors": n_test - correct,
                     "test_error_per_10k": round((n_test - correct) / n_test * 1e4, 1),
                     "val_accuracy": history[-1]["val_accuracy"], "final_epoch": hp["epochs"],
-                    **m.extra_metrics()},
+                    **m.extra_metrics(), "eval_variants": eval_variants(m, clf, data)},
         "env": {"fewlabels": __version__, "torch": torch.__version__, "numpy": np.__version__,
                 "python": platform.python_version(), "device": dev.type, "device_name": device_name(dev)},
         "timing": {"wall_s": round(time.perf_counter() - t_start, 3), "train_s": round(train_s, 3),
@@ -213,7 +244,8 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m fewlabels.train", description=__doc__)
-    p.add_argument("--method", required=True)
+    p.add_argument("--method", required=True, help="a registered method or first stage")
+    p.add_argument("--name", default=None, help="the run's name when it is a named variant of --method")
     p.add_argument("--task", required=True)
     p.add_argument("--labels", required=True, help="label budget, or 'all' (every pool image: a first stage, or a full-label run)")
     p.add_argument("--seed", required=True, type=int)
@@ -237,7 +269,7 @@ def main(argv=None) -> None:
         run(method=args.method, task=args.task, labels=None if args.labels == "all" else int(args.labels),
             seed=args.seed, mnist=args.mnist, split=args.split, out=args.out, hparams=hparams,
             device=args.device, pool_limit=args.pool_limit, pretrained=args.pretrained,
-            checkpoint=args.checkpoint, dry_run=args.dry_run, log=lambda s: print(s, flush=True))
+            checkpoint=args.checkpoint, dry_run=args.dry_run, name=args.name, log=lambda s: print(s, flush=True))
     except (DataError, HParamError, DivergedError, KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
         sys.exit(f"error: {e}")
 

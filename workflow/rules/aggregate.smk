@@ -4,9 +4,11 @@ rule aggregate:
         pretrain=ALL_PRETRAIN,
     output:
         "results/metrics.csv",
+    params:
+        preset=lambda wc: config["preset"],
     log:
         "logs/aggregate.log",
     conda:
         ENV
     shell:
-        "python -m fewlabels.aggregate --out {output} {input.runs} {input.pretrain} > {log} 2>&1"
+        "python -m fewlabels.aggregate --preset {params.preset} --out {output} {input.runs} {input.pretrain} > {log} 2>&1"

@@ -13,8 +13,9 @@ sys.path.insert(0, SRC)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 from fewlabels import config as flconfig
-from fewlabels.methods import METHODS, PRETRAIN
+from fewlabels.config import resolve
 
+flconfig.check_names(config)  # names, tasks, variants and budgets: no torch needed
 try:  # hyperparameters are checked here when torch is importable, else by each job
     import torch  # noqa: F401
 except ImportError:
@@ -33,7 +34,7 @@ def run_dir(r):
 
 def pretrain_stages():
     """(stage, seed) pairs the grid needs: each once per seed, whatever the budgets."""
-    need = {(METHODS[r["method"]].pretrain, r["seed"]) for r in RUNS if METHODS[r["method"]].pretrain}
+    need = {(resolve(config, r["method"]).pretrain, r["seed"]) for r in RUNS if resolve(config, r["method"]).pretrain}
     return sorted(need)
 
 
@@ -52,7 +53,7 @@ def idx_dir_arg():
 
 
 def pretrained_input(wc):
-    stage = METHODS[wc.method].pretrain
+    stage = resolve(config, wc.method).pretrain
     return {"pretrained": f"results/pretrain/{stage}/seed{wc.seed}/model.pt"} if stage else {}
 
 
@@ -91,7 +92,7 @@ def train_gpus():
 
 
 # ---- cost table and archive (workflow/rules/benchmarks.smk, archive.smk) ----
-ARCHIVE = "results/archive"
+ARCHIVE = config.get("archive_dir", "results/archive")  # presets/seeds.yaml keeps its own
 # What the archive may hold, relative to results/ (splits are cheap and are recomputed).
 ARCHIVED = r"(runs|pretrain)/.+|metrics\.csv|benchmarks\.csv"
 

@@ -5,6 +5,7 @@ rule tables:
     output:
         results="paper/generated/tab_results.tex",
         scorecard="paper/generated/tab_scorecard.tex",
+        paired="paper/generated/tab_paired.tex",
         macros="paper/generated/macros.tex",
     params:
         preset=lambda wc: config["preset"],
@@ -17,11 +18,29 @@ rule tables:
         " --preset {params.preset} --outdir $(dirname {output.results}) > {log} 2>&1"
 
 
+rule ablation:
+    input:
+        metrics="results/metrics.csv",
+        claims="paper/claims.yaml",
+    output:
+        ablation="paper/generated/tab_ablation.tex",
+        selection="paper/generated/tab_selection.tex",
+        macros="paper/generated/macros_ablation.tex",
+    log:
+        "logs/paper/ablation.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.ablation --metrics {input.metrics} --claims {input.claims}"
+        " --outdir $(dirname {output.ablation}) > {log} 2>&1"
+
+
 rule paper:
     input:
         tex="paper/ms.tex",
         bib="paper/refs.bib",
         generated=rules.tables.output,
+        ablation=rules.ablation.output,
         figures=PAPER_FIGURES,
         benchmarks="paper/generated/tab_benchmarks.tex",
     output:

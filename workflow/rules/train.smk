@@ -11,6 +11,7 @@ rule train:
         labels=r"\d+|all",
         seed=r"\d+",
     params:
+        method=lambda wc: resolve(config, wc.method).method,
         hparams=lambda wc: hparams_arg(wc.method),
         device=config["device"],
         pool_limit=pool_limit_arg(),
@@ -26,7 +27,7 @@ rule train:
     conda:
         ENV
     shell:
-        "python -m fewlabels.train --method {wildcards.method} --task {wildcards.task}"
+        "python -m fewlabels.train --method {params.method} --name {wildcards.method} --task {wildcards.task}"
         " --labels {wildcards.labels} --seed {wildcards.seed} --mnist {input.mnist} --split {input.split}"
         " --out $(dirname {output.metrics}) --hparams {params.hparams} --device {params.device}"
         " --threads {threads} --checkpoint {params.checkpoint} {params.pool_limit} {params.pretrained}"
@@ -36,7 +37,7 @@ rule train:
 rule pretrain:
     input:
         mnist=MNIST,
-        split=lambda wc: f"results/splits/{PRETRAIN[wc.stage].task}/nall/seed{wc.seed}.npz",
+        split=lambda wc: f"results/splits/{resolve(config, wc.stage).task}/nall/seed{wc.seed}.npz",
     output:
         metrics="results/pretrain/{stage}/seed{seed}/metrics.json",
         history="results/pretrain/{stage}/seed{seed}/history.csv",
@@ -44,7 +45,8 @@ rule pretrain:
     wildcard_constraints:
         seed=r"\d+",
     params:
-        task=lambda wc: PRETRAIN[wc.stage].task,
+        method=lambda wc: resolve(config, wc.stage).method,
+        task=lambda wc: resolve(config, wc.stage).task,
         hparams=lambda wc: hparams_arg(wc.stage),
         device=config["device"],
         pool_limit=pool_limit_arg(),
@@ -59,7 +61,7 @@ rule pretrain:
     conda:
         ENV
     shell:
-        "python -m fewlabels.train --method {wildcards.stage} --task {params.task} --labels all"
+        "python -m fewlabels.train --method {params.method} --name {wildcards.stage} --task {params.task} --labels all"
         " --seed {wildcards.seed} --mnist {input.mnist} --split {input.split}"
         " --out $(dirname {output.metrics}) --hparams {params.hparams} --device {params.device}"
         " --threads {threads} --checkpoint {params.checkpoint} {params.pool_limit} > {log} 2>&1"

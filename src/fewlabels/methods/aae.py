@@ -11,13 +11,23 @@ phases on fresh minibatches:
 3. semi-supervised classification: the encoder minimises the cross-entropy of y on a
    labeled minibatch.
 
-Defaults follow seed 004 (Naresh1318/Adversarial_Autoencoder,
-semi_supervised_adversarial_autoencoder.py): 784-1000-1000 nets with N(0, 0.01^2) weights,
-z_dim 10, prior z ~ N(0, 5^2 I), a separate Adam(1e-3, beta1 0.9) per phase, batches of 100,
-mean squared reconstruction error. Unlike the run behind the seed's published curve, D_cat's
-fake target is 0 (the encoder's y is the fake sample), like D_gauss's. The paper's own
-schedule (SGD, momentum 0.9, learning rates divided by 10 at fixed epochs) is available
-through ``optimizer: sgd`` and ``lr_decay_epochs``.
+Defaults follow seed 004 (004_e9283f98c02d3284.txt:93-160, 247-255; its code is
+Naresh1318/Adversarial_Autoencoder, ``semi_supervised_adversarial_autoencoder.py``, read at commit
+0aa06dc): 784-1000-1000 nets (``n_l1``, ``n_l2``) with N(0, 0.01^2) weights (``dense()``),
+``z_dim`` 10, prior z ~ N(0, 5^2 I) (``np.random.randn(...) * 5.``), a separate Adam(1e-3, beta1 0.9)
+per phase, ``batch_size`` 100 unlabeled (``mnist.train.next_batch``) + 100 labeled, ``n_epochs``
+1000 epochs of ``int(n_labeled / batch_size)`` steps (10,000 steps at 1,000 labels; constant lr),
+mean squared reconstruction error. The seed's labeled images come from MNIST's test set
+(``mnist.test.next_batch(n_labeled)``): the common ``label_draw: test``. (The seed's encoder
+variable list, ``'e_' in var.name``, also catches the decoder's ``d_dense_*``; those get no gradient
+from the generator or classification losses, so nothing changes.)
+
+Quirk (training): ``dcat_fake_target_bug``. The code behind the blog post (Aug 2017) gave D_cat's
+fake term the target 1 (``tf.ones_like(d_c_fake)``), so D_cat learned to call the encoder's y real
+too; the author fixed it in Nov 2017 after issue #1 of the repository ("categorical discriminator
+loss compared with 1", lines 235-236 of commit 2680a2b). Corrected (default): target 0, like
+D_gauss's. The paper's own schedule (SGD, momentum 0.9, learning rates divided by 10 at fixed
+epochs) is available through ``optimizer: sgd`` and ``lr_decay_epochs``.
 """
 
 from __future__ import annotations
@@ -48,12 +58,13 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(x_hat, x)
 
 
-def discriminator_loss(d_prior: torch.Tensor, d_code: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(d_prior: torch.Tensor, d_code: torch.Tensor, fake_target: float = 0.0) -> torch.Tensor:
     """Regularisation phase, discriminator side of the GAN game (eq. 1 of the paper):
     -log D(prior sample) - log(1 - D(q(code | x))). Prior samples are real (target 1),
-    the encoder's codes are fake (target 0) -- for D_cat too."""
+    the encoder's codes are fake (target 0). ``fake_target=1`` is the seed's D_cat as the blog
+    post ran it (see ``dcat_fake_target_bug``): both inputs called real, so D_cat learns nothing."""
     return (F.binary_cross_entropy_with_logits(d_prior, torch.ones_like(d_prior))
-            + F.binary_cross_entropy_with_logits(d_code, torch.zeros_like(d_code)))
+            + F.binary_cross_entropy_with_logits(d_code, torch.full_like(d_code, fake_target)))
 
 
 def generator_loss(d_code: torch.Tensor) -> torch.Tensor:
@@ -80,8 +91,8 @@ def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
 class AAE(Method):
     NAME = "aae"
     DEFAULTS = {
-        "epochs": 100,            # 10,000 steps: the seed's 1000 epochs x 10 batches at 1000 labels
-        "steps_per_epoch": 100,
+        "epochs": 1000,           # seed n_epochs = 1000
+        "steps_per_epoch": None,  # None: int(n_labeled / batch_size), the seed's batches per epoch
         "batch_size": 100,        # seed: 100 unlabeled + 100 labeled images per step
         "hidden": [1000, 1000],   # seed and paper: two layers of 1000 ReLU units in every net
         "z_dim": 10,              # seed: z_dim = 10
@@ -93,6 +104,10 @@ class AAE(Method):
         "lr_ssl": 1e-3,
         "beta1": 0.9,             # seed: Adam beta1 = 0.9; with sgd it is the momentum (paper: 0.9)
         "lr_decay_epochs": [],    # learning rates x 0.1 after each listed epoch (the paper's schedule)
+        # Quirk of the code behind the blog post (Aug 2017): D_cat's fake loss used target 1
+        # (tf.ones_like(d_c_fake)), fixed in the repository's commit 0aa06dc "discriminator loss fix"
+        # (Nov 2017). True reproduces it.
+        "dcat_fake_target_bug": False,
     }
     OPTIMIZERS = ("adam", "sgd")
 
@@ -133,7 +148,7 @@ class AAE(Method):
     def steps_per_epoch(self):
         if self.hp["steps_per_epoch"]:
             return int(self.hp["steps_per_epoch"])
-        return max(1, len(self.data.x_pool) // self.hp["batch_size"])  # one pass over the pool
+        return max(1, len(self.data.x_lab) // self.hp["batch_size"])  # seed: int(n_labeled / batch_size)
 
     def samples_per_step(self):
         return 2 * self.hp["batch_size"]  # an unlabeled and a labeled minibatch
@@ -156,7 +171,7 @@ class AAE(Method):
         y_logits, z = self.enc.encode(x)
         y, n, dev = F.softmax(y_logits, 1), len(x), x.device
         d_cat = discriminator_loss(self.d_cat(sample_categorical(n, y.shape[1], self.gen, dev)),
-                                   self.d_cat(y.detach()))
+                                   self.d_cat(y.detach()), 1.0 if self.hp["dcat_fake_target_bug"] else 0.0)
         _step(self.opt_d_cat, d_cat)
         d_gauss = discriminator_loss(self.d_gauss(sample_gaussian(n, z.shape[1], self.hp["z_std"], self.gen, dev)),
                                      self.d_gauss(z.detach()))

@@ -107,8 +107,7 @@ class AutoencoderPretrain(Method):
         return {}  # the encoder is trained on images alone; the readout's class means are a diagnostic
 
     def export(self):
-        return {**super().export(), "arch": self.arch(), "autoencoder": self.net.state_dict(),
-                "labels_used": self.labels_used()}
+        return {**super().export(), "arch": self.arch(), "autoencoder": self.net.state_dict()}
 
 
 class _Encode(torch.nn.Module):

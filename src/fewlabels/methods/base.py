@@ -7,6 +7,7 @@ epoch loop, evaluation, checkpoints, the history and the metrics file.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -20,13 +21,62 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "epochs": 10,            # length of the schedule, fixed in advance; the final epoch is reported
     "steps_per_epoch": None,  # None: one pass over the method's main data per epoch
     "batch_size": 100,
+    # Which labeled images a run sees. "balanced": the class-balanced subset of the shared split file
+    # (the protocol). "random": `labels` pool images drawn uniformly with the run's seed, classes
+    # unbalanced, as seeds 000 and 001 draw them (000:15-17, 001:43-45). "first": the first `labels`
+    # images of the task's pool in file order, as seed 002 takes them (002:219-224). "test": `labels`
+    # images drawn from MNIST's test set, as seed 004's reference code does (mnist.test.next_batch(1000)
+    # in semi_supervised_adversarial_autoencoder.py and basic_nn_classifier.py); the run is then tested
+    # on the rest of the test set.
+    "label_draw": "balanced",
+    # Unlabeled data. "pool": the whole pool, labeled images included (the protocol, as the reference
+    # implementations do). "rest": the pool without the labeled images (seeds 000 and 001 keep them apart).
+    "unlabeled": "pool",
 }
+LABEL_DRAWS = ("balanced", "random", "first", "test")
+UNLABELED = ("pool", "rest")
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean softmax cross-entropy of a labeled minibatch: the supervised term every method
     shares (``softmax_cross_entropy_with_logits`` in the seeds' TensorFlow code)."""
     return F.cross_entropy(logits, y)
+
+
+@contextlib.contextmanager
+def dropout_active(module: nn.Module):
+    """Every dropout layer of ``module`` in training mode for the duration: a seed's network that
+    kept dropping units at test time (a quirk switch; the trainer has already called ``eval()``)."""
+    drops = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    was = [m.training for m in drops]
+    for m in drops:
+        m.train()
+    try:
+        yield
+    finally:
+        for m, w in zip(drops, was):
+            m.train(w)
+
+
+@contextlib.contextmanager
+def bn_init_statistics(module: nn.Module):
+    """Batch norm in eval mode normalises with mean 0 / variance 1 for the duration: what TF1 code
+    gets when ``minimize()`` runs without the UPDATE_OPS, so the moving averages never leave their
+    initial values. The stored running statistics are restored afterwards."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+           and m.running_mean is not None]
+    saved = [(m.running_mean.clone(), m.running_var.clone()) for m in bns]
+    with torch.no_grad():
+        for m in bns:
+            m.running_mean.zero_()
+            m.running_var.fill_(1.0)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var) in zip(bns, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
 
 
 class HParamError(ValueError):
@@ -72,6 +122,9 @@ class Method:
 
     NAME = "base"
     DEFAULTS: dict[str, Any] = {}
+    # Boolean hyperparameters that change only how the trained model is evaluated (a seed's test-time
+    # quirk). ``eval_context`` applies them; the trainer re-evaluates the final model with each flipped.
+    EVAL_QUIRKS: tuple[str, ...] = ()
 
     def __init__(self, hp: dict, data: TaskData, device: torch.device, gen: torch.Generator,
                  pretrained: dict | None = None):
@@ -85,6 +138,9 @@ class Method:
         for k in ("epochs", "batch_size"):
             if hp[k] < 1:
                 raise HParamError(f"method {cls.NAME!r}: {k} must be >= 1, got {hp[k]}")
+        for k, allowed in (("label_draw", LABEL_DRAWS), ("unlabeled", UNLABELED)):
+            if hp[k] not in allowed:
+                raise HParamError(f"method {cls.NAME!r}: {k} must be one of {list(allowed)}, got {hp[k]!r}")
         spe = hp["steps_per_epoch"]
         if spe is not None and (isinstance(spe, bool) or not isinstance(spe, int) or spe < 1):
             raise HParamError(f"method {cls.NAME!r}: steps_per_epoch must be an integer >= 1, or null for "
@@ -108,6 +164,11 @@ class Method:
     def classifier(self) -> nn.Module:
         """The module that maps images (N x 784, floats in [0, 1]) to class logits."""
         raise NotImplementedError
+
+    def eval_context(self) -> contextlib.AbstractContextManager:
+        """Entered by the trainer around every evaluation, after ``eval()``: where the method applies
+        its ``EVAL_QUIRKS`` that are switched on (e.g. ``dropout_active(net)``)."""
+        return contextlib.nullcontext()
 
     def on_epoch_end(self, epoch: int) -> None:
         """Learning-rate schedules and the like; ``epoch`` counts from 1."""
@@ -135,7 +196,21 @@ class Method:
 
     def payload(self) -> dict:
         """The contents of ``model.pt``: what the figures and a second stage (``pretrained``) read."""
-        return {"method": self.NAME, "hparams": self.hp, "n_classes": self.data.n_classes, **self.export()}
+        return {"method": self.NAME, "hparams": self.hp, "n_classes": self.data.n_classes,
+                "labels_used": self.labels_used(), **self.export()}
+
+    def labels_used(self) -> dict[str, int]:
+        """Labels of every kind this run used, by kind: "class" (images whose class label was used)
+        and "pair_targets" (images whose class labels made same/different targets).
+
+        Default: the labeled subset's class labels, plus whatever the first stage used (its
+        payload carries its own count), so a second stage counts everything upstream of it.
+        A method that uses labels another way (pair targets) overrides this.
+        """
+        used = {"class": len(self.data.x_lab)}
+        for k, v in ((self.pretrained or {}).get("labels_used") or {}).items():
+            used[k] = used.get(k, 0) + int(v)
+        return used
 
     def extra_metrics(self) -> dict:
         """Method-specific numbers for ``metrics.json`` (e.g. a pair accuracy)."""

@@ -1,130 +1,167 @@
-"""``sgan``: the seed's semi-supervised GAN with K+1 outputs (seed 001; Odena 2016,
+"""``sgan``: seed 001's semi-supervised GAN with K+1 outputs (001_c1f65a8d6218390a.txt; Odena 2016,
 "Semi-Supervised Learning with Generative Adversarial Networks").
 
-The discriminator is a (K+1)-way classifier: K digit classes and one "fake" class. Its
-loss is the supervised cross-entropy on labeled images plus the real-vs-fake game on
-unlabeled and generated images, with p(fake | x) read from the (K+1)-th softmax output
-(Salimans et al. 2016, eqs. 1-3, with an explicit fake logit). The generator uses the
-non-saturating loss -log(1 - p(fake | G(z))) plus, optionally, the feature-matching term
-of Salimans et al. (eq. 4) on the discriminator's last conv features.
+The networks are seed 001's own (``nets.Seed001Generator``, ``nets.Seed001Discriminator``; 001:70-134).
+Losses as the seed writes them (001:165-216): real-vs-fake is a sigmoid cross-entropy on the 11th
+logit alone (real 0, fake 1); the labeled loss is a softmax cross-entropy over all 11 logits; the
+generator loss is the non-saturating "call my images real" term only (the feature-matching line is
+commented out, 001:207-208). D and G step together on one forward pass (one ``sess.run`` of both
+train ops, 001:296), so G's gradient comes from D's weights before D's update. Adam with TF's
+defaults (001:230-232; the lr placeholders fed at 001:293-294 are never used), batch 32: 28
+unlabeled + 3 labeled real images + 32 noise vectors U(-1, 1) (001:282-290, 321), 20,000 steps
+(001:321), inputs x / 127.5 - 1 (001:33).
 
-We could not pin down seed 001's code, so the architecture is DCGAN-style (Radford et al.
-2016) as Odena describes it: uniform noise -> dense -> transposed convolutions with batch
-norm and ReLU -> tanh; strided convolutions with leaky ReLU, dropout and batch norm -> 11
-logits; Adam(lr 2e-4, beta1 0.5), batches of 100. Images are scaled to [-1, 1] here.
+The seed's accidents, each a switch that defaults to the corrected behaviour:
+
+- ``d_unshared_weights``: each ``discriminator()`` call builds new ``tf.keras.layers`` objects
+  (001:111-132). Keras layers create their variables themselves and ignore
+  ``tf.variable_scope(reuse=True)``; only ``tf.layers.batch_normalization`` (the TF1 layer, through
+  ``get_variable``) is reused. ``get_collection(..., scope='Discriminator')`` matches by prefix, so
+  the copies under ``Discriminator_1``/``_2`` are trained too (001:226). As published there are
+  three discriminators with separate conv/dense weights and shared batch-norm gamma/beta: one sees
+  only the 3 labeled images (and is the one evaluated on the test set, 001:169, 305), one the
+  unlabeled images, one the fakes.
+- ``dropout_inactive``: ``tf.keras.layers.Dropout(p)(x)`` without ``training=`` follows the Keras
+  learning phase, which is never set (default 0) in this TF1 graph, so the fed rate 0.5 (001:291)
+  never applies. Corrected: dropout 0.5 while training, none at test (the seed feeds 0, 001:309).
+- ``bn_init_stats_at_test`` (evaluation only): ``minimize()`` runs without the UPDATE_OPS
+  (001:230), so the moving averages stay at mean 0 / variance 1, which is what test-time batch
+  norm (``training=False``, 001:310) uses.
+- ``argmax_with_fake`` (evaluation only): test accuracy is the argmax over all 11 softmax outputs
+  (001:210-214), so a test image called fake counts as an error.
+
+Ours: running batch-norm statistics come from real images only (the fake pass leaves them alone).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
-from ..nets import ConvDiscriminator, ConvGenerator, KPlusOneClassifier
+from ..nets import KPlusOneClassifier, Seed001Discriminator, Seed001Generator
+from .base import HParamError, bn_init_statistics
 from .gan import GAN_DEFAULTS, GANMethod, frozen_bn_stats
 
 
-def log_p_fake(logits: torch.Tensor) -> torch.Tensor:
-    """log p(y = K+1 | x) from K+1 logits (the fake class is the last)."""
-    return logits[:, -1] - torch.logsumexp(logits, dim=1)
-
-
-def log_p_real(logits: torch.Tensor) -> torch.Tensor:
-    """log(1 - p(y = K+1 | x)) = logsumexp of the K real logits - logsumexp of all K+1."""
-    return torch.logsumexp(logits[:, :-1], dim=1) - torch.logsumexp(logits, dim=1)
+def real_fake_loss(logits_unl: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Discriminator's unsupervised loss (001:184-189): sigmoid cross-entropy of the fake logit,
+    target 0 on unlabeled real images and 1 on generated ones."""
+    return (F.binary_cross_entropy_with_logits(logits_unl[:, -1], torch.zeros_like(logits_unl[:, -1]))
+            + F.binary_cross_entropy_with_logits(logits_fake[:, -1], torch.ones_like(logits_fake[:, -1])))
 
 
 def supervised_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """L_supervised of Salimans et al. 2016 (eq. 2): -log p(y | x, y < K+1), the cross-entropy
-    over the K real classes. (Odena 2016 writes it over all K+1 outputs; for a labeled real
-    image the two differ by the real-vs-fake term, which real_fake_loss already applies to
-    the unlabeled images.)"""
-    return F.cross_entropy(logits[:, :-1], y)
-
-
-def real_fake_loss(logits_unl: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    """L_unsupervised (Salimans eq. 3): -E log(1 - p(fake | x)) on unlabeled real images
-    - E log p(fake | G(z)) on generated ones."""
-    return -log_p_real(logits_unl).mean() - log_p_fake(logits_fake).mean()
+    """Labeled loss (001:192-193): softmax cross-entropy over all K+1 logits, the target one-hot on
+    the digit with a 0 in the fake column (``prepare_labels``, 001:58-63)."""
+    return F.cross_entropy(logits, y)
 
 
 def generator_loss(logits_fake: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss (Goodfellow et al. 2014): -E log(1 - p(fake | G(z)))."""
-    return -log_p_real(logits_fake).mean()
-
-
-def feature_matching_loss(f_fake: torch.Tensor, f_real: torch.Tensor) -> torch.Tensor:
-    """Feature matching (Salimans eq. 4): ||E f(x) - E f(G(z))||^2, averaged over features."""
-    return (f_fake.mean(0) - f_real.mean(0)).pow(2).mean()
+    """Generator loss (001:204-208): sigmoid cross-entropy of the fake logit of G(z) with target 0
+    (real), the non-saturating loss of Goodfellow et al. 2014."""
+    return F.binary_cross_entropy_with_logits(logits_fake[:, -1], torch.zeros_like(logits_fake[:, -1]))
 
 
 class SGAN(GANMethod):
     NAME = "sgan"
     IMAGE_RANGE = (-1.0, 1.0)  # tanh output
+    EVAL_QUIRKS = ("bn_init_stats_at_test", "argmax_with_fake")
     DEFAULTS = {
-        **GAN_DEFAULTS,
-        "epochs": 50,              # 27,500 steps of 100 (seed schedule unknown; DCGAN-scale)
-        "steps_per_epoch": None,   # one pass over the unlabeled pool
-        "batch_size": 100,
-        "lr": 2e-4,                # DCGAN / Odena
-        "beta1": 0.5,
-        "g_channels": 64,          # generator: (2c, 7, 7) -> (c, 14, 14) -> (1, 28, 28)
-        "d_channels": 32,          # discriminator: c, 2c, 4c feature maps
-        "dropout": 0.3,
-        "feature_matching": True,  # add the feature-matching term to the generator loss
-        "fm_weight": 1.0,
+        **GAN_DEFAULTS,            # z_dim 100 (001:247, 290)
+        "epochs": 100,             # x 200 steps = 20,000 iterations (001:321); the seed tests every 200 (001:300)
+        "steps_per_epoch": 200,
+        "batch_size": 32,          # 001:321; int(0.9 b) unlabeled + int(0.1 b) labeled + b noise (001:282-290)
+        "lr": 1e-3,                # tf.train.AdamOptimizer() defaults (001:230-232)
+        "beta1": 0.9,
+        "dropout": 0.5,            # fed dropout_rate (001:291)
+        "d_unshared_weights": False,   # quirk: three discriminators, shared BN only (see module doc)
+        "dropout_inactive": False,     # quirk: Keras dropout never active (see module doc)
+        "bn_init_stats_at_test": False,  # eval quirk: BN moving statistics never updated
+        "argmax_with_fake": False,       # eval quirk: argmax over all 11 outputs
     }
 
     @classmethod
-    def build_generator(cls, hp) -> ConvGenerator:
-        return ConvGenerator(hp["z_dim"], hp["g_channels"])
+    def check_hparams(cls, hp):
+        super().check_hparams(hp)
+        if int(0.1 * hp["batch_size"]) < 1:
+            raise HParamError(f"method 'sgan': batch_size {hp['batch_size']} leaves no labeled image "
+                              "(int(0.1 * batch_size) labeled per step, as seed 001); use >= 10")
+
+    @classmethod
+    def build_generator(cls, hp) -> Seed001Generator:
+        return Seed001Generator(hp["z_dim"])
 
     def __init__(self, hp, data, device, gen, pretrained=None):
         super().__init__(hp, data, device, gen, pretrained)
-        self.D = ConvDiscriminator(data.n_classes, hp["d_channels"], hp["dropout"]).to(device)
+        p, k = (0.0 if hp["dropout_inactive"] else hp["dropout"]), data.n_classes
+        self.D = Seed001Discriminator(k, p).to(device)  # the labeled copy: the classifier
+        if hp["d_unshared_weights"]:
+            bns = self.D.batch_norms()
+            self.D_copies = torch.nn.ModuleList(Seed001Discriminator(k, p, bns) for _ in range(2)).to(device)
         self.G = self.build_generator(hp).to(device)
-        for net in (self.D, self.G):  # DCGAN initialisation: N(0, 0.02) weights
-            for m in net.modules():
-                if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
-                    torch.nn.init.normal_(m.weight, 0.0, 0.02)
         betas = (hp["beta1"], 0.999)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=hp["lr"], betas=betas)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr"], betas=betas)
+        self.opt_D = torch.optim.Adam(self.d_params(), lr=hp["lr"], betas=betas, eps=1e-8)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr"], betas=betas, eps=1e-8)
+        self._clf = (KPlusOneClassifier(self.D),)  # a tuple: not a module of its own in state_dict
+        bs = hp["batch_size"]
+        self.n_unl, self.n_lab = int(0.9 * bs), int(0.1 * bs)
+
+    def d_params(self) -> list[torch.nn.Parameter]:
+        """Every discriminator parameter once (the copies share their batch-norm parameters)."""
+        nets = [self.D, *getattr(self, "D_copies", [])]
+        return list({id(q): q for net in nets for q in net.parameters()}.values())
+
+    def discriminators(self):
+        """(labeled, unlabeled, fake) discriminators: three copies as published, else one."""
+        if self.hp["d_unshared_weights"]:
+            return self.D, self.D_copies[0], self.D_copies[1]
+        return self.D, self.D, self.D
 
     def samples_per_step(self) -> int:
-        return 2 * self.hp["batch_size"]   # real images per step: labeled and unlabeled
+        return self.n_unl + self.n_lab + self.hp["batch_size"]
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
-        """Flat [0, 1] images -> N x 1 x 28 x 28 in [-1, 1]."""
+        """Flat [0, 1] images -> N x 1 x 28 x 28 in [-1, 1] (the seed's x / 127.5 - 1)."""
         return x.view(-1, 1, 28, 28) * 2 - 1
 
     def train_step(self):
-        hp, n = self.hp, self.hp["batch_size"]
-        x_lab, y_lab = self.batch(self.data.x_lab, self.data.y_lab)
-        x_unl = self.images(self.batch(self.data.x_pool))
-
-        with torch.no_grad():
-            fake = self.G(self.noise(n))
-        loss_sup = supervised_loss(self.D(self.images(x_lab)), y_lab)
-        logits_unl = self.D(x_unl)
-        with frozen_bn_stats(self.D):  # running statistics from real images only
-            loss_rf = real_fake_loss(logits_unl, self.D(fake))
-        self.opt_D.zero_grad(set_to_none=True)
-        (loss_sup + loss_rf).backward()
+        x_lab, y_lab = self.batch(self.data.x_lab, self.data.y_lab, self.n_lab)
+        x_unl = self.images(self.batch(self.data.x_pool, size=self.n_unl))
+        d_lab, d_unl, d_fake = self.discriminators()
+        fake = self.G(self.noise(self.hp["batch_size"]))
+        # Three separate calls, as the seed's graph: each batch gets its own batch-norm statistics.
+        logits_lab = d_lab(self.images(x_lab))
+        logits_unl = d_unl(x_unl)
+        with frozen_bn_stats(d_fake):  # ours: running statistics from real images only
+            logits_fake = d_fake(fake)
+        loss_sup = supervised_loss(logits_lab, y_lab)
+        loss_rf = real_fake_loss(logits_unl, logits_fake)
+        loss_g = generator_loss(logits_fake)
+        # One forward pass, both gradients from it, then both updates (001:296).
+        d_params, g_params = self.d_params(), list(self.G.parameters())
+        grads_d = torch.autograd.grad(loss_sup + loss_rf, d_params, retain_graph=True, allow_unused=True)
+        grads_g = torch.autograd.grad(loss_g, g_params, allow_unused=True)
+        for params, grads in ((d_params, grads_d), (g_params, grads_g)):
+            for q, g in zip(params, grads):
+                q.grad = g
         self.opt_D.step()
-        self.track_d_unsup(loss_rf)
-
-        with frozen_bn_stats(self.D):
-            logits_fake, f_fake = self.D.features(self.G(self.noise(n)))
-            loss_g = generator_loss(logits_fake)
-            if hp["feature_matching"]:
-                # real features through the same, updated discriminator as the fake ones
-                with torch.no_grad():
-                    f_real = self.D.features(x_unl)[1]
-                loss_g = loss_g + hp["fm_weight"] * feature_matching_loss(f_fake, f_real)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=list(self.G.parameters()))
         self.opt_G.step()
+        self.track_d_unsup(loss_rf)
         return {"sup": loss_sup.detach(), "d_unsup": loss_rf.detach(), "gen": loss_g.detach()}
 
     def classifier(self):
-        return KPlusOneClassifier(self.D)
+        return self._clf[0]
+
+    @contextlib.contextmanager
+    def eval_context(self):
+        clf = self._clf[0]
+        with contextlib.ExitStack() as stack:
+            if self.hp["bn_init_stats_at_test"]:
+                stack.enter_context(bn_init_statistics(self.D))
+            clf.keep_fake = self.hp["argmax_with_fake"]
+            try:
+                yield
+            finally:
+                clf.keep_fake = False

@@ -1,15 +1,30 @@
 """``siamese-pairs`` / ``siamese`` / ``siamese-scratch``: pretraining on "same digit or not" (seed 000).
 
-Seed 000 is the auxiliary-task exercise of Géron's *Hands-On Machine Learning*
-(chapter 11, exercise 10): a tower of five hidden layers of 100 units (ELU, He
-initialisation; here also batch norm and dropout, as the issue asks) applied with
-shared weights to two images, a small head on the pair that predicts whether they
-show the same digit, then the tower reused under a 10-way softmax trained on a few
-labeled images. Stage 1 (``siamese-pairs``) draws balanced same/different pairs
-from the pool on the device. The same/different signal comes from the pool's
-labels: weaker supervision than class labels (the tower never sees which digit),
-but not none. ``siamese-scratch`` is the same tower and head trained on the same
-labels from a random start.
+Seed 000 (000_ee9419910872d383.txt) is a TF1 notebook on the auxiliary-task exercise of Geron's
+*Hands-On Machine Learning* (ch. 11, exercise 10); it stops after building the graph. What it fixes:
+a tower of five ``fully_connected`` layers of 100 units (000:88-92) with He initialisation
+(``variance_scaling_initializer()``, 000:83), ELU, ``tf.contrib.layers.batch_norm`` with decay 0.99
+and ``updates_collections=None`` (000:84-87: the moving statistics do update; contrib's defaults:
+no scale (gamma), eps 1e-3, and the dense layer under it has no bias), dropout keep 0.5 on the input
+(000:79) and after every hidden layer (000:88-92), Adam with TF's defaults (lr 1e-3, 000:102);
+pair batches of 100 same-digit + 100 different-digit pairs (``aux_mini_batch(..., 100)``,
+000:26-44, 47); 5,000 labeled images and the other 55,000 for pairs, disjoint (one permutation,
+000:15-18).
+
+Not in the seed (it stops before): the pair head, which follows Geron's exercise 10 (the two
+towers' outputs concatenated, a 10-unit ELU layer, one logistic output; ``pair_features``), and
+the 10-way softmax head trained on the labeled images over the frozen tower (exercise 10.4).
+Unlike the exercise's DNN A and B, the two towers share their weights (a Siamese network, as the
+study's design says).
+
+Quirk (evaluation only, all three methods): ``dropout_at_test``. The hidden layers' ``dropout(h)``
+(000:88-92) is contrib's ``dropout`` without ``is_training``, whose default is True, so those
+layers keep dropping units at test time; the input dropout (000:79) obeys ``is_training``.
+
+Disjoint pairs: the pair stage draws its pairs from ``data.x_pool``; with the common
+``unlabeled: rest`` and the split of the budget to exclude, that pool is the task pool minus that
+split's labeled images (the seed's protocol). ``labels_used()`` counts the images whose labels make
+pair targets. ``siamese-scratch`` is the same tower and head trained on the same labels alone.
 """
 
 from __future__ import annotations
@@ -17,11 +32,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..nets import ELUTower, NearestCentroid, SiameseNet
+from ..nets import NearestCentroid, SiameseNet
 from .base import HParamError, Method
-from .transfer import TowerMethod
+from .transfer import ARCH_KEYS, TowerMethod, build_tower
 
-TOWER_DEFAULTS = {"hidden": [100, 100, 100, 100, 100], "dropout": 0.1}
+TOWER_DEFAULTS = {
+    "hidden": [100, 100, 100, 100, 100],  # 000:88-92
+    "dropout": 0.5,          # contrib dropout's default keep_prob 0.5 (000:88-92)
+    "input_dropout": 0.5,    # 000:79
+    "bn_momentum": 0.01,     # torch's; TF decay 0.99 (000:84)
+    "bn_eps": 1e-3,          # contrib batch_norm default
+    "bn_scale": False,       # contrib batch_norm default: no gamma (000:84-87)
+    "dense_bias": False,     # fully_connected with a normalizer_fn has no bias (000:86-87)
+    "lr": 1e-3,              # AdamOptimizer() default (000:102)
+    "dropout_at_test": False,  # eval quirk: hidden dropout stays on at test (000:88-92)
+}
 
 
 def pair_loss(logits: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
@@ -61,7 +86,13 @@ class PairSampler:
         return a, b, same
 
 
-class SiamesePairs(Method):
+class SiameseEval:
+    """The seed-000 evaluation quirk for every Siamese method (``TowerMethod.eval_context``)."""
+
+    EVAL_QUIRKS = ("dropout_at_test",)
+
+
+class SiamesePairs(SiameseEval, Method):
     """Stage 1: the shared tower and pair head on balanced pairs from the pool.
 
     Its reported class accuracy is a nearest-class-mean readout of the tower's
@@ -70,16 +101,23 @@ class SiamesePairs(Method):
     """
 
     NAME = "siamese-pairs"
-    DEFAULTS = {**TOWER_DEFAULTS, "epochs": 50, "steps_per_epoch": 500, "batch_size": 100,  # 100 pairs
-                "pair_hidden": 10, "lr": 1e-3, "eval_pairs": 10000}
+    DEFAULTS = {**TOWER_DEFAULTS, "epochs": 50, "steps_per_epoch": 500,  # schedule: ours (the seed stops before)
+                "batch_size": 200,       # pairs per step: 100 same + 100 different (000:30-40, 47)
+                "pair_hidden": 10,       # Geron ex. 10: a 10-unit hidden layer over both towers
+                "pair_features": "concat",  # Geron ex. 10: concatenated tower outputs
+                "eval_pairs": 10000}
+    eval_context = TowerMethod.eval_context
 
     def __init__(self, hp, data, device, gen, pretrained=None):
         super().__init__(hp, data, device, gen, pretrained)
         if hp["batch_size"] % 2:
             raise HParamError(f"method {self.NAME!r}: batch_size (pairs per step) must be even")
+        if len(data.y_pool) == 0:
+            raise HParamError(f"method {self.NAME!r}: no pool images left to draw pairs from (unlabeled: rest "
+                              "on a split of every image?); give the pair stage the split of the budget it excludes")
         self.sampler = PairSampler(data.y_pool, data.n_classes)
-        self.net = SiameseNet(ELUTower(data.x_pool.shape[1], hp["hidden"], hp["dropout"]),
-                              hp["pair_hidden"]).to(device)
+        self.net = SiameseNet(build_tower(data.x_pool.shape[1], hp), hp["pair_hidden"],
+                              hp["pair_features"]).to(device)
         self.readout = NearestCentroid(self.net.tower, data.n_classes, self.net.tower.out_dim).to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=hp["lr"])
 
@@ -119,6 +157,12 @@ class SiamesePairs(Method):
     def classifier(self):
         return self.readout
 
+    def labels_used(self) -> dict[str, int]:
+        """The images whose class labels make the same/different targets: every image the pairs
+        come from. (The nearest-class-mean readout's labels serve only this stage's diagnostic
+        accuracy and never reach a second stage.)"""
+        return {"pair_targets": len(self.data.y_pool)}
+
     def extra_metrics(self):
         return {"pair_accuracy": self.pair_accuracy(self.data.x_test, self.data.y_test),
                 "pair_accuracy_val": self.pair_accuracy(self.data.x_val, self.data.y_val)}
@@ -127,11 +171,12 @@ class SiamesePairs(Method):
         return {**super().export(), "tower": self.net.tower.state_dict()}
 
 
-class SiameseScratch(TowerMethod):
+class SiameseScratch(SiameseEval, TowerMethod):
     """The control: the same tower and 10-way head trained on the labeled subset only."""
 
     NAME = "siamese-scratch"
-    DEFAULTS = {**TOWER_DEFAULTS, "epochs": 40, "steps_per_epoch": 50, "batch_size": 100, "lr": 1e-3}
+    # schedule and batch: ours (the seed stops before training)
+    DEFAULTS = {**TOWER_DEFAULTS, "epochs": 40, "steps_per_epoch": 50, "batch_size": 100}
 
 
 class Siamese(SiameseScratch):
@@ -139,12 +184,14 @@ class Siamese(SiameseScratch):
 
     NAME = "siamese"
     # The tower's sizes come from the pair stage's model.
-    DEFAULTS = {**{k: v for k, v in SiameseScratch.DEFAULTS.items() if k != "hidden"}, "freeze_tower": True}
+    DEFAULTS = {**{k: v for k, v in SiameseScratch.DEFAULTS.items() if k not in ARCH_KEYS},
+                "freeze_tower": True}  # Geron ex. 10.4: reuse and freeze the tower
 
-    def hidden(self):
+    def arch(self):
         if not self.pretrained or self.pretrained.get("method") != "siamese-pairs":
             raise HParamError("method 'siamese' needs the siamese-pairs model (--pretrained .../model.pt)")
-        return self.pretrained["hparams"]["hidden"]
+        src = self.pretrained["hparams"]
+        return {**self.hp, **{k: src[k] for k in ARCH_KEYS if k in src}}
 
     def prepare(self):
         tower = self.net.tower

@@ -1,0 +1,55 @@
+"""The ablation and test-selection tables of the seeds preset, on small synthetic metrics tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fewlabels import ablation as A
+
+
+def rows(method, accs, **cols):
+    """One metrics.csv row per seed 0, 1, ... (accuracies in %); extra columns as lists in %."""
+    out = []
+    for i, a in enumerate(accs):
+        r = dict(task="mnist10", method=method, labels="900", seed=i, test_accuracy=a / 100, val_accuracy=a / 100,
+                 split_sha256=f"s{i}")
+        r.update({k: v[i] / 100 for k, v in cols.items()})
+        out.append(r)
+    return pd.DataFrame(out)
+
+
+CLAIM = {"id": "sgan900", "claim": "SGAN: 88--90 %", "source": "seed 001 (x:1)", "protocol": {"preset": "seeds"},
+         "run": {"task": "mnist10", "method": "sgan-001-published", "labels": 900}, "expect": {"range": [88, 90]}}
+
+
+def test_training_quirks_come_from_variants_and_eval_quirks_from_the_same_model():
+    df = pd.concat([
+        rows("sgan-001-published", [80, 82], eval_bn_init_stats_test_accuracy=[90, 92],
+             eval_all_on_test_accuracy=[80, 82], best_test_accuracy=[85, 86], test_at_best_val=[81, 83]),
+        rows("sgan-001-no-d-unshared", [70, 72]),
+        rows("sgan-001-corrected", [95, 96]),
+        rows("supervised", [50, 50]),  # not part of the claim
+    ])
+    [r] = A.rows(df, [CLAIM, {**CLAIM, "id": "other", "run": {**CLAIM["run"], "method": "supervised"}}])
+    assert [q for q, _ in r["alone"]] == ["d-unshared", "bn_init_stats"]  # all_on/all_off are not quirks
+    assert r["alone"][0][1].tolist() == [70, 72] and r["alone"][1][1].tolist() == [90, 92]
+    assert r["published"].mean() == pytest.approx(81) and r["corrected"].mean() == pytest.approx(95.5)
+    assert r["selection"]["best test epoch"].mean() == pytest.approx(85.5)
+    tex = A.ablation_table([r])
+    assert "81.00 $\\pm$ 1.41 (2)" in tex and "95.50" in tex and "88--90" in tex
+    assert "\\csname fl@abl/sgan900/d-unshared\\endcsname{71.00}" in A.macros([r])
+
+
+def test_beats_claims_are_paired_differences_per_seed():
+    claim = {"id": "siamese", "claim": "beats", "source": "seed 000 (x:1)", "protocol": {"preset": "seeds"},
+             "run": {"task": "mnist10", "method": "siamese-000-published", "labels": 900},
+             "expect": {"beats": "siamese-scratch-000-published"}}
+    df = pd.concat([rows("siamese-000-published", [90, 91]), rows("siamese-scratch-000-published", [80, 85]),
+                    rows("siamese-000-corrected", [92, 93]), rows("siamese-scratch-000-corrected", [90, 90])])
+    [r] = A.rows(df, [claim])
+    assert r["published"].tolist() == [10, 6] and r["corrected"].tolist() == [2, 3]
+
+
+def test_no_seed_protocol_runs_say_so():
+    assert "seeds" in A.ablation_table([]) and A.rows(rows("supervised", [1]), [CLAIM])[0]["published"].empty

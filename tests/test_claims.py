@@ -1,0 +1,210 @@
+"""The scorecard's statistics and verdict rules (fewlabels.claims), on small synthetic metrics tables."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from fewlabels import claims, tables
+from fewlabels.claims import paired, scorecard, t_pvalue, t_quantile
+
+
+def runs(method, accs, labels=1000, task="mnist10", split=None, preset=None):
+    """Rows of metrics.csv: one run per seed 0, 1, ... with these test accuracies (in %)."""
+    rows = [dict(task=task, method=method, labels=str(labels), seed=i, stage="train",
+                 test_accuracy=a / 100, val_accuracy=a / 100, test_errors=round(10000 - 100 * a), wall_s=1.0,
+                 split_sha256=(split or {}).get(i, f"split{i}"))
+            for i, a in enumerate(accs)]
+    df = pd.DataFrame(rows)
+    return df.assign(preset=preset) if preset else df
+
+
+def claim(expect, method="m", labels=1000, preset="seeds", **kw):
+    return dict(id="c", claim="a claim", source="seed 999", run=dict(task="mnist10", method=method, labels=labels),
+                protocol=dict(preset=preset), expect=expect, **kw)
+
+
+def verdicts(c, df, preset="seeds"):
+    return [v.verdict for v in scorecard([c], df, preset)]
+
+
+# ---- t distribution against published table values
+@pytest.mark.parametrize("df,q", [(1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764), (9, 2.2622),
+                                  (10, 2.2281), (30, 2.0423), (120, 1.9799)])
+def test_t_quantile_matches_tables(df, q):
+    assert t_quantile(0.975, df) == pytest.approx(q, abs=1e-4)
+
+
+def test_t_quantile_tends_to_normal_and_pvalues():
+    assert t_quantile(0.975, 5000) == pytest.approx(1.95996, abs=1e-3)
+    assert t_quantile(0.95, 1) == pytest.approx(6.3138, abs=1e-4)
+    assert t_pvalue(1.0, 1) == pytest.approx(0.5)          # Cauchy: P(|T| > 1) = 1/2
+    assert t_pvalue(2.0, 5) == pytest.approx(0.10194, abs=1e-5)
+    assert t_pvalue(3.0, 4) == pytest.approx(0.03994, abs=1e-5)
+    assert t_pvalue(0.0, 7) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        t_quantile(0.975, 0)
+
+
+def test_stats_interval():
+    s = claims.Stats.of([90.0, 92.0, 94.0])
+    assert (s.mean, s.sd) == (92.0, 2.0)
+    half = 4.3027 * 2 / math.sqrt(3)
+    assert s.lo == pytest.approx(92 - half, abs=1e-3) and s.hi == pytest.approx(92 + half, abs=1e-3)
+    one = claims.Stats.of([90.0])
+    assert one.n == 1 and one.lo is None and "1 seed" in one.tex()
+
+
+# ---- approx / range
+def test_approx_reproduced_when_interval_overlaps_band():
+    # mean 90 (outside 87 +- 2) but the interval [..] reaches into the band: reproduced
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [88.0, 92.0])) == ["reproduced"]
+
+
+def test_approx_not_reproduced_higher_and_lower():
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [95.0, 95.2, 95.1])) == ["not reproduced (higher)"]
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [70.0, 70.2, 70.1])) == ["not reproduced (lower)"]
+
+
+def test_approx_one_seed_judges_the_value_and_says_so():
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [86.0])) == ["reproduced (1 seed: no interval)"]
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [80.0])) == [
+        "not reproduced (lower) (1 seed: no interval)"]
+
+
+def test_range():
+    c = claim({"range": [88, 90]}, labels=900)
+    assert verdicts(c, runs("m", [87.5, 87.9, 87.7], labels=900)) == ["reproduced"]  # interval reaches 88
+    assert verdicts(c, runs("m", [92.0, 92.1, 92.2], labels=900)) == ["not reproduced (higher)"]
+
+
+# ---- at_least
+def test_at_least_three_ways():
+    c = claim({"at_least": 95})
+    assert verdicts(c, runs("m", [98.3, 98.4, 98.5])) == ["reproduced"]
+    assert verdicts(c, runs("m", [91.0, 91.1, 91.2])) == ["not reproduced (lower)"]
+    assert verdicts(c, runs("m", [94.0, 96.0])) == ["inconclusive"]       # interval contains 95
+    assert verdicts(c, runs("m", [97.0])) == ["inconclusive (1 seed)"]
+
+
+# ---- beats (paired)
+def test_beats_paired_reproduced_even_when_unpaired_spread_is_large():
+    # large seed-to-seed spread, but a consistent per-seed gain of ~1 point: the paired test sees it
+    a = runs("a", [80.0, 90.0, 70.0, 85.0])
+    b = runs("b", [79.0, 89.1, 68.9, 84.0])
+    d = paired(a, b)
+    assert d.n == 4 and d.mean == pytest.approx(1.0, abs=1e-9) and d.lo > 0 and d.p < 0.001
+    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["reproduced"]
+
+
+def test_beats_not_reproduced_and_inconclusive():
+    a, b = runs("a", [80.0, 81.0, 82.0]), runs("b", [85.0, 86.5, 87.0])
+    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["not reproduced"]
+    a, b = runs("a", [80.0, 82.0, 81.0]), runs("b", [81.0, 81.0, 81.0])
+    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["inconclusive"]
+
+
+def test_beats_tie_is_inconclusive_with_p_one():
+    a, b = runs("a", [80.0, 81.0]), runs("b", [80.0, 81.0])
+    d = paired(a, b)
+    assert (d.mean, d.lo, d.hi, d.p) == (0.0, 0.0, 0.0, 1.0)
+    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["inconclusive"]
+
+
+def test_beats_one_seed_is_inconclusive():
+    a, b = runs("a", [90.0]), runs("b", [80.0])
+    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["inconclusive (1 seed)"]
+
+
+def test_beats_pairs_only_common_seeds():
+    a, b = runs("a", [90.0, 91.0, 92.0]), runs("b", [80.0, 81.5])
+    assert paired(a, b).seeds == [0, 1]
+
+
+def test_beats_refuses_runs_on_different_splits():
+    a, b = runs("a", [90.0, 91.0]), runs("b", [80.0, 81.0], split={1: "another"})
+    with pytest.raises(claims.PairingError, match="different split files.*seed 1"):
+        paired(a, b)
+    [v] = scorecard([claim({"beats": "b"}, method="a")], pd.concat([a, b]), "seeds")
+    assert v.verdict.startswith("not paired") and "seed 1" in v.verdict
+
+
+# ---- budgets, protocol, reference, not run
+def test_every_listed_budget_gets_a_verdict():
+    df = pd.concat([runs("m", [87.0, 87.2], labels=100), runs("m", [95.0, 95.1], labels=1000)])
+    vs = scorecard([claim({"approx": 87, "tol": 2}, labels=[100, 1000, 3000])], df, "seeds")
+    assert [(v.labels, v.verdict) for v in vs] == [("100", "reproduced"), ("1000", "not reproduced (higher)"),
+                                                   ("3000", "not run")]
+
+
+def test_other_preset_gives_protocol_differs_never_a_verdict():
+    df = runs("m", [50.0, 50.1])  # far from the claim, but made under another protocol
+    [v] = scorecard([claim({"approx": 87, "tol": 2})], df, "quick")
+    assert v.verdict == "protocol differs (preset quick)" and "50.05" in v.ours and v.runs == "quick: m"
+    # the preset column of metrics.csv wins over the default
+    [v] = scorecard([claim({"approx": 87, "tol": 2})], runs("m", [50.0, 50.1], preset="quick"), "seeds")
+    assert v.verdict == "protocol differs (preset quick)"
+
+
+def test_variant_claim_shows_base_method_elsewhere_and_compare_beside():
+    c = claim({"approx": 87, "tol": 2}, method="m-004-published", compare=["m-004-corrected"])
+    c["run"]["base"] = "m"
+    [v] = scorecard([c], runs("m", [91.0, 91.2]), "quick")
+    assert v.verdict == "protocol differs (preset quick)" and v.ours.startswith("91.10")
+    df = pd.concat([runs("m-004-published", [86.0, 86.4]), runs("m-004-corrected", [91.0, 91.2])])
+    [v] = scorecard([c], df, "seeds")
+    assert v.verdict == "reproduced" and v.ours.startswith("86.20") and v.compare.startswith("m-004-corrected: 91.10")
+
+
+def test_reference_has_no_verdict_and_missing_runs_are_not_run():
+    c = claim({"reference": 98.4, "std": 0.08}, preset="paper")
+    assert verdicts(c, runs("m", [91.0, 92.0]), "paper") == ["reference"]
+    assert verdicts(c, runs("m", [91.0, 92.0]), "quick") == ["reference; protocol differs (preset quick)"]
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("other", [87.0, 87.0])) == ["not run"]
+
+
+def test_bad_claims_are_errors():
+    with pytest.raises(ValueError, match="exactly one of"):
+        scorecard([claim({"approx": 87, "tol": 2, "range": [1, 2]})], runs("m", [1.0]), "seeds")
+    c = claim({"approx": 87, "tol": 2})
+    del c["protocol"]
+    with pytest.raises(ValueError, match="protocol"):
+        scorecard([c], runs("m", [1.0]), "seeds")
+
+
+def test_repo_claims_file_parses_and_every_seed_claim_differs_under_quick():
+    import yaml
+
+    from conftest import REPO
+    cs = yaml.safe_load((REPO / "paper/claims.yaml").read_text())["claims"]
+    vs = scorecard(cs, runs("supervised", [91.0, 92.0]), "quick")
+    assert len(vs) == len(cs)
+    assert all("protocol differs (preset quick)" in v.verdict for v in vs)
+
+
+# ---- the paired table
+def test_paired_table_pairs_same_architecture_and_variants_only():
+    df = pd.concat([runs("aae", [82.0, 80.0]), runs("supervised", [78.0, 77.0]), runs("sgan", [85.0, 84.0]),
+                    runs("aae-004-published", [90.0, 91.0]), runs("supervised-004-published", [87.0, 87.5])])
+    rows = tables.paired_rows(df)
+    assert [(r["method"], r["baseline"]) for r in rows] == [("aae", "supervised"),
+                                                             ("aae-004-published", "supervised-004-published")]
+    assert rows[0]["d"].mean == pytest.approx(3.5)
+    tex = tables.paired_table(df)
+    assert "aae & supervised & 1000 & +3.50" in tex and "sgan" not in tex
+
+
+def test_claim_measured_on_validation_reads_that_column():
+    import pandas as pd
+    from fewlabels.claims import scorecard
+    df = pd.DataFrame({"task": "mnist10", "method": "m", "labels": "1000", "seed": [0, 1, 2],
+                       "test_accuracy": [0.50, 0.51, 0.52], "val_accuracy": [0.870, 0.872, 0.868],
+                       "split_sha256": "x", "preset": "seeds"})
+    claim = {"id": "c", "claim": "t", "source": "s", "run": {"task": "mnist10", "method": "m", "labels": 1000},
+             "protocol": {"preset": "seeds"}, "expect": {"approx": 87, "tol": 1}}
+    on_test = scorecard([claim], df, "seeds")[0]
+    on_val = scorecard([dict(claim, metric="val_accuracy")], df, "seeds")[0]
+    assert on_test.verdict.startswith("not reproduced") and on_val.verdict == "reproduced"
+    assert "validation" in on_val.runs
+    with pytest.raises(ValueError, match="metric"):
+        scorecard([dict(claim, metric="train_accuracy")], df, "seeds")
