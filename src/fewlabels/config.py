@@ -55,7 +55,7 @@ def resolve(config: dict, name: str) -> Resolved:
 
 
 def runs(config: dict) -> list[dict]:
-    """Every training run the grid asks for, once each, in grid order."""
+    """Every training run the grid asks for, once each, in grid order (``labels`` an int or "all")."""
     seen, out = set(), []
     for block in config["grid"]:
         for method in block["methods"]:
@@ -93,6 +93,8 @@ def check_names(config: dict) -> None:
             if r.task != task:
                 raise ConfigError(f"grid[{i}]: method {method!r} runs on task {r.task!r}, not {task!r}")
         for labels in block["labels"]:
+            if labels == "all":  # every pool image of the task, labeled (the full-label reference)
+                continue
             if labels > POOL_SIZES[task]:
                 raise ConfigError(f"grid[{i}].labels: {labels} is larger than the {task} pool "
                                   f"({POOL_SIZES[task]} images)")

@@ -18,15 +18,28 @@ import seaborn as sns  # noqa: E402
 from .data import atomic_write  # noqa: E402
 
 # One colour and marker per method, so every figure reads the same way.
-METHOD_ORDER = ["supervised", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch", "transfer", "scratch"]
+METHOD_ORDER = ["supervised", "linear", "conv", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch",
+                "ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch", "transfer", "scratch"]
+# Seed 003's autoencoder families: drawn in their own figure (figures_ae), not in fig_accuracy.
+AE_METHODS = ["ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch"]
 
 
-def training_runs(metrics: Path, task: str | None = None) -> pd.DataFrame:
+def training_runs(metrics: Path, task: str | None = None, full: bool = False) -> pd.DataFrame:
+    """Training runs at a label budget (int ``labels``), or with ``full`` the runs with every pool
+    label (``labels`` "all", the full-label reference)."""
     df = pd.read_csv(metrics, dtype={"labels": str})
-    df = df[df["stage"] == "train"].copy()
-    df["labels"] = df["labels"].astype(int)
+    df = df[(df["stage"] == "train") & ((df["labels"] == "all") == full)].copy()
+    if not full:
+        df["labels"] = df["labels"].astype(int)
     df["accuracy (%)"] = 100 * df["test_accuracy"]
     return df[df["task"] == task] if task else df
+
+
+def draw_ceilings(ax, full: pd.DataFrame, colors: dict) -> None:
+    """Each method's mean accuracy with all pool labels as a dashed horizontal line."""
+    for method, g in full.groupby("method", sort=False):
+        acc = g["accuracy (%)"].mean()
+        ax.axhline(acc, ls="--", lw=1, color=colors.get(method, "0.4"), label=f"{method}, all labels")
 
 
 def save(fig, out: Path) -> None:
@@ -37,15 +50,22 @@ def save(fig, out: Path) -> None:
     plt.close(fig)
 
 
-def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None):
-    """Test accuracy against label budget (log x), mean ± std over seeds, one line per method."""
+def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None, full: pd.DataFrame | None = None):
+    """Test accuracy against label budget (log x), mean ± std over seeds, one line per method;
+    ``full`` (runs with all labels) adds each method's dashed ceiling in the method's colour."""
     methods = [m for m in METHOD_ORDER if m in set(df["method"])] if methods is None else methods
     df = df[df["method"].isin(methods)]
+    extra = [] if full is None else [m for m in METHOD_ORDER if m in set(full["method"]) and m not in methods]
+    colors = dict(zip(methods + extra, sns.color_palette(n_colors=len(methods + extra))))
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
     sns.lineplot(data=df, x="labels", y="accuracy (%)", hue="method", hue_order=methods, style="method",
-                 style_order=methods, markers=True, dashes=False, errorbar="sd", err_style="bars", ax=ax)
+                 style_order=methods, markers=True, dashes=False, errorbar="sd", err_style="bars", ax=ax,
+                 palette=[colors[m] for m in methods])
+    if full is not None and len(full):
+        draw_ceilings(ax, full, colors)
+        ax.legend(fontsize="x-small")
     ax.set_xscale("log")
     budgets = sorted(df["labels"].unique())
     ax.set_xticks(budgets, [str(b) for b in budgets])
@@ -75,9 +95,12 @@ def beyond_budget(df: pd.DataFrame) -> set[str]:
 def fig_accuracy(metrics: Path, out: Path) -> None:
     """The headline figure: only methods that used no labels beyond the budget."""
     sns.set_theme(style="ticks", context="paper")
-    df = training_runs(metrics, "mnist10")
+    df, full = training_runs(metrics, "mnist10"), training_runs(metrics, "mnist10", full=True)
     df = df[~df["method"].isin(beyond_budget(df))]
-    save(accuracy_vs_labels(df, title="MNIST, 10 classes: methods that use only the budget's labels"), out)
+    methods = [m for m in METHOD_ORDER if m in set(df["method"]) and m not in AE_METHODS]
+    full = full[~full["method"].isin(AE_METHODS)]
+    save(accuracy_vs_labels(df, methods, title="MNIST, 10 classes: methods that use only the budget's labels\n"
+                            "(dashed: all 55,000 pool labels)", full=full), out)
 
 
 def main(argv=None) -> None:
@@ -92,6 +115,8 @@ def main(argv=None) -> None:
     add_transfer_parser(sub)
     from .figures_gan import add_parser as add_gan_parser  # GAN samples and accuracy curves
     add_gan_parser(sub)
+    from .figures_ae import add_parser as add_ae_parser  # seed 003's autoencoders
+    add_ae_parser(sub)
     args = p.parse_args(argv)
     if args.name == "accuracy":
         fig_accuracy(args.metrics, args.out)

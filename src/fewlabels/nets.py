@@ -430,3 +430,171 @@ class KPlusOneClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.disc(x.view(-1, 1, 28, 28) * 2 - 1)
         return logits if self.keep_fake else logits[:, :-1]
+
+
+# ----------------------------------------------------------------------------- seed 003: autoencoders, linear and conv classifiers
+# Seed 003 (003_e52dbb3e96ae8bc0.txt) is a TensorFlow course chapter; its padding is TF's 'SAME'.
+
+import math  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+
+
+def same_pads(n: int, k: int, s: int) -> tuple[int, int]:
+    """TensorFlow 'SAME' padding of a size-``n`` input (before, after): out = ceil(n / s), extra pixel after."""
+    total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+class TiedAE(nn.Module):
+    """Fully connected autoencoder with tied weights (seed 003:211-264): x - mean -> 512 -> 256 -> 128 -> 64
+    (ReLU, no biases), decoded by the transposed matrices of the same layers.
+
+    One parameter per layer, used twice (``x @ W`` on the way in, ``h @ W.T`` on the way out).
+    ``output_relu``: the seed puts a ReLU on the last decoder layer too (003:264), although its
+    target, the mean-subtracted image, is negative wherever a pixel is darker than the mean.
+    """
+
+    def __init__(self, n_in: int = 784, sizes=(512, 256, 128, 64), init_std: float = 0.02,
+                 output_relu: bool = False):
+        super().__init__()
+        dims = [n_in, *sizes]
+        self.weights = nn.ParameterList([nn.Parameter(torch.randn(a, b) * init_std)
+                                         for a, b in zip(dims[:-1], dims[1:])])
+        self.register_buffer("mean", torch.zeros(n_in))  # set from the pool by the method
+        self.output_relu, self.code_dim = output_relu, dims[-1]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        h = x - self.mean
+        for w in self.weights:
+            h = torch.relu(h @ w)
+        return h
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """Mean-subtracted reconstruction (the seed's ``Y``)."""
+        ws = list(self.weights)[::-1]
+        for i, w in enumerate(ws):
+            h = h @ w.t()
+            if i < len(ws) - 1 or self.output_relu:
+                h = torch.relu(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction in image space (mean added back)."""
+        return self.decode(self.encode(x)) + self.mean
+
+
+class ConvTiedAE(nn.Module):
+    """Convolutional autoencoder (seed 003:375-464): three 4x4 stride-2 'SAME' convolutions of 16
+    filters (28 -> 14 -> 7 -> 4, ReLU, no biases), decoded by transposed convolutions with the same
+    filters; the code is the flattened 4x4x16 map. ``output_relu`` as in TiedAE (003:464)."""
+
+    def __init__(self, filters=(16, 16, 16), ksize: int = 4, init_std: float = 0.02, output_relu: bool = False,
+                 side: int = 28):
+        super().__init__()
+        chans = [1, *filters]
+        self.weights = nn.ParameterList([nn.Parameter(torch.randn(co, ci, ksize, ksize) * init_std)
+                                         for ci, co in zip(chans[:-1], chans[1:])])
+        self.sides = [side]
+        for _ in filters:
+            self.sides.append(math.ceil(self.sides[-1] / 2))
+        self.register_buffer("mean", torch.zeros(side * side))
+        self.ksize, self.output_relu = ksize, output_relu
+        self.code_dim = filters[-1] * self.sides[-1] ** 2
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        h = (x - self.mean).view(-1, 1, self.sides[0], self.sides[0])
+        for w, n in zip(self.weights, self.sides):
+            a, b = same_pads(n, self.ksize, 2)
+            h = torch.relu(F.conv2d(F.pad(h, (a, b, a, b)), w, stride=2))
+        return h.flatten(1)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """The adjoint of each padded convolution: transposed convolution, then crop the padding."""
+        h = h.view(-1, self.weights[-1].shape[0], self.sides[-1], self.sides[-1])
+        layers = list(zip(self.weights, self.sides))[::-1]
+        for i, (w, n) in enumerate(layers):
+            a, _ = same_pads(n, self.ksize, 2)
+            h = F.conv_transpose2d(h, w, stride=2)[:, :, a:a + n, a:a + n]
+            if i < len(layers) - 1 or self.output_relu:
+                h = torch.relu(h)
+        return h.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x)) + self.mean
+
+
+class VAE(nn.Module):
+    """Fully connected variational autoencoder (Kingma & Welling 2013, cited at seed 003:1445; the chapter
+    points to its course library for the model, 003:533-535): ReLU encoder to the mean and log-variance
+    of a diagonal Gaussian posterior, ReLU decoder with a sigmoid (Bernoulli) output. ``encode`` is the
+    posterior mean, the features a classifier reads."""
+
+    def __init__(self, n_in: int = 784, hidden=(512, 256, 64), latent: int = 2):
+        super().__init__()
+        self.enc = mlp([n_in, *hidden], final_act=True)
+        self.mu = nn.Linear(hidden[-1], latent)
+        self.logvar = nn.Linear(hidden[-1], latent)
+        self.dec = mlp([latent, *reversed(hidden), n_in])
+        self.code_dim = latent
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.enc(x)
+        return self.mu(h), self.logvar(h)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.posterior(x)[0]
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dec(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction from the posterior mean (no sampling), in [0, 1]."""
+        return torch.sigmoid(self.dec(self.encode(x)))
+
+
+class EncoderClassifier(nn.Module):
+    """A classifier head (dense ReLU layers, then the class logits) on an autoencoder's ``encode``."""
+
+    def __init__(self, autoencoder: nn.Module, n_classes: int, hidden=(128,)):
+        super().__init__()
+        self.autoencoder = autoencoder
+        self.head = mlp([autoencoder.code_dim, *hidden, n_classes])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.autoencoder.encode(x))
+
+
+class SeedConvNet(nn.Module):
+    """Seed 003's convolutional classifier (003:1218-1283): 5x5 convolutions of 32 then 64 filters,
+    stride 2, 'SAME', with biases and ReLU (28 -> 14 -> 7), a dense layer of 128 (ReLU) and the
+    class logits (the seed's softmax lives in the loss here). Conv weights ~ N(0, ``init_std``^2),
+    biases 0 (003:1225, 1233: TF's default ``random_normal_initializer()`` has std 1)."""
+
+    def __init__(self, n_classes: int = 10, filters=(32, 64), ksize: int = 5, dense: int = 128,
+                 init_std: float = 1.0, side: int = 28):
+        super().__init__()
+        chans = [1, *filters]
+        self.convs = nn.ModuleList([nn.Conv2d(ci, co, ksize, stride=2) for ci, co in zip(chans[:-1], chans[1:])])
+        for c in self.convs:
+            nn.init.normal_(c.weight, 0.0, init_std)
+            nn.init.zeros_(c.bias)
+        self.sides = [side]
+        for _ in filters:
+            self.sides.append(math.ceil(self.sides[-1] / 2))
+        self.ksize, self.side = ksize, side
+        self.fc = nn.Linear(filters[-1] * self.sides[-1] ** 2, dense)
+        self.out = nn.Linear(dense, n_classes)
+        for m in (self.fc, self.out):  # Glorot uniform: ours (the seed calls its library's linear(), 003:1277, not shown)
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.view(-1, 1, self.side, self.side)
+        for conv, n in zip(self.convs, self.sides):
+            a, b = same_pads(n, self.ksize, 2)
+            h = torch.relu(conv(F.pad(h, (a, b, a, b))))
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.fc(self.features(x).flatten(1))))

@@ -40,20 +40,29 @@ def cell(mean: float, std: float, n: int) -> str:
     return f"{mean:.2f} $\\pm$ {std:.2f} {{\\scriptsize[{mean - half:.1f}, {mean + half:.1f}]}}"
 
 
+def budget_key(b) -> tuple:
+    """Sort order of label budgets: numbers ascending, then "all" (every pool label)."""
+    return (1, 0) if str(b) == "all" else (0, int(b))
+
+
+def budget_label(b) -> str:
+    return "all labels" if str(b) == "all" else f"{b} labels"
+
+
 def results_table(df: pd.DataFrame) -> str:
-    """One booktabs table per task: methods as rows, label budgets as columns."""
-    s = summary(df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(int)))
+    """One booktabs table per task: methods as rows, label budgets as columns ("all" last)."""
+    s = summary(df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(str)))
     out = []
     for task in [t for t in TASK_TITLES if t in set(s["task"])]:
         t = s[s["task"] == task]
-        runs = df[(df["stage"] == "train") & (df["task"] == task)].assign(labels=lambda d: d["labels"].astype(int))
-        flagged = beyond_budget(runs)
-        budgets = sorted(t["labels"].unique())
+        runs = df[(df["stage"] == "train") & (df["task"] == task) & (df["labels"].astype(str) != "all")]
+        flagged = beyond_budget(runs.assign(labels=lambda d: d["labels"].astype(int)))
+        budgets = sorted(t["labels"].unique(), key=budget_key)
         methods = [m for m in METHOD_ORDER if m in set(t["method"])] + \
                   sorted(set(t["method"]) - set(METHOD_ORDER))
         out += [r"\begin{tabular}{l" + "r" * len(budgets) + "}", r"\toprule",
                 r"\multicolumn{" + str(len(budgets) + 1) + r"}{l}{" + TASK_TITLES[task] + r"} \\",
-                "method & " + " & ".join(f"{b} labels" for b in budgets) + r" \\", r"\midrule"]
+                "method & " + " & ".join(budget_label(b) for b in budgets) + r" \\", r"\midrule"]
         for m in methods:
             cells = []
             for b in budgets:
@@ -77,6 +86,8 @@ def labels_used_note(df: pd.DataFrame, task: str) -> str:
                 r"the count; see the text for what each method used).}")
     extra = []
     for (m, b), g in t.groupby(["method", "labels"], sort=False):
+        if str(b) == "all":  # every pool label, by definition
+            continue
         used = g["labels_used"].dropna()
         if len(used) and used.max() > int(b):
             kinds = [(c[len("labels_used_"):].replace("_", " "), g[c].max()) for c in sorted(t.columns)
@@ -121,12 +132,13 @@ def pairs_in(methods) -> list[tuple[str, str]]:
 
 def paired_rows(df: pd.DataFrame) -> list[dict]:
     """Mean difference (percentage points) method - baseline per task and budget, paired on seed."""
-    t = df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(int))
+    t = df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(str))
     rows = []
     for task in [x for x in TASK_TITLES if x in set(t["task"])]:
         tt = t[t["task"] == task]
         for a, b in pairs_in(sorted(set(tt["method"]))):
-            for lab in sorted(set(tt[tt["method"] == a]["labels"]) & set(tt[tt["method"] == b]["labels"])):
+            for lab in sorted(set(tt[tt["method"] == a]["labels"]) & set(tt[tt["method"] == b]["labels"]),
+                              key=budget_key):
                 sel = tt[tt["labels"] == lab]
                 try:
                     d = paired(sel[sel["method"] == a], sel[sel["method"] == b], f"{a} - {b}, {task}, {lab} labels")

@@ -25,6 +25,7 @@ import torch
 
 from . import __version__
 from .data import MNIST_ARRAY_SHA256, DataError, atomic_write, file_sha256, load_task
+from .methods import PRETRAIN
 from .methods import get as get_method
 from .methods.base import HParamError, resolve_hparams
 
@@ -213,7 +214,8 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     total_steps = hp["epochs"] * steps
     metrics = {
         "run": {"method": name or method, "base_method": method, "task": task, "labels": labels, "seed": seed,
-                "stage": "pretrain" if labels is None else "train"},
+                # labels None: every pool image labeled; a first stage, or a full-label reference run
+                "stage": "pretrain" if labels is None and cls.NAME in PRETRAIN else "train"},
         "hparams": hp,
         "data": {"split_sha256": data.split_sha256, "mnist_sha256": MNIST_ARRAY_SHA256, "pool_limit": pool_limit,
                  "n_labeled": len(data.x_lab), "n_unlabeled": len(data.x_pool), "n_val": len(data.y_val),
@@ -245,7 +247,7 @@ def main(argv=None) -> None:
     p.add_argument("--method", required=True, help="a registered method or first stage")
     p.add_argument("--name", default=None, help="the run's name when it is a named variant of --method")
     p.add_argument("--task", required=True)
-    p.add_argument("--labels", required=True, help="label budget, or 'all' for a first stage")
+    p.add_argument("--labels", required=True, help="label budget, or 'all' (every pool image: a first stage, or a full-label run)")
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--mnist", required=True, type=Path)
     p.add_argument("--split", required=True, type=Path)

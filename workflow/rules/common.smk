@@ -71,7 +71,9 @@ def figure_run(method, task="mnist10"):
     budgets = [r["labels"] for r in RUNS if r["method"] == method and r["task"] == task]
     if not budgets:
         raise ValueError(f"the grid has no {task} run of {method!r}, which its figures need")
-    return run_dir({"task": task, "method": method, "labels": max(budgets), "seed": config["seeds"][0]})
+    numeric = [b for b in budgets if b != "all"]  # a budget, not the full-label reference, when there is one
+    return run_dir({"task": task, "method": method, "labels": max(numeric) if numeric else "all",
+                    "seed": config["seeds"][0]})
 
 
 def train_gpus():
@@ -149,3 +151,23 @@ def gan_curve_runs(wc=None):
     budget = min(r["labels"] for r in gans)
     return [run_dir(r) for r in RUNS if r["task"] == "mnist10" and r["labels"] == budget
             and r["method"] in ("supervised", "sgan", "sgan-fm")]
+
+
+# ---- seed 003 figures (workflow/rules/figures.smk): functions, so a grid without them fails only there ----
+AE_STAGES = ["ae-pretrain", "dae-pretrain", "conv-ae-pretrain", "vae-pretrain"]
+
+
+def ae_stage_models(wc=None):
+    """First-seed model.pt of every autoencoder first stage the grid needs (the reconstruction figure)."""
+    stages = {s for s, _ in pretrain_stages()}
+    found = [f"results/pretrain/{s}/seed{config['seeds'][0]}/model.pt" for s in AE_STAGES if s in stages]
+    if not found:
+        raise ValueError("the grid has no run of ae, dae, conv-ae or vae, whose first stages the figure needs")
+    return found
+
+
+def vae_model(wc=None):
+    """First-seed vae-pretrain model.pt (the VAE latent figure)."""
+    if not any(r["method"] == "vae" for r in RUNS):
+        raise ValueError("the grid has no vae run, whose first stage the latent figure needs")
+    return f"results/pretrain/vae-pretrain/seed{config['seeds'][0]}/model.pt"

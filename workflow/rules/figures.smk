@@ -120,3 +120,57 @@ PAPER_FIGURES = [
     rules.fig_gan_samples.output.pdf,
     rules.fig_gan_curves.output.pdf,
 ]
+
+
+# ---- seed 003: autoencoders (src/fewlabels/figures_ae.py) ----
+rule fig_ae_recon:
+    input:
+        models=ae_stage_models,
+        mnist=MNIST,
+    output:
+        pdf=report("paper/generated/fig_ae_recon.pdf", caption="../report/fig_ae_recon.rst", category="Autoencoders"),
+        png="paper/generated/fig_ae_recon.png",
+    log:
+        "logs/figures/ae_recon.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures ae-recon --model {input.models} --mnist {input.mnist} --out {output.pdf} > {log} 2>&1"
+
+
+rule fig_vae_latent:
+    input:
+        model=vae_model,
+        mnist=MNIST,
+    output:
+        pdf=report("paper/generated/fig_vae_latent.pdf", caption="../report/fig_vae_latent.rst",
+                   category="Autoencoders"),
+        png="paper/generated/fig_vae_latent.png",
+    log:
+        "logs/figures/vae_latent.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures vae-latent --model {input.model} --mnist {input.mnist} --out {output.pdf} > {log} 2>&1"
+
+
+rule fig_ae_accuracy:
+    input:
+        "results/metrics.csv",
+    output:
+        pdf=report("paper/generated/fig_ae_accuracy.pdf", caption="../report/fig_ae_accuracy.rst",
+                   category="Autoencoders"),
+        png="paper/generated/fig_ae_accuracy.png",
+    log:
+        "logs/figures/ae_accuracy.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.figures ae-accuracy --metrics {input} --out {output.pdf} > {log} 2>&1"
+
+
+PAPER_FIGURES += [
+    rules.fig_ae_recon.output.pdf,
+    rules.fig_vae_latent.output.pdf,
+    rules.fig_ae_accuracy.output.pdf,
+]

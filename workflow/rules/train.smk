@@ -8,7 +8,7 @@ rule train:
         history="results/runs/{task}/{method}/n{labels}/seed{seed}/history.csv",
         model="results/runs/{task}/{method}/n{labels}/seed{seed}/model.pt",
     wildcard_constraints:
-        labels=r"\d+",
+        labels=r"\d+|all",
         seed=r"\d+",
     params:
         method=lambda wc: resolve(config, wc.method).method,

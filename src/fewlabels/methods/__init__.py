@@ -28,12 +28,27 @@ METHODS: dict[str, Spec] = {
     "siamese-scratch": Spec("siamese", "SiameseScratch"),
     "transfer": Spec("transfer", "Transfer", task="digits59", pretrain="transfer-source"),
     "scratch": Spec("transfer", "Scratch", task="digits59"),
+    # seed 003: autoencoder pretraining (ae-scratch is the twin of ae and of dae with arch fc)
+    "ae": Spec("ae", "AE", pretrain="ae-pretrain"),
+    "dae": Spec("dae", "DAE", pretrain="dae-pretrain"),
+    "ae-scratch": Spec("ae", "AEScratch"),
+    "conv-ae": Spec("conv_ae", "ConvAE", pretrain="conv-ae-pretrain"),
+    "conv-ae-scratch": Spec("conv_ae", "ConvAEScratch"),
+    "vae": Spec("vae", "VAEClassifier", pretrain="vae-pretrain"),
+    "vae-scratch": Spec("vae", "VAEScratch"),
+    # seed 003's supervised classifiers
+    "linear": Spec("classifiers", "Linear"),
+    "conv": Spec("classifiers", "Conv"),
 }
 
 # First stages (run once per seed, reused by every budget of that seed).
 PRETRAIN: dict[str, Spec] = {
     "transfer-source": Spec("transfer", "TransferSource", task="digits04"),
     "siamese-pairs": Spec("siamese", "SiamesePairs"),
+    "ae-pretrain": Spec("ae", "AEPretrain"),
+    "conv-ae-pretrain": Spec("conv_ae", "ConvAEPretrain"),
+    "dae-pretrain": Spec("dae", "DAEPretrain"),
+    "vae-pretrain": Spec("vae", "VAEPretrain"),
 }
 
 
