@@ -205,3 +205,34 @@ def test_config_checks_run_on_a_host_without_torch(sandbox, tmp_path):
     good = dry([{"task": "mnist10", "labels": [100], "methods": ["supervised"]}])
     assert good.returncode == 0, good.stdout + good.stderr
     assert "rule train:" in good.stdout
+
+
+def test_a_checkpoint_of_other_code_restarts_the_run_and_says_why(tmp_path, mnist_path, monkeypatch):
+    import fewlabels.train as T
+    from fewlabels import data as D
+    from fewlabels.methods.supervised import Supervised
+
+    split = tmp_path / "split.npz"
+    D.make_split(mnist_path, split, "mnist10", 20, 0)
+    hp = {"epochs": 2, "steps_per_epoch": 2, "hidden": [16]}
+    kw = dict(method="supervised", task="mnist10", labels=20, seed=0, mnist=mnist_path, split=split,
+              hparams=hp, device="cpu", pool_limit=300, checkpoint=tmp_path / "ck.pt")
+    real, calls = Supervised.train_step, {"n": 0}
+
+    def dies_in_epoch_two(self):
+        calls["n"] += 1
+        if calls["n"] > hp["steps_per_epoch"]:
+            raise RuntimeError("killed")
+        return real(self)
+
+    monkeypatch.setattr(Supervised, "train_step", dies_in_epoch_two)
+    with pytest.raises(RuntimeError, match="killed"):
+        T.run(out=tmp_path / "a", log=lambda _: None, **kw)
+    monkeypatch.setattr(Supervised, "train_step", real)
+    # the method's file was "fixed" while the run was down
+    monkeypatch.setattr(T, "code_fingerprint", lambda: {"sha256": "f" * 64, "git": None})
+    logs = []
+    m = T.run(out=tmp_path / "b", log=logs.append, **kw)
+    [msg] = [s for s in logs if "ignoring checkpoint" in s]
+    assert "code_sha256" in msg and "f" * 16 in msg and not any("resuming" in s for s in logs)
+    assert m["env"]["code_sha256"] == "f" * 64 and m["env"]["cpu_capability"]
