@@ -1,10 +1,11 @@
 """Training throughput of every registered method on this machine (samples/s and ms/step).
 
-Usage: python scripts/benchmark.py [--device auto] [--steps 50] [--threads N] [--methods a b ...]
+Usage: python scripts/benchmark.py [--device auto] [--steps 50] [--threads N] [--methods a b ...] [--tsv FILE]
 Builds each method on a real 100-label split (first stages on their own tasks), warms up,
 then times `--steps` training steps with the device synchronised around the timed region.
 Print a Markdown table to paste into the README; run it before and after a change meant
-to be faster.
+to be faster. ``--tsv scripts/benchmark_cpu.tsv`` also writes the table that
+``python -m fewlabels.estimate`` (and scripts/reproduce.sh) reads to say how long a preset takes.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--methods", nargs="*", default=None)
+    p.add_argument("--tsv", type=Path, default=None, help="also write method, ms_per_step, samples_per_s here")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -72,10 +74,16 @@ def main() -> None:
     names = args.methods or [*PRETRAIN, *METHODS]
     print(f"device: {device_name(device)}; torch {torch.__version__}; {args.steps} timed steps\n")
     print("| method | samples/s | ms/step |\n|---|---:|---:|")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             sps, ms = bench(name, device, args.steps, Path(tmp))
+            rows.append(f"{name}\t{ms:.2f}\t{sps:.0f}")
             print(f"| {name} | {sps:,.0f} | {ms:.2f} |", flush=True)
+    if args.tsv:
+        header = (f"# scripts/benchmark.py on {device_name(device)}, torch {torch.__version__}, "
+                  f"{args.steps} timed steps, default hyperparameters\nmethod\tms_per_step\tsamples_per_s\n")
+        D.atomic_write(args.tsv, lambda t: t.write_text(header + "\n".join(rows) + "\n"))
 
 
 if __name__ == "__main__":

@@ -12,4 +12,10 @@ if [ "$preset" != paper ]; then
     args+=(--configfile "presets/$preset.yaml")
 fi
 export PATH="$PWD/.venv/bin:$PATH"  # rules call `python`: the venv's
+# How many training jobs and how long, on this machine (scripts/benchmark_cpu.tsv); on a machine
+# without CUDA the paper preset gets a warning that points to quick, seeds and the archive mode.
+cfgs=()
+[ "${#args[@]}" -gt 0 ] && cfgs=(--configfile "${args[1]}")
+PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" python -m fewlabels.estimate "${cfgs[@]}" \
+    || echo "(no time estimate: fewlabels.estimate failed)" >&2
 exec snakemake --cores all --workflow-profile workflow/profiles/default "${args[@]}" "$@"

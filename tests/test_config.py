@@ -183,6 +183,8 @@ def test_variant_resolves_to_its_method_and_own_overrides(cfg):
     ({"method": "supervised", "hparams": {"label_draw": "stratified"}}, "label_draw"),
     ({"method": "supervised", "hparams": {"epoch": 3}}, "epoch"),
     ({"method": "supervised", "pretrain": "supervised"}, "first stage"),
+    ({"method": "supervised", "pretrain": "transfer-source"}, "starts from no first stage"),
+    ({"method": "transfer", "pretrain": "siamese-pairs"}, "'transfer-source' model"),
 ])
 def test_bad_variant_is_named(cfg, variant, needle):
     cfg = _variant_cfg(cfg, **{k: v for k, v in variant.items() if k != "method"})

@@ -193,9 +193,19 @@ def test_failed_acquire_leaves_nothing_behind(tmp_path):
 
 
 def test_atomic_write_removes_its_temp_file_on_failure(tmp_path):
+    dest = tmp_path / "f.txt"
+    dest.write_text("the old, complete contents")
+    seen = []
+
     def boom(tmp):
         tmp.write_text("half")
+        seen.append((tmp, tmp.exists(), tmp.parent == dest.parent))
         raise RuntimeError("killed")
-    with pytest.raises(RuntimeError):
-        D.atomic_write(tmp_path / "f.txt", boom)
-    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="killed"):
+        D.atomic_write(dest, boom)
+    # the failure came after a temporary file existed next to the destination ...
+    [(tmp, existed, beside)] = seen
+    assert existed and beside and tmp != dest
+    # ... and left the destination as it was and no temporary file behind
+    assert dest.read_text() == "the old, complete contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]

@@ -27,6 +27,8 @@ def jobs(dry_run_output: str, rule: str) -> set[tuple]:
 
 def test_lint_is_clean(sandbox):
     proc = snakemake(sandbox, "--lint", check=False)
+    # snakemake --lint exits 1 when it has lints (and on any parse error)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 

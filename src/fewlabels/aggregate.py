@@ -18,7 +18,10 @@ from .data import atomic_write
 COLUMNS = ["preset", "task", "method", "base_method", "labels", "seed", "stage", "labels_used", "test_accuracy",
            "test_errors", "n_test",
            "val_accuracy", "wall_s", "train_s", "samples_per_s", "device", "device_name", "torch",
+           # provenance (fewlabels.provenance): what decides the bits besides the seed, and the code
+           "cpu_capability", "cpu_model", "blas", "mkl", "onednn", "gpu", "code_sha256", "code_git",
            "split_sha256", "path"]
+PROVENANCE = ("cpu_capability", "cpu_model", "blas", "mkl", "onednn", "gpu", "code_sha256", "code_git")
 
 
 def row(path: Path, preset: str | None = None) -> dict:
@@ -31,7 +34,9 @@ def row(path: Path, preset: str | None = None) -> dict:
                 results[f"eval_{name}_{k}"] = v
     r = {**m["run"], **results, **m["timing"], "n_test": m["data"]["n_test"],
          "split_sha256": m["data"]["split_sha256"], "device": m["env"]["device"],
-         "device_name": m["env"]["device_name"], "torch": m["env"]["torch"], "path": str(path)}
+         "device_name": m["env"]["device_name"], "torch": m["env"]["torch"], "path": str(path),
+         # metrics files written before provenance was recorded leave these empty
+         **{k: m["env"].get(k) for k in PROVENANCE}}
     r["labels"] = "all" if r["labels"] is None else int(r["labels"])
     if preset is not None:
         r["preset"] = preset

@@ -3,7 +3,8 @@ without training (``results/archive/``, committed to the repository).
 
 ``create`` copies ``results/metrics.csv``, ``results/benchmarks.csv`` and the run files the
 figures read into the archive (checkpoints with half-precision weights, to keep it small), with ``config.yaml`` (the run's configuration plus
-``archive: true``) and ``MANIFEST.tsv`` (path, bytes, SHA-256 of every file).
+``archive: true``) and ``MANIFEST.tsv`` (path, bytes, SHA-256 and code fingerprint of every file,
+and a closing note that says whether the archive mixes versions of the code).
 ``restore`` copies one archived file back to ``results/`` after checking its hash, so a
 truncated file or a Git LFS pointer is an error, not a silently wrong figure.
 """
@@ -63,6 +64,23 @@ def save_half(src: Path, dest: Path) -> None:
     torch.save(_half(torch.load(src, map_location="cpu", weights_only=False)), dest)
 
 
+def code_of(f: Path) -> str:
+    """The code fingerprint(s) a results file comes from: a run file's from the metrics.json beside it,
+    metrics.csv's from its code_sha256 column (comma-separated when it mixes several); '-' if unknown."""
+    f = Path(f)
+    try:
+        if f.name == "metrics.csv":
+            import pandas as pd
+            col = pd.read_csv(f, usecols=lambda c: c == "code_sha256")
+            codes = sorted(set(col["code_sha256"].dropna().astype(str))) if "code_sha256" in col else []
+            return ",".join(codes) or "-"
+        if (f.parent / "metrics.json").exists():
+            return json.loads((f.parent / "metrics.json").read_text())["env"].get("code_sha256") or "-"
+    except (OSError, ValueError, KeyError):
+        pass
+    return "-"
+
+
 def create(files, archive: Path, config: dict) -> list[str]:
     """(Re)make ``archive`` from ``files`` (paths under results/); returns the manifest lines."""
     archive = Path(archive)
@@ -77,9 +95,13 @@ def create(files, archive: Path, config: dict) -> list[str]:
             save_half(f, dest)
         else:
             shutil.copyfile(f, dest)
-        lines.append(f"{rel.as_posix()}\t{dest.stat().st_size}\t{file_sha256(dest)}")
+        lines.append(f"{rel.as_posix()}\t{dest.stat().st_size}\t{file_sha256(dest)}\t{code_of(f)}")
     tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / MANIFEST).write_text("path\tbytes\tsha256\n" + "\n".join(lines) + "\n")
+    codes = sorted({c for line in lines for c in line.split("\t")[3].split(",") if c != "-"})
+    note = f"# code fingerprints (fewlabels.provenance): {', '.join(codes) or 'not recorded'}"
+    if len(codes) > 1:
+        note += f" -- this archive MIXES {len(codes)} versions of the code"
+    (tmp / MANIFEST).write_text("path\tbytes\tsha256\tcode_sha256\n" + "\n".join(lines) + "\n" + note + "\n")
     where = Path(archive).as_posix()
     header = (f"# The configuration {where}/ was made with. Rebuild every figure, table and the\n"
               "# PDF from the archive, without training:\n"
@@ -96,8 +118,9 @@ def manifest(archive: Path) -> dict[str, tuple[int, str]]:
     if not path.exists():
         raise ArchiveError(f"{path} is missing: make the archive with `snakemake archive --cores all "
                            "--configfile <preset>` after a finished run")
-    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
-    return {p: (int(n), h) for p, n, h in rows}
+    # manifests before the code column had three columns; the '#' line is a note
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip() and line[0] != "#"]
+    return {r[0]: (int(r[1]), r[2]) for r in rows}
 
 
 def restore(archive: Path, rel: str, out: Path) -> None:

@@ -81,6 +81,13 @@ def check_names(config: dict) -> None:
             if stage.method not in PRETRAIN:
                 raise ConfigError(f"variants.{name}.pretrain: {r.pretrain!r} is not a first stage "
                                   f"({sorted(PRETRAIN)} or a variant of one)")
+            # a stage-2 method loads only its own first stage's model (e.g. transfer: transfer-source)
+            own = (METHODS.get(r.method) or PRETRAIN[r.method]).pretrain
+            if own is None:
+                raise ConfigError(f"variants.{name}.pretrain: method {r.method!r} starts from no first stage")
+            if stage.method != own:
+                raise ConfigError(f"variants.{name}.pretrain: method {r.method!r} starts from a {own!r} model, "
+                                  f"but {r.pretrain!r} is a {stage.method!r} stage")
     for i, block in enumerate(config["grid"]):
         task = block["task"]
         for method in block["methods"]:

@@ -29,7 +29,8 @@ def fig_transfer(metrics: Path, out: Path) -> None:
     from .figures import accuracy_vs_labels, save, training_runs
     sns.set_theme(style="ticks", context="paper")
     df = training_runs(metrics, "digits59")
-    save(accuracy_vs_labels(df, methods=["transfer", "scratch"],
+    # only the methods the grid ran (a subset of the study draws what it has)
+    save(accuracy_vs_labels(df, methods=[m for m in ("transfer", "scratch") if m in set(df["method"])],
                             title="digits 5-9: transfer from 0-4 vs scratch"), out)
 
 
@@ -39,7 +40,7 @@ def fig_siamese(metrics: Path, out: Path) -> None:
     from .figures import accuracy_vs_labels, save, training_runs
     sns.set_theme(style="ticks", context="paper")
     df = training_runs(metrics, "mnist10")
-    save(accuracy_vs_labels(df, methods=["siamese", "siamese-scratch"],
+    save(accuracy_vs_labels(df, methods=[m for m in ("siamese", "siamese-scratch") if m in set(df["method"])],
                             title="MNIST: pair-pretrained tower vs scratch"), out)
 
 

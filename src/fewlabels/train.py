@@ -28,6 +28,7 @@ from .data import MNIST_ARRAY_SHA256, DataError, atomic_write, file_sha256, load
 from .methods import PRETRAIN
 from .methods import get as get_method
 from .methods.base import HParamError, resolve_hparams
+from .provenance import build_info, code_fingerprint, describe
 
 
 class DivergedError(RuntimeError):
@@ -127,6 +128,19 @@ def history_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def fingerprint_change(old, new: dict) -> str:
+    """Which keys of a checkpoint's fingerprint differ from this run's, in words (for the log)."""
+    if not isinstance(old, dict):
+        return "it has no fingerprint"
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    def short(v):
+        v = json.dumps(v, sort_keys=True, default=str)
+        return v if len(v) <= 40 else v[:37] + "..."
+    what = "; ".join(f"{k} was {short(old.get(k))}, is {short(new.get(k))}" for k in keys)
+    hint = " (the code changed since it was written)" if "code_sha256" in keys else ""
+    return f"it was made with another configuration: {what}{hint}"
+
+
 def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, split: Path, out: Path,
         hparams: dict | None = None, device: str = "auto", pool_limit: int | None = None,
         pretrained: Path | None = None, checkpoint: Path | None = None, dry_run: bool = False,
@@ -141,6 +155,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     resumes from it and ends with the same numbers as an uninterrupted run.
     """
     t_start = time.perf_counter()
+    code = code_fingerprint()  # once per run: what code made it (metrics.json, the checkpoint)
     cls = get_method(method)
     hp = resolve_hparams(cls, hparams)
     dev = pick_device(device)
@@ -166,12 +181,14 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     # What a checkpoint must match to be resumed: anything that changes the numbers.
     fingerprint = {"method": method, "name": name, "hparams": hp, "split_sha256": data.split_sha256, "seed": seed,
                    "pool_limit": pool_limit, "mnist_sha256": MNIST_ARRAY_SHA256, "fewlabels": __version__,
-                   "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": dev.type}
+                   "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": dev.type,
+                   # the sources' hash, not the commit: committing unchanged code must not restart runs
+                   "code_sha256": code["sha256"]}
     if checkpoint and Path(checkpoint).exists():
         # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
         ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if ck.get("fingerprint") != fingerprint:
-            log(f"ignoring checkpoint {checkpoint}: it belongs to another configuration")
+            log(f"ignoring checkpoint {checkpoint} and starting again: {fingerprint_change(ck.get('fingerprint'), fingerprint)}")
         else:
             m.load_state_dict(ck["method"])
             _set_rng_state(ck["rng"], gen)
@@ -226,7 +243,8 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
                     "val_accuracy": history[-1]["val_accuracy"], "final_epoch": hp["epochs"],
                     **m.extra_metrics(), "eval_variants": eval_variants(m, clf, data)},
         "env": {"fewlabels": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                "python": platform.python_version(), "device": dev.type, "device_name": device_name(dev)},
+                "python": platform.python_version(), "device": dev.type, "device_name": device_name(dev),
+                **build_info(), "code_sha256": code["sha256"], "code_git": code["git"]},
         "timing": {"wall_s": round(time.perf_counter() - t_start, 3), "train_s": round(train_s, 3),
                    "steps": total_steps, "samples_per_s": round(total_steps * m.samples_per_step() / max(train_s, 1e-9), 1)},
     }
@@ -238,7 +256,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     if checkpoint:
         Path(checkpoint).unlink(missing_ok=True)
     log(f"done: test accuracy {correct / n_test:.4f} ({n_test - correct} errors of {n_test}), "
-        f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(dev)}")
+        f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(dev)}; code {describe(code)}")
     return metrics
 
 

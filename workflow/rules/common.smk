@@ -65,6 +65,58 @@ ALL_METRICS = [f"{run_dir(r)}/metrics.json" for r in RUNS]
 ALL_PRETRAIN = [f"results/pretrain/{s}/seed{seed}/metrics.json" for s, seed in pretrain_stages()]
 
 
+def method_source(name):
+    """The file that defines a method, first stage or variant (its registered method's module): an
+    input of its train/pretrain jobs, so that editing that file makes exactly its runs out of date."""
+    from fewlabels.methods import METHODS, PRETRAIN
+
+    base = resolve(config, name).method
+    return f"src/fewlabels/methods/{(METHODS.get(base) or PRETRAIN[base]).module}.py"
+
+
+# ---- which figures this grid can draw (the paper, `rule all` and the report take only these) ----
+# FIGURE_NEEDS: figure (its PDF's name in paper/generated/, without .pdf) -> what it draws, a list
+# of requirements that must ALL hold for the figure to be made:
+#   "aae"             a run of that grid name (method or variant) is in the grid
+#   "sgan|sgan-fm"    a run of at least one of them
+#   "@mnist10"        any training run on that task
+# A figure whose requirements fail is not asked for, and paper/ms.tex shows "(not run in this
+# preset)" in its place (\flgraphics, from paper/generated/grid.tex). A new figure needs its rule
+# (figures.smk, input functions that raise for absent methods are fine: they are only evaluated
+# for wanted figures) and ONE entry here; ms.tex includes it with \flgraphics{fig_name}.
+FIGURE_NEEDS = {
+    "fig_accuracy": ["@mnist10"],
+    "fig_aae_latent": ["aae"],
+    "fig_aae_style": ["aae"],
+    "fig_aae_recon": ["aae"],
+    "fig_transfer": ["transfer|scratch"],
+    "fig_siamese": ["siamese|siamese-scratch"],
+    "fig_siamese_embedding": ["siamese"],
+    "fig_gan_samples": ["sgan|sgan-fm"],
+    "fig_gan_curves": ["sgan|sgan-fm"],
+}
+
+
+def grid_has(requirement):
+    if requirement.startswith("@"):
+        return any(r["task"] == requirement[1:] for r in RUNS)
+    return any(r["method"] in requirement.split("|") for r in RUNS)
+
+
+def wanted_figures():
+    """Names of the figures whose runs are all in the grid (a function: figures.smk may add entries)."""
+    return [name for name, needs in FIGURE_NEEDS.items() if all(grid_has(n) for n in needs)]
+
+
+def wanted_figure_files(wc=None):
+    return [f"paper/generated/{name}.pdf" for name in wanted_figures()]
+
+
+def grid_methods():
+    """Grid names with at least one run, in grid order (ms.tex's \\flran{name})."""
+    return list(dict.fromkeys(r["method"] for r in RUNS))
+
+
 def figure_run(method, task="mnist10"):
     """The run whose checkpoint a method's figures are drawn from: the first seed at the
     largest budget of the grid for that method (figures never train anything themselves)."""
@@ -140,6 +192,11 @@ def siamese_pairs_model(wc):
     if not any(r["method"] == "siamese" for r in RUNS):
         raise ValueError("the grid has no siamese run, whose pair-stage model the embedding figure needs")
     return f"results/pretrain/siamese-pairs/seed{config['seeds'][0]}/model.pt"
+
+
+def gan_sample_models(wc=None):
+    """model.pt of the GANs the grid has (sgan and/or sgan-fm), one per GAN."""
+    return [f"{figure_run(m)}/model.pt" for m in ("sgan", "sgan-fm") if grid_has(m)]
 
 
 def gan_curve_runs(wc=None):

@@ -80,8 +80,7 @@ rule fig_siamese_embedding:
 
 rule fig_gan_samples:
     input:
-        sgan=lambda wc: f"{figure_run('sgan')}/model.pt",
-        sgan_fm=lambda wc: f"{figure_run('sgan-fm')}/model.pt",
+        models=gan_sample_models,
     output:
         pdf=report("paper/generated/fig_gan_samples.pdf", caption="../report/fig_gan_samples.rst", category="GAN"),
         png="paper/generated/fig_gan_samples.png",
@@ -90,7 +89,7 @@ rule fig_gan_samples:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures gan-samples --model {input.sgan} {input.sgan_fm} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.figures gan-samples --model {input.models} --out {output.pdf} > {log} 2>&1"
 
 
 rule fig_gan_curves:
@@ -108,18 +107,8 @@ rule fig_gan_curves:
         "python -m fewlabels.figures gan-curves --history {input.history} --out {output.pdf} > {log} 2>&1"
 
 
-# Every figure the paper includes; the paper rule depends on all of them.
-PAPER_FIGURES = [
-    rules.fig_accuracy.output.pdf,
-    rules.fig_aae.output.latent,
-    rules.fig_aae.output.style,
-    rules.fig_aae.output.recon,
-    rules.fig_transfer.output.pdf,
-    rules.fig_siamese.output.pdf,
-    rules.fig_siamese_embedding.output.pdf,
-    rules.fig_gan_samples.output.pdf,
-    rules.fig_gan_curves.output.pdf,
-]
+# The figures the paper includes are those of FIGURE_NEEDS (common.smk) whose runs are in the grid:
+# the paper rule asks for wanted_figure_files(), evaluated after every figures file is read.
 
 
 # ---- seed 003: autoencoders (src/fewlabels/figures_ae.py) ----
@@ -169,8 +158,9 @@ rule fig_ae_accuracy:
         "python -m fewlabels.figures ae-accuracy --metrics {input} --out {output.pdf} > {log} 2>&1"
 
 
-PAPER_FIGURES += [
-    rules.fig_ae_recon.output.pdf,
-    rules.fig_vae_latent.output.pdf,
-    rules.fig_ae_accuracy.output.pdf,
-]
+
+FIGURE_NEEDS.update({
+    "fig_ae_recon": ["ae|dae|conv-ae|vae"],
+    "fig_vae_latent": ["vae"],
+    "fig_ae_accuracy": ["ae|dae|conv-ae|vae|ae-scratch|conv-ae-scratch|vae-scratch"],
+})

@@ -35,13 +35,46 @@ rule ablation:
         " --outdir $(dirname {output.ablation}) > {log} 2>&1"
 
 
+# What this grid holds: \flran{name} per grid name and \flfig{name} per wanted figure, so that
+# ms.tex prints "(not run in this preset)" for the rest (the lists are params: a grid change reruns it).
+rule grid_tex:
+    output:
+        "paper/generated/grid.tex",
+    params:
+        methods=lambda wc: " ".join(grid_methods()),
+        figures=lambda wc: " ".join(wanted_figures()),
+    log:
+        "logs/paper/grid_tex.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.paper grid --out {output} --methods {params.methods} --figures {params.figures}"
+        " > {log} 2>&1"
+
+
+# The appendix's paragraph on code versions and machines (warns when the runs mix code versions).
+rule provenance_tex:
+    input:
+        "results/metrics.csv",
+    output:
+        "paper/generated/provenance.tex",
+    log:
+        "logs/paper/provenance.log",
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.provenance tex --metrics {input} --out {output} > {log} 2>&1"
+
+
 rule paper:
     input:
         tex="paper/ms.tex",
         bib="paper/refs.bib",
         generated=rules.tables.output,
         ablation=rules.ablation.output,
-        figures=PAPER_FIGURES,
+        figures=wanted_figure_files,
+        grid="paper/generated/grid.tex",
+        provenance="paper/generated/provenance.tex",
         benchmarks="paper/generated/tab_benchmarks.tex",
     output:
         "paper/ms.pdf",

@@ -1,6 +1,8 @@
 rule train:
     input:
         unpack(pretrained_input),
+        # the method's own file: editing it makes exactly its runs out of date (mtime)
+        code=lambda wc: method_source(wc.method),
         mnist=MNIST,
         split="results/splits/{task}/n{labels}/seed{seed}.npz",
     output:
@@ -36,6 +38,7 @@ rule train:
 
 rule pretrain:
     input:
+        code=lambda wc: method_source(wc.stage),
         mnist=MNIST,
         # a first stage that must leave a budget's labeled images out reads that budget's split
         split=lambda wc: "results/splits/{t}/n{n}/seed{s}.npz".format(

@@ -1,0 +1,147 @@
+"""How long a configuration's training takes on this machine, before it starts.
+
+``python -m fewlabels.estimate [--configfile presets/quick.yaml] [--jobs N]``
+
+Sums, over every training run and first stage of the resolved config (config.yaml with the
+given files merged over it, as Snakemake does), its steps (epochs x steps per epoch) times the
+method's milliseconds per step in ``scripts/benchmark_cpu.tsv`` (measured by
+``scripts/benchmark.py`` on one CPU thread), plus a fixed start-up and evaluation cost per job,
+and divides by the jobs that run at once. Methods missing from the table get a conservative
+default (the slowest measured method) and the estimate says so. The table is a CPU table: on a
+GPU the estimate is an upper bound. On a machine without CUDA the `paper` preset gets a warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from . import config as flconfig
+from .config import POOL_SIZES, resolve
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = REPO / "scripts" / "benchmark_cpu.tsv"
+JOB_OVERHEAD_S = 10.0  # python + torch start-up, data loading and per-epoch evaluation, per job (quick preset)
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Snakemake's --configfile semantics: nested dicts are merged, everything else replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(configfiles: list[Path], base: Path = REPO / "config.yaml") -> dict:
+    cfg = yaml.safe_load(Path(base).read_text())
+    for f in configfiles:
+        cfg = merge(cfg, yaml.safe_load(Path(f).read_text()) or {})
+    return cfg
+
+
+def load_table(path: Path = TABLE) -> dict[str, float]:
+    rows = [line.split("\t") for line in Path(path).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    return {r[0]: float(r[1]) for r in rows[1:]}
+
+
+def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> int:
+    """epochs x steps per epoch of one run; a null steps_per_epoch is one pass over the method's
+    data (the pool for methods that override Method.steps_per_epoch, else the labeled images)."""
+    from .methods import get
+    from .methods.base import Method, resolve_hparams
+
+    r = resolve(cfg, name)
+    cls = get(r.method)
+    hp = resolve_hparams(cls, r.overrides)
+    spe = hp["steps_per_epoch"]
+    if not spe:
+        pool = min(POOL_SIZES[task], (cfg.get("data") or {}).get("pool_limit") or POOL_SIZES[task])
+        n = POOL_SIZES[task] if labels is None else labels  # a first stage's labeled set is its whole pool
+        if cls.steps_per_epoch is not Method.steps_per_epoch:
+            n = pool
+        spe = max(1, n // hp["batch_size"])
+    return int(hp["epochs"]) * int(spe)
+
+
+def estimate(cfg: dict, table: dict[str, float], jobs: int) -> dict:
+    flconfig.check_names(cfg)
+    items = [(r["method"], r["labels"], r["task"]) for r in flconfig.runs(cfg)]
+    stages = sorted({(resolve(cfg, r["method"]).pretrain, r["seed"]) for r in flconfig.runs(cfg)
+                     if resolve(cfg, r["method"]).pretrain})
+    items += [(stage, None, resolve(cfg, stage).task) for stage, _ in stages]
+    default_ms = max(table.values())
+    unknown, total_s, by_method = set(), 0.0, {}
+    for name, labels, task in items:
+        base = resolve(cfg, name).method
+        ms = table.get(name, table.get(base))
+        if ms is None:
+            unknown.add(base)
+            ms = default_ms
+        s = run_steps(cfg, name, labels, task) * ms / 1000 + JOB_OVERHEAD_S
+        total_s += s
+        by_method[name] = by_method.get(name, 0.0) + s
+    return {"jobs": len(items), "runs": len(items) - len(stages), "first_stages": len(stages),
+            "cpu_s": total_s, "wall_s": total_s / max(1, jobs), "parallel": jobs,
+            "unknown": sorted(unknown), "default_ms": default_ms, "by_method": by_method}
+
+
+def human(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def report(est: dict, preset: str, cuda: bool) -> str:
+    lines = [f"preset {preset}: {est['jobs']} training jobs ({est['runs']} runs, {est['first_stages']} first stages); "
+             f"estimated {human(est['wall_s'])} of training with {est['parallel']} job(s) at a time "
+             f"({human(est['cpu_s'])} of one CPU thread, from {TABLE.relative_to(REPO)})"]
+    slow = sorted(est["by_method"].items(), key=lambda kv: -kv[1])[:3]
+    lines.append("  largest shares: " + ", ".join(f"{m} {human(s)}" for m, s in slow))
+    if est["unknown"]:
+        lines.append(f"  not in the benchmark table: {', '.join(est['unknown'])}; assumed {est['default_ms']:.0f} ms/step "
+                     "(the slowest measured method), so the estimate is conservative for them")
+    if cuda:
+        lines.append("  CUDA is available: the table is a CPU table, so this is an upper bound")
+    elif preset == "paper":
+        lines.append(f"WARNING: no CUDA GPU here, and the paper preset would take about {human(est['wall_s'])} on "
+                     "this CPU. Consider `bash scripts/reproduce.sh quick` (every figure, short schedules), "
+                     "`bash scripts/reproduce.sh seeds` (the seeds' own protocols) or rebuilding the paper from "
+                     "the archive without training: `snakemake --cores all --configfile results/archive/config.yaml`.")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.estimate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configfile", nargs="*", type=Path, default=[], help="presets merged over config.yaml")
+    p.add_argument("--jobs", type=int, default=None, help="jobs at a time (default: CPU cores; 1 with CUDA)")
+    p.add_argument("--table", type=Path, default=TABLE)
+    p.add_argument("--cuda", choices=("auto", "yes", "no"), default="auto", help="whether this machine has CUDA")
+    args = p.parse_args(argv)
+    cfg = load_config(args.configfile)
+    if args.cuda == "auto":
+        import torch
+        cuda = torch.cuda.is_available()
+    else:
+        cuda = args.cuda == "yes"
+    # the local profile runs one GPU job at a time; CPU jobs take one thread each
+    jobs = args.jobs or (1 if cuda else os.cpu_count() or 1)
+    try:
+        est = estimate(cfg, load_table(args.table), jobs)
+    except (flconfig.ConfigError, KeyError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    print(report(est, cfg.get("preset", "?"), cuda))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The time estimate scripts/reproduce.sh prints before a run (issue 11, part 5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fewlabels import estimate as E
+
+TABLE = {"supervised": 100.0, "transfer-source": 10.0, "transfer": 1.0, "sgan": 500.0}
+
+
+def small(**extra):
+    cfg = {"preset": "tiny", "seeds": [0, 1], "data": {},
+           "grid": [{"task": "mnist10", "labels": [100], "methods": ["supervised"]}],
+           "methods": {"supervised": {"epochs": 2, "steps_per_epoch": 10}}}
+    return {**cfg, **extra}
+
+
+def test_estimate_sums_steps_times_ms_per_step_over_runs():
+    est = E.estimate(small(), TABLE, jobs=2)
+    assert (est["jobs"], est["runs"], est["first_stages"]) == (2, 2, 0)
+    per_run = 2 * 10 * 0.100 + E.JOB_OVERHEAD_S
+    assert est["cpu_s"] == pytest.approx(2 * per_run)
+    assert est["wall_s"] == pytest.approx(per_run)  # two jobs at a time
+    assert est["unknown"] == []
+
+
+def test_first_stages_once_per_seed_and_a_null_steps_per_epoch_is_one_pass():
+    cfg = small(grid=[{"task": "digits59", "labels": [50, 500], "methods": ["transfer"]}],
+                methods={"transfer": {"epochs": 1, "steps_per_epoch": 5}},
+                pretrain={"transfer-source": {"epochs": 2}})
+    est = E.estimate(cfg, TABLE, jobs=1)
+    assert (est["runs"], est["first_stages"]) == (4, 2)
+    # transfer-source: every digit 0-4 image of the pool per epoch, batches of 100
+    source = 2 * (E.POOL_SIZES["digits04"] // 100) * 0.010 + E.JOB_OVERHEAD_S
+    assert est["by_method"]["transfer-source"] == pytest.approx(2 * source)
+    assert est["by_method"]["transfer"] == pytest.approx(4 * (5 * 0.001 + E.JOB_OVERHEAD_S))
+
+
+def test_unknown_methods_get_the_slowest_rate_and_are_named():
+    cfg = small(grid=[{"task": "mnist10", "labels": [100], "methods": ["aae"]}],
+                methods={"aae": {"epochs": 1, "steps_per_epoch": 4}}, seeds=[0])
+    est = E.estimate(cfg, TABLE, jobs=1)
+    assert est["unknown"] == ["aae"]
+    assert est["cpu_s"] == pytest.approx(4 * 0.5 + E.JOB_OVERHEAD_S)
+    text = E.report(est, "tiny", cuda=False)
+    assert "aae" in text and "conservative" in text and "WARNING" not in text
+
+
+def test_paper_preset_without_cuda_warns_and_points_elsewhere():
+    cfg = E.load_config([])  # config.yaml: the paper preset
+    est = E.estimate(cfg, E.load_table(), jobs=2)
+    assert est["runs"] >= 25 and est["wall_s"] > 86400  # days on a 2-core CPU
+    text = E.report(est, cfg["preset"], cuda=False)
+    assert "WARNING" in text and "quick" in text and "seeds" in text and "archive" in text
+    assert "WARNING" not in E.report(est, cfg["preset"], cuda=True)
+
+
+def test_presets_merge_over_config_yaml_like_snakemake(tmp_path):
+    over = tmp_path / "p.yaml"
+    over.write_text("preset: p\nmethods:\n  supervised:\n    epochs: 1\n")
+    cfg = E.load_config([over])
+    assert cfg["preset"] == "p" and cfg["methods"]["supervised"]["epochs"] == 1
+    assert cfg["methods"]["supervised"]["steps_per_epoch"] == E.load_config([])["methods"]["supervised"]["steps_per_epoch"]
