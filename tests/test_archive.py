@@ -54,6 +54,18 @@ def test_create_and_restore_round_trip(results, tmp_path):
     assert net.weight.dtype == torch.float32
 
 
+def test_each_preset_keeps_its_own_archive(results, tmp_path):
+    """The seeds preset archives into results/archive-seeds beside the quick one: the archive's
+    config.yaml names its folder, so archive mode reads it back from there."""
+    arc = results / "archive-seeds"
+    archive.create([results / "metrics.csv"], arc, {"seeds": [0], "grid": [], "archive_dir": "ignored"})
+    made = yaml.safe_load((arc / "config.yaml").read_text())
+    assert made["archive_dir"] == arc.as_posix() and made["archive"] is True
+    assert f"--configfile {arc.as_posix()}/config.yaml" in (arc / "config.yaml").read_text()
+    archive.check_config({"seeds": [0], "grid": []}, arc)  # the grid it was made with: accepted
+    assert not (results / "archive").exists()
+
+
 def test_restore_refuses_damaged_or_unknown_files(results, tmp_path):
     arc = results / "archive"
     archive.create([results / "metrics.csv"], arc, {})
