@@ -91,6 +91,11 @@ def rows(df: pd.DataFrame, claims: list[dict]) -> list[dict]:
         training, evaluation = quirks(df, c)
         alone = [(q, values(df, c, f"{prefix}{NO}{q}", metric)) for q in training]
         alone += [(q, values(df, c, c["run"]["method"], f"eval_{q}_{metric}")) for q in evaluation]
+        if evaluation:
+            # the corrected model evaluated with the seed's test-time quirks on: every training quirk
+            # off at once (the only one, for a protocol with a single training quirk)
+            alone.append(("training quirks (corrected model, test-time quirks on)",
+                          values(df, c, prefix + CORRECTED, f"eval_all_on_{metric}")))
         out.append({"claim": c, "metric": metric, "published": values(df, c, c["run"]["method"], metric),
                     "corrected": values(df, c, prefix + CORRECTED, metric), "alone": alone,
                     "selection": {k: values(df, c, c["run"]["method"], col) for k, col in SELECTION}})
