@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import AAEDecoder, AAEDiscriminator, AAEEncoder
-from .base import HParamError, Method
+from .base import adam, HParamError, Method
 
 
 # ---------------------------------------------------------------------------- priors
@@ -143,7 +143,7 @@ class AAE(Method):
     def _opt(self, params, lr):
         if self.hp["optimizer"] == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=self.hp["beta1"])
-        return torch.optim.Adam(params, lr=lr, betas=(self.hp["beta1"], 0.999))
+        return adam(params, lr=lr, betas=(self.hp["beta1"], 0.999))
 
     def steps_per_epoch(self):
         if self.hp["steps_per_epoch"]:

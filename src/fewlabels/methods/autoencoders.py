@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import ConvTiedAE, EncoderClassifier, NearestCentroid, TiedAE, VAE
-from .base import HParamError, Method
+from .base import adam, HParamError, Method
 
 # Architecture keys of each net, with the seed's values.
 ARCH_DEFAULTS = {
@@ -68,7 +68,7 @@ class AutoencoderPretrain(Method):
             # covered all 70,000 images, test included).
             self.net.mean.copy_(data.x_pool.mean(0))
         self.readout = NearestCentroid(_Encode(self.net), data.n_classes, self.net.code_dim).to(device)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=hp["lr"])
+        self.opt = adam(self.net.parameters(), lr=hp["lr"])
 
     def arch(self) -> str:
         return self.ARCH
@@ -140,7 +140,7 @@ class EncoderHead(Method):
     def __init__(self, hp, data, device, gen, pretrained=None):
         super().__init__(hp, data, device, gen, pretrained)
         self.net = EncoderClassifier(self.autoencoder(), data.n_classes, hp["head_hidden"]).to(device)
-        self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=hp["lr"])
+        self.opt = adam([p for p in self.net.parameters() if p.requires_grad], lr=hp["lr"])
 
     def autoencoder(self):
         ae = build_autoencoder(self.ARCH, self.hp, self.data.x_lab.shape[1])

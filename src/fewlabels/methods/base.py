@@ -37,6 +37,13 @@ LABEL_DRAWS = ("balanced", "random", "first", "test")
 UNLABELED = ("pool", "rest")
 
 
+def adam(params, lr: float, **kw) -> torch.optim.Optimizer:
+    """Adam as every method builds it: the fused kernel (one pass over each parameter's state
+    instead of several elementwise ops; about 25 % off a CPU step of the seed-004 MLP, README
+    "Speed"). Same update rule as ``torch.optim.Adam``'s default, so a seed's settings carry over."""
+    return torch.optim.Adam(params, lr=lr, fused=True, **kw)
+
+
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean softmax cross-entropy of a labeled minibatch: the supervised term every method
     shares (``softmax_cross_entropy_with_logits`` in the seeds' TensorFlow code)."""

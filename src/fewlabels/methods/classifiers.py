@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..nets import SeedConvNet
-from .base import HParamError, Method
+from .base import adam, HParamError, Method
 
 LIBRARY_BATCH = 100  # DatasetSplit.next_batch(batch_size=100) of the course library
 
@@ -35,7 +35,7 @@ class SeedClassifier(Method):
     def __init__(self, hp, data, device, gen, pretrained=None):
         super().__init__(hp, data, device, gen, pretrained)
         self.net = self.build(data).to(device)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=hp["lr"])
+        self.opt = adam(self.net.parameters(), lr=hp["lr"])
 
     @classmethod
     def check_hparams(cls, hp):

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import KPlusOneClassifier, Seed001Discriminator, Seed001Generator
-from .base import HParamError, bn_init_statistics
+from .base import adam, HParamError, bn_init_statistics
 from .gan import GAN_DEFAULTS, GANMethod, frozen_bn_stats
 
 
@@ -102,8 +102,8 @@ class SGAN(GANMethod):
             self.D_copies = torch.nn.ModuleList(Seed001Discriminator(k, p, bns) for _ in range(2)).to(device)
         self.G = self.build_generator(hp).to(device)
         betas = (hp["beta1"], 0.999)
-        self.opt_D = torch.optim.Adam(self.d_params(), lr=hp["lr"], betas=betas, eps=1e-8)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr"], betas=betas, eps=1e-8)
+        self.opt_D = adam(self.d_params(), lr=hp["lr"], betas=betas, eps=1e-8)
+        self.opt_G = adam(self.G.parameters(), lr=hp["lr"], betas=betas, eps=1e-8)
         self._clf = (KPlusOneClassifier(self.D),)  # a tuple: not a module of its own in state_dict
         bs = hp["batch_size"]
         self.n_unl, self.n_lab = int(0.9 * bs), int(0.1 * bs)

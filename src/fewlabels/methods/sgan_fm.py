@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import FMDiscriminator, FMGenerator
-from .base import HParamError
+from .base import adam, HParamError
 from .gan import GAN_DEFAULTS, GANMethod
 
 
@@ -83,8 +83,8 @@ class SGANFM(GANMethod):
         # 165,000 steps at rate 1e-4 makes no difference, but would bias short schedules).
         self.D_ema = copy.deepcopy(self.D) if hp["ema_decay"] > 0 else None
         adam = dict(lr=hp["lr"], betas=(hp["beta1"], 0.999), eps=hp["adam_eps"])
-        self.opt_D = torch.optim.Adam([p for p in self.D.parameters() if p.requires_grad], **adam)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), **adam)
+        self.opt_D = adam([p for p in self.D.parameters() if p.requires_grad], **adam)
+        self.opt_G = adam(self.G.parameters(), **adam)
 
     def samples_per_step(self) -> int:
         return 3 * self.hp["batch_size"]   # real images per step: labeled, unlabeled, unlabeled for G

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import NearestCentroid, SiameseNet
-from .base import HParamError, Method
+from .base import adam, HParamError, Method
 from .transfer import ARCH_KEYS, TowerMethod, build_tower
 
 TOWER_DEFAULTS = {
@@ -119,7 +119,7 @@ class SiamesePairs(SiameseEval, Method):
         self.net = SiameseNet(build_tower(data.x_pool.shape[1], hp), hp["pair_hidden"],
                               hp["pair_features"]).to(device)
         self.readout = NearestCentroid(self.net.tower, data.n_classes, self.net.tower.out_dim).to(device)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=hp["lr"])
+        self.opt = adam(self.net.parameters(), lr=hp["lr"])
 
     def samples_per_step(self):
         return 2 * self.hp["batch_size"]

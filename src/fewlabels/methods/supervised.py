@@ -19,7 +19,7 @@ import contextlib
 import torch
 
 from ..nets import MLPClassifier
-from .base import Method, dropout_active
+from .base import adam, Method, dropout_active
 
 
 class Supervised(Method):
@@ -41,7 +41,7 @@ class Supervised(Method):
         super().__init__(hp, data, device, gen, pretrained)
         self.net = MLPClassifier(data.x_lab.shape[1], hp["hidden"], data.n_classes,
                                  hp["dropout"], hp["init_std"]).to(device)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=hp["lr"], betas=(hp["beta1"], 0.999))
+        self.opt = adam(self.net.parameters(), lr=hp["lr"], betas=(hp["beta1"], 0.999))
 
     def train_step(self):
         return {"ce": self.labeled_step(self.net, self.opt)}

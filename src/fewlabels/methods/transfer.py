@@ -31,7 +31,7 @@ import contextlib
 import torch
 
 from ..nets import ELUTower, TowerClassifier
-from .base import HParamError, Method, bn_init_statistics, classification_loss, dropout_active
+from .base import adam, HParamError, Method, bn_init_statistics, classification_loss, dropout_active
 
 ARCH_KEYS = ("hidden", "bn_scale", "dense_bias")  # what a second stage takes from its first stage
 
@@ -88,7 +88,7 @@ class TowerMethod(Method):
         super().__init__(hp, data, device, gen, pretrained)
         self.net = TowerClassifier(build_tower(data.x_lab.shape[1], self.arch()), data.n_classes).to(device)
         self.prepare()
-        self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=hp["lr"])
+        self.opt = adam([p for p in self.net.parameters() if p.requires_grad], lr=hp["lr"])
         self.batches = EpochBatches(len(data.x_lab))
 
     def arch(self) -> dict:
