@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .claims import Stats, check_claim
+from .claims import Stats, check_claim, expected_text
 from .data import atomic_write
 from .tables import macro, tex_escape
 
@@ -62,18 +62,6 @@ def quirks(df: pd.DataFrame, c: dict) -> tuple[list[str], list[str]]:
                         if col.startswith("eval_") and col.endswith("_" + metric) and pub[col].notna().any()
                         and col[len("eval_"):-len(metric) - 1] not in ("all_on", "all_off"))
     return training, evaluation
-
-
-def seed_number(exp: dict) -> str:
-    if "approx" in exp:
-        return f"$\\approx$ {exp['approx']:g}"
-    if "range" in exp:
-        return f"{exp['range'][0]:g}--{exp['range'][1]:g}"
-    if "at_least" in exp:
-        return f"$>$ {exp['at_least']:g}"
-    if "beats" in exp:
-        return "$>$ 0 (beats)"
-    return f"{exp.get('reference', '--')}"
 
 
 def cell(v: pd.Series) -> str:
@@ -118,7 +106,7 @@ def ablation_table(rs: list[dict]) -> str:
         alone = r" \newline ".join(f"\\texttt{{{tex_escape(q)}}}: {cell(v)}" for q, v in r["alone"]) or "--"
         where = " (val.)" if r["metric"] == "val_accuracy" else ""
         out.append(" & ".join([tex_escape(c["claim"]) + f" [{tex_escape(c['source'].split(' (')[0])}]{where}",
-                               seed_number(c["expect"]), cell(r["published"]), alone, cell(r["corrected"])]) + r" \\")
+                               expected_text(c["expect"], short=True), cell(r["published"]), alone, cell(r["corrected"])]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(out) + "\n"
 

@@ -210,15 +210,19 @@ def beats_verdict(d: Paired) -> str:
     return NOT_REPRODUCED if d.hi < 0 else INCONCLUSIVE
 
 
-def expected_text(exp: dict, method: str) -> str:
+def expected_text(exp: dict, short: bool = False) -> str:
+    """The claim's expected number as LaTeX; ``short`` leaves out the tolerance (the ablation table's
+    "seed's number" column)."""
     if "approx" in exp:
-        return f"$\\approx$ {exp['approx']:g} ($\\pm$ {exp['tol']:g})"
+        return f"$\\approx$ {exp['approx']:g}" + ("" if short else f" ($\\pm$ {exp['tol']:g})")
     if "range" in exp:
         return f"{exp['range'][0]:g}--{exp['range'][1]:g}"
     if "at_least" in exp:
         return f"$\\geq$ {exp['at_least']:g}"
     if "reference" in exp:
         return f"{exp['reference']:.2f}" + (f" $\\pm$ {exp['std']:.2f}" if "std" in exp else "")
+    if short:
+        return "$>$ 0 (paired)"
     return f"$>$ \\hspace{{0pt}}{{\\scriptsize {exp['beats']}}}"  # the runs' column names the method
 
 
@@ -261,7 +265,7 @@ def evaluate(c: dict, df: pd.DataFrame, labels) -> Verdict:
     presets = [str(p) for p in _as_list(c["protocol"]["preset"])]
     method, other = run["method"], exp.get("beats")
     base = dict(id=c["id"], claim=c["claim"], source=c["source"], labels=str(labels),
-                protocol=", ".join(presets), expected=expected_text(exp, method))
+                protocol=", ".join(presets), expected=expected_text(exp))
     mine = select(df, run["task"], method, labels)
     other_presets = sorted(set(mine["preset"]) - set(presets))
     # Any run under the claim's protocol gives the verdict; runs of other presets only inform.

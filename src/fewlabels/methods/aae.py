@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import AAEDecoder, AAEDiscriminator, AAEEncoder
-from .base import adam, HParamError, Method
+from .base import HParamError, Method, adam, descend
 
 
 # ---------------------------------------------------------------------------- priors
@@ -82,10 +82,7 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """Back-propagate ``loss`` into this optimiser's parameters only, then update them."""
-    params = [p for g in opt.param_groups for p in g["params"]]
-    opt.zero_grad(set_to_none=True)
-    loss.backward(inputs=params)
-    opt.step()
+    descend(opt, loss, inputs=[p for g in opt.param_groups for p in g["params"]])
 
 
 class AAE(Method):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import ConvTiedAE, EncoderClassifier, NearestCentroid, TiedAE, VAE
-from .base import adam, HParamError, Method
+from .base import HParamError, Method, adam, descend
 
 # Architecture keys of each net, with the seed's values.
 ARCH_DEFAULTS = {
@@ -88,9 +88,7 @@ class AutoencoderPretrain(Method):
 
     def train_step(self):
         losses = self.loss(self.batch(self.data.x_pool))
-        self.opt.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
-        self.opt.step()
+        descend(self.opt, sum(losses.values()))
         return {k: v.detach() for k, v in losses.items()}
 
     @torch.no_grad()

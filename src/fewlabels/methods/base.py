@@ -44,6 +44,15 @@ def adam(params, lr: float, **kw) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, fused=True, **kw)
 
 
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor, inputs: list | None = None) -> torch.Tensor:
+    """One optimiser step on ``loss``: clear the gradients, back-propagate (into ``inputs`` only,
+    when given: the tensors whose gradients this step needs), update. Returns the detached loss."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward(inputs=inputs)
+    opt.step()
+    return loss.detach()
+
+
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean softmax cross-entropy of a labeled minibatch: the supervised term every method
     shares (``softmax_cross_entropy_with_logits`` in the seeds' TensorFlow code)."""
@@ -227,11 +236,7 @@ class Method:
     def labeled_step(self, net: nn.Module, opt: torch.optim.Optimizer) -> torch.Tensor:
         """One step of ``opt`` on the cross-entropy of ``net`` over a labeled minibatch."""
         x, y = self.batch(self.data.x_lab, self.data.y_lab)
-        loss = classification_loss(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
+        return descend(opt, classification_loss(net(x), y))
 
     def batch(self, x: torch.Tensor, y: torch.Tensor | None = None, size: int | None = None):
         """A random minibatch drawn on the device by indexing (with replacement across steps)."""

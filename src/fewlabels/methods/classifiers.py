@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..nets import SeedConvNet
-from .base import adam, HParamError, Method
+from .base import HParamError, Method, adam, classification_loss, descend
 
 LIBRARY_BATCH = 100  # DatasetSplit.next_batch(batch_size=100) of the course library
 
@@ -59,11 +59,7 @@ class SeedClassifier(Method):
 
     def train_step(self):
         x, y = self.batch(self.data.x_lab, self.data.y_lab, self.batch_size())
-        loss = nn.functional.cross_entropy(self.net(x), y)  # 003:680 (up to its sum over the batch)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"ce": loss.detach()}
+        return {"ce": descend(self.opt, classification_loss(self.net(x), y))}  # 003:680 (up to its sum over the batch)
 
     def classifier(self):
         return self.net

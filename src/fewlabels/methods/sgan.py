@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import KPlusOneClassifier, Seed001Discriminator, Seed001Generator
-from .base import adam, HParamError, bn_init_statistics
+from .base import HParamError, adam, bn_init_statistics
 from .gan import GAN_DEFAULTS, GANMethod, frozen_bn_stats
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import FMDiscriminator, FMGenerator
-from .base import adam, HParamError
+from .base import HParamError, adam, descend
 from .gan import GAN_DEFAULTS, GANMethod
 
 
@@ -103,9 +103,7 @@ class SGANFM(GANMethod):
         l_lab, l_unl, l_fake = self.D(torch.cat([x_lab, x_unl, fake])).split([len(x_lab), n, n])
         loss_lab = labeled_loss(l_lab, y_lab)
         loss_unl = unlabeled_loss(l_unl, l_fake)
-        self.opt_D.zero_grad(set_to_none=True)
-        (loss_lab + hp["unlabeled_weight"] * loss_unl).backward()
-        self.opt_D.step()
+        descend(self.opt_D, loss_lab + hp["unlabeled_weight"] * loss_unl)
         if self.D_ema is not None:
             with torch.no_grad():
                 for pe, p in zip(self.D_ema.parameters(), self.D.parameters()):
@@ -117,9 +115,7 @@ class SGANFM(GANMethod):
         with torch.no_grad():
             _, f_real = self.D.features(x_unl2)
         loss_gen = feature_matching_loss(f_fake, f_real)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_gen.backward(inputs=list(self.G.parameters()))  # D's gradients are not needed here
-        self.opt_G.step()
+        descend(self.opt_G, loss_gen, inputs=list(self.G.parameters()))  # D's gradients are not needed here
         return {"lab": loss_lab.detach(), "unl": loss_unl.detach(), "gen": loss_gen.detach()}
 
     def classifier(self):

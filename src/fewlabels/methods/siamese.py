@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import NearestCentroid, SiameseNet
-from .base import adam, HParamError, Method
+from .base import HParamError, Method, adam, descend
 from .transfer import ARCH_KEYS, TowerMethod, build_tower
 
 TOWER_DEFAULTS = {
@@ -126,11 +126,7 @@ class SiamesePairs(SiameseEval, Method):
 
     def train_step(self):
         a, b, same = self.sampler(self.hp["batch_size"], self.gen)
-        loss = pair_loss(self.net(self.data.x_pool[a], self.data.x_pool[b]), same)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"pair": loss.detach()}
+        return {"pair": descend(self.opt, pair_loss(self.net(self.data.x_pool[a], self.data.x_pool[b]), same))}
 
     @torch.no_grad()
     def on_epoch_end(self, epoch):

@@ -19,7 +19,7 @@ import contextlib
 import torch
 
 from ..nets import MLPClassifier
-from .base import adam, Method, dropout_active
+from .base import Method, adam, dropout_active
 
 
 class Supervised(Method):

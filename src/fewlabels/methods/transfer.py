@@ -31,7 +31,7 @@ import contextlib
 import torch
 
 from ..nets import ELUTower, TowerClassifier
-from .base import adam, HParamError, Method, bn_init_statistics, classification_loss, dropout_active
+from .base import HParamError, Method, adam, bn_init_statistics, classification_loss, descend, dropout_active
 
 ARCH_KEYS = ("hidden", "bn_scale", "dense_bias")  # what a second stage takes from its first stage
 
@@ -100,11 +100,7 @@ class TowerMethod(Method):
 
     def train_step(self):
         idx = self.batches(self.hp["batch_size"], self.gen)
-        loss = classification_loss(self.net(self.data.x_lab[idx]), self.data.y_lab[idx])
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"ce": loss.detach()}
+        return {"ce": descend(self.opt, classification_loss(self.net(self.data.x_lab[idx]), self.data.y_lab[idx]))}
 
     def classifier(self):
         return self.net
