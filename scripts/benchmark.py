@@ -1,4 +1,5 @@
-"""Training throughput of every registered method on this machine (samples/s and ms/step).
+"""Training throughput of every registered method on this machine (samples/s and ms/step), and what
+one evaluation costs (the classifier on the validation and test sets, as the trainer does each epoch).
 
 Usage: python scripts/benchmark.py [--device auto] [--steps 50] [--threads N] [--methods a b ...] [--tsv FILE]
 Builds each method on a real 100-label split (first stages on their own tasks), warms up,
@@ -20,12 +21,12 @@ import torch
 from fewlabels import data as D
 from fewlabels.methods import METHODS, PRETRAIN, get
 from fewlabels.methods.base import resolve_hparams
-from fewlabels.train import device_name, pick_device, seed_everything
+from fewlabels.train import accuracy, device_name, pick_device, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench(name: str, device: torch.device, steps: int, workdir: Path) -> tuple[float, float]:
+def bench(name: str, device: torch.device, steps: int, workdir: Path) -> tuple[float, float, float]:
     spec = METHODS.get(name) or PRETRAIN[name]
     labels = None if name in PRETRAIN else 100
     split = workdir / f"{spec.task}-{labels}.npz"
@@ -57,7 +58,17 @@ def bench(name: str, device: torch.device, steps: int, workdir: Path) -> tuple[f
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     dt = time.perf_counter() - t0
-    return steps * m.samples_per_step() / dt, 1000 * dt / steps
+    clf = m.classifier()
+
+    def evaluate():  # one epoch's evaluation in fewlabels.train.run: validation, then test
+        return [int(accuracy(clf, x, y, context=m.eval_context)) for x, y in
+                ((data.x_val, data.y_val), (data.x_test, data.y_test))]
+
+    evaluate()  # warm-up
+    t0 = time.perf_counter()
+    evaluate()
+    eval_ms = 1000 * (time.perf_counter() - t0)  # accuracy() returns host ints: synchronised
+    return steps * m.samples_per_step() / dt, 1000 * dt / steps, eval_ms
 
 
 def main() -> None:
@@ -73,16 +84,17 @@ def main() -> None:
     device = pick_device(args.device)
     names = args.methods or [*PRETRAIN, *METHODS]
     print(f"device: {device_name(device)}; torch {torch.__version__}; {args.steps} timed steps\n")
-    print("| method | samples/s | ms/step |\n|---|---:|---:|")
+    print("| method | samples/s | ms/step | evaluation (ms) |\n|---|---:|---:|---:|")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            sps, ms = bench(name, device, args.steps, Path(tmp))
-            rows.append(f"{name}\t{ms:.2f}\t{sps:.0f}")
-            print(f"| {name} | {sps:,.0f} | {ms:.2f} |", flush=True)
+            sps, ms, eval_ms = bench(name, device, args.steps, Path(tmp))
+            rows.append(f"{name}\t{ms:.2f}\t{sps:.0f}\t{eval_ms:.0f}")
+            print(f"| {name} | {sps:,.0f} | {ms:.2f} | {eval_ms:,.0f} |", flush=True)
     if args.tsv:
         header = (f"# scripts/benchmark.py on {device_name(device)}, torch {torch.__version__}, "
-                  f"{args.steps} timed steps, default hyperparameters\nmethod\tms_per_step\tsamples_per_s\n")
+                  f"{args.steps} timed steps, default hyperparameters; eval_ms: one epoch's evaluation "
+                  "(validation + test)\nmethod\tms_per_step\tsamples_per_s\teval_ms\n")
         D.atomic_write(args.tsv, lambda t: t.write_text(header + "\n".join(rows) + "\n"))
 
 

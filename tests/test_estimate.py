@@ -25,6 +25,19 @@ def test_estimate_sums_steps_times_ms_per_step_over_runs():
     assert est["unknown"] == []
 
 
+def test_evaluations_count_once_per_epoch_and_at_the_end(tmp_path):
+    # the eval_ms column of benchmark.py's table: one evaluation per epoch, FINAL_EVALS after the last
+    table = tmp_path / "bench.tsv"
+    table.write_text("# comment\nmethod\tms_per_step\tsamples_per_s\teval_ms\nsupervised\t100\t1000\t400\n")
+    assert E.load_eval_table(table) == {"supervised": 400.0}
+    est = E.estimate(small(), E.load_table(table), jobs=1, eval_ms=E.load_eval_table(table))
+    per_run = 2 * 10 * 0.100 + (2 + E.FINAL_EVALS) * 0.400 + E.JOB_OVERHEAD_S
+    assert est["cpu_s"] == pytest.approx(2 * per_run)
+    old = tmp_path / "old.tsv"  # a table without the column: training steps only, as before
+    old.write_text("method\tms_per_step\tsamples_per_s\nsupervised\t100\t1000\n")
+    assert E.load_eval_table(old) == {}
+
+
 def test_first_stages_once_per_seed_and_a_null_steps_per_epoch_is_one_pass():
     cfg = small(grid=[{"task": "digits59", "labels": [50, 500], "methods": ["transfer"]}],
                 methods={"transfer": {"epochs": 1, "steps_per_epoch": 5}},

@@ -5,8 +5,9 @@
 Sums, over every training run and first stage of the resolved config (config.yaml with the
 given files merged over it, as Snakemake does), its steps (epochs x steps per epoch) times the
 method's milliseconds per step in ``scripts/benchmark_cpu.tsv`` (measured by
-``scripts/benchmark.py`` on one CPU thread), plus a fixed start-up and evaluation cost per job,
-and divides by the jobs that run at once. Methods missing from the table get a conservative
+``scripts/benchmark.py`` on one CPU thread), plus its evaluations (one per epoch, one at the end
+and one per evaluation-only quirk: the table's ``eval_ms`` each, where it has that column) and a
+fixed start-up cost per job, and divides by the jobs that run at once. Methods missing from the table get a conservative
 default (the slowest measured method) and the estimate says so. The table is a CPU table: on a
 GPU the estimate is an upper bound. On a machine without CUDA the `paper` preset gets a warning.
 """
@@ -26,7 +27,8 @@ from .config import POOL_SIZES, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = REPO / "scripts" / "benchmark_cpu.tsv"
-JOB_OVERHEAD_S = 10.0  # python + torch start-up, data loading and per-epoch evaluation, per job (quick preset)
+JOB_OVERHEAD_S = 10.0  # python + torch start-up, data loading, writing the run's files, per job
+FINAL_EVALS = 2  # after the last epoch: the reported test accuracy and (about) the eval_variants pass
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -44,15 +46,25 @@ def load_config(configfiles: list[Path], base: Path = REPO / "config.yaml") -> d
     return cfg
 
 
-def load_table(path: Path = TABLE) -> dict[str, float]:
+def _rows(path: Path) -> list[dict[str, str]]:
     rows = [line.split("\t") for line in Path(path).read_text().splitlines()
             if line.strip() and not line.startswith("#")]
-    return {r[0]: float(r[1]) for r in rows[1:]}
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
-def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> int:
-    """epochs x steps per epoch of one run; a null steps_per_epoch is one pass over the method's
-    data (the pool for methods that override Method.steps_per_epoch, else the labeled images)."""
+def load_table(path: Path = TABLE) -> dict[str, float]:
+    """Milliseconds per training step, by method."""
+    return {r["method"]: float(r["ms_per_step"]) for r in _rows(path)}
+
+
+def load_eval_table(path: Path = TABLE) -> dict[str, float]:
+    """Milliseconds per evaluation (validation + test), by method; empty for a table without them."""
+    return {r["method"]: float(r["eval_ms"]) for r in _rows(path) if r.get("eval_ms")}
+
+
+def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> tuple[int, int]:
+    """(epochs, epochs x steps per epoch) of one run; a null steps_per_epoch is one pass over the
+    method's data (the pool for methods that override Method.steps_per_epoch, else the labeled images)."""
     from .methods import get
     from .methods.base import Method, resolve_hparams
 
@@ -66,10 +78,10 @@ def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> int:
         if cls.steps_per_epoch is not Method.steps_per_epoch:
             n = pool
         spe = max(1, n // hp["batch_size"])
-    return int(hp["epochs"]) * int(spe)
+    return int(hp["epochs"]), int(hp["epochs"]) * int(spe)
 
 
-def estimate(cfg: dict, table: dict[str, float], jobs: int) -> dict:
+def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, float] | None = None) -> dict:
     flconfig.check_names(cfg)
     items = [(r["method"], r["labels"], r["task"]) for r in flconfig.runs(cfg)]
     stages = sorted({(resolve(cfg, r["method"]).pretrain, r["seed"]) for r in flconfig.runs(cfg)
@@ -83,7 +95,9 @@ def estimate(cfg: dict, table: dict[str, float], jobs: int) -> dict:
         if ms is None:
             unknown.add(base)
             ms = default_ms
-        s = run_steps(cfg, name, labels, task) * ms / 1000 + JOB_OVERHEAD_S
+        epochs, steps = run_steps(cfg, name, labels, task)
+        ev = (eval_ms or {}).get(name, (eval_ms or {}).get(base, 0.0))
+        s = steps * ms / 1000 + (epochs + FINAL_EVALS) * ev / 1000 + JOB_OVERHEAD_S
         total_s += s
         by_method[name] = by_method.get(name, 0.0) + s
     return {"jobs": len(items), "runs": len(items) - len(stages), "first_stages": len(stages),
@@ -137,7 +151,7 @@ def main(argv=None) -> None:
     # the local profile runs one GPU job at a time; CPU jobs take one thread each
     jobs = args.jobs or (1 if cuda else os.cpu_count() or 1)
     try:
-        est = estimate(cfg, load_table(args.table), jobs)
+        est = estimate(cfg, load_table(args.table), jobs, load_eval_table(args.table))
     except (flconfig.ConfigError, KeyError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(report(est, cfg.get("preset", "?"), cuda))
