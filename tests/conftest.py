@@ -32,11 +32,25 @@ def sandbox(tmp_path, mnist_path) -> Path:
     return tmp_path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` with this interpreter; returns the finished process."""
-    # Rules call `python`: make it this interpreter, as scripts/reproduce.sh does with the venv.
+def snakemake_env(slurm: bool = False) -> dict:
+    """The environment of a snakemake run: rules call `python`, so this interpreter comes first on
+    PATH (as scripts/reproduce.sh does with the venv).
+
+    Unless ``slurm``, SLURM_CONF is /dev/null. The slurm executor plugin runs `scontrol show config`
+    whenever snakemake is imported; on a host with a slurm.conf but no controller running (such as
+    this one once scripts/slurm_cluster.sh has run and stopped) that call waits 9 s before failing,
+    for every snakemake started. An empty configuration makes it fail at once. Local runs never
+    talk to SLURM; tests/test_slurm.py passes ``slurm=True`` for the runs that do."""
     env = {**os.environ, "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))}
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=env, text=True,
+    if not slurm:
+        env["SLURM_CONF"] = os.devnull
+    return env
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
+              slurm: bool = False) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` with this interpreter; returns the finished process."""
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=snakemake_env(slurm), text=True,
                           capture_output=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
