@@ -4,8 +4,10 @@ working directory for running the workflow without touching the checkout's resul
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,29 +26,119 @@ def mnist_path() -> Path:
     return MNIST
 
 
+def make_sandbox(path: Path) -> Path:
+    """``path`` made a working directory with links to the workflow's sources and its own outputs."""
+    subprocess.run(["bash", str(REPO / "scripts" / "sandbox.sh"), str(path)], check=True, capture_output=True)
+    return path
+
+
 @pytest.fixture
 def sandbox(tmp_path, mnist_path) -> Path:
     """A working directory with links to the workflow's sources and its own outputs."""
-    subprocess.run(["bash", str(REPO / "scripts" / "sandbox.sh"), str(tmp_path)], check=True,
-                   capture_output=True)
-    return tmp_path
+    return make_sandbox(tmp_path)
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` with this interpreter; returns the finished process."""
-    # Rules call `python`: make it this interpreter, as scripts/reproduce.sh does with the venv.
+def snakemake_env(slurm: bool = False) -> dict:
+    """The environment of a snakemake run: rules call `python`, so this interpreter comes first on
+    PATH (as scripts/reproduce.sh does with the venv).
+
+    Unless ``slurm``, SLURM_CONF is /dev/null. The slurm executor plugin runs `scontrol show config`
+    whenever snakemake is imported; on a host with a slurm.conf but no controller running (such as
+    this one once scripts/slurm_cluster.sh has run and stopped) that call waits 9 s before failing,
+    for every snakemake started. An empty configuration makes it fail at once. Local runs never
+    talk to SLURM; tests/test_slurm.py passes ``slurm=True`` for the runs that do."""
     env = {**os.environ, "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))}
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=env, text=True,
+    if not slurm:
+        env["SLURM_CONF"] = os.devnull
+    return env
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
+              slurm: bool = False) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` with this interpreter; returns the finished process."""
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=snakemake_env(slurm), text=True,
                           capture_output=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
 
 
+class Background:
+    """A snakemake run started now and waited for later, so that it overlaps other tests (the
+    suite is mostly single-threaded: one of the two cores is often idle). Its output goes to
+    files beside ``workdir`` (a pipe nobody reads could fill up and stall it)."""
+
+    def __init__(self, workdir: Path, *args: str, timeout: int = 900):
+        self.workdir, self.args = workdir, args
+        self.deadline = time.monotonic() + timeout
+        self.out = workdir.parent / f"{workdir.name}.snakemake.out"
+        self.err = workdir.parent / f"{workdir.name}.snakemake.err"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            # its own process group, so that stop() also ends the jobs it started
+            self.proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=snakemake_env(),
+                                         stdout=out, stderr=err, text=True, start_new_session=True)
+        self.result: subprocess.CompletedProcess | None = None
+
+    def wait(self, check: bool = True) -> subprocess.CompletedProcess:
+        """The finished process, as snakemake() returns it (and fails as it does)."""
+        if self.result is None:
+            try:
+                rc = self.proc.wait(timeout=max(1.0, self.deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stop()
+                raise
+            self.result = subprocess.CompletedProcess(self.proc.args, rc, self.out.read_text(), self.err.read_text())
+        if check and self.result.returncode != 0:
+            raise AssertionError(f"snakemake {' '.join(self.args)} failed:\n{self.result.stdout[-4000:]}\n"
+                                 f"{self.result.stderr[-6000:]}")
+        return self.result
+
+    def stop(self) -> None:
+        """End the run and its jobs if it is still going (an interrupted session)."""
+        if self.proc.poll() is None:
+            for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                    self.proc.wait(timeout=grace)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+
+
+def uses_smoke_run(item) -> bool:
+    return "smoke_run" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that read the smoke run go last, so that the run, started in the background
+    with the first test (_smoke_in_background), overlaps every other test."""
+    later = [item for item in items if uses_smoke_run(item)]
+    items[:] = [item for item in items if not uses_smoke_run(item)] + later
+
+
+def start_smoke_run(tmp_path_factory) -> Background:
+    workdir = make_sandbox(tmp_path_factory.mktemp("smoke"))
+    # it shares the CPU with the rest of the suite: a longer limit than a run of its own gets
+    return Background(workdir, "--configfile", "presets/smoke.yaml", timeout=1800)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _smoke_in_background(request, tmp_path_factory):
+    """Starts the `smoke` preset's run when the session starts, if a selected test reads it."""
+    if not any(uses_smoke_run(item) for item in request.session.items):
+        yield None
+        return
+    request.getfixturevalue("mnist_path")
+    run = start_smoke_run(tmp_path_factory)
+    yield run
+    run.stop()
+
+
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, mnist_path) -> Path:
+def smoke_run(_smoke_in_background, tmp_path_factory) -> Path:
     """A sandbox in which the whole `smoke` preset has run to paper/ms.pdf (shared by several tests)."""
-    workdir = tmp_path_factory.mktemp("smoke")
-    subprocess.run(["bash", str(REPO / "scripts" / "sandbox.sh"), str(workdir)], check=True, capture_output=True)
-    snakemake(workdir, "--configfile", "presets/smoke.yaml")
-    return workdir
+    run = _smoke_in_background or start_smoke_run(tmp_path_factory)
+    run.wait()
+    return run.workdir

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, snakemake
+from conftest import REPO, SNAKEMAKE, snakemake, snakemake_env
 from test_workflow import jobs
 from fewlabels import archive, provenance as P
 from fewlabels.train import fingerprint_change
@@ -188,8 +188,7 @@ def test_config_checks_run_on_a_host_without_torch(sandbox, tmp_path):
     fake = tmp_path / "fake"
     (fake / "torch").mkdir(parents=True)
     (fake / "torch" / "__init__.py").write_text("raise ImportError('no torch on this host (test)')\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake), str(sandbox / "src")]),
-           "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))}
+    env = {**snakemake_env(), "PYTHONPATH": os.pathsep.join([str(fake), str(sandbox / "src")])}
     probe = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
     assert "no torch on this host" in probe.stderr
 

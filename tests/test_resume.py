@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, snakemake
+from conftest import REPO, snakemake, snakemake_env
 from fewlabels.data import make_split
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds the training process through /proc")
@@ -119,7 +119,7 @@ def test_killed_snakemake_job_resumes_on_rerun(reference, sandbox):
                                "methods": {"supervised": HP}}))
     target = "results/runs/mnist10/supervised/n100/seed0/metrics.json"
     ckpt = sandbox / "results/checkpoints/mnist10/supervised/n100/seed0.pt"
-    envs = {**env(), "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))}
+    envs = {**snakemake_env(), "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", target, "--cores", "2", "--configfile", str(cfg)],
                             cwd=sandbox, env=envs, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(ckpt, proc)

@@ -1,7 +1,8 @@
 """The slurm profile against a real SLURM: a one-node cluster on localhost
-(scripts/slurm_cluster.sh), the smoke preset through workflow/profiles/slurm, every
-training job submitted with sbatch and the paper built. Skipped, with the reason, where
-no cluster can be started (not root, no apt-get, daemons that do not come up)."""
+(scripts/slurm_cluster.sh), the smoke preset's schedules on a two-method grid through
+workflow/profiles/slurm, every training and first-stage job submitted with sbatch and the
+paper built. Skipped, with the reason, where no cluster can be started (not root, no
+apt-get, daemons that do not come up)."""
 
 from __future__ import annotations
 
@@ -75,10 +76,20 @@ def finished_jobs(workdir: Path) -> list[str]:
     return comments
 
 
+# The smoke preset's schedules on a grid with both kinds of submitted job: a first stage
+# (transfer-source) and training runs, one of which reads it. Which rules go to sbatch does not
+# depend on how many methods there are, and each submitted job costs a scheduler round trip and a
+# snakemake start-up on the node: the whole smoke grid (23 jobs) took 6 minutes of the suite. The
+# smoke preset's full grid runs to the PDF locally in tests/test_workflow.py.
+SLURM_GRID = {"grid": [{"task": "digits59", "labels": [50], "methods": ["transfer", "scratch"]}]}
+
+
 @pytest.mark.slow
 def test_smoke_preset_through_the_slurm_profile(slurm, sandbox):
+    grid = sandbox / "slurm-grid.yaml"
+    grid.write_text(yaml.safe_dump(SLURM_GRID))
     snakemake(sandbox, "--workflow-profile", "workflow/profiles/slurm",
-              "--configfile", "presets/smoke.yaml", *OVERRIDES, timeout=900)
+              "--configfile", "presets/smoke.yaml", str(grid), *OVERRIDES, timeout=900, slurm=True)
     assert (sandbox / "paper" / "ms.pdf").stat().st_size > 10_000
 
     # Every training and first-stage job went through sbatch, and nothing else did
@@ -86,7 +97,8 @@ def test_smoke_preset_through_the_slurm_profile(slurm, sandbox):
     runs = list((sandbox / "results" / "runs").glob("*/*/*/*/metrics.json"))
     stages = list((sandbox / "results" / "pretrain").glob("*/*/metrics.json"))
     smoke = yaml.safe_load((REPO / "presets" / "smoke.yaml").read_text())
-    assert len(runs) == sum(len(b["methods"]) * len(b["labels"]) for b in smoke["grid"]) * len(smoke["seeds"])
+    assert len(runs) == sum(len(b["methods"]) * len(b["labels"]) for b in SLURM_GRID["grid"]) * len(smoke["seeds"])
+    assert len(stages) == len(smoke["seeds"])  # transfer-source, once per seed
     jobs = finished_jobs(sandbox)
     rules = sorted(re.match(r"rule_([a-z_]+?)_wildcards", c).group(1) for c in jobs)
     assert rules == sorted(["train"] * len(runs) + ["pretrain"] * len(stages)), jobs

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import snakemake
+from conftest import Background, make_sandbox
 
 TINY = {"epochs": 1, "steps_per_epoch": 3}
 
@@ -36,11 +36,36 @@ needs_latex = pytest.mark.skipif(not (shutil.which("latexmk") and shutil.which("
                                  reason="needs latexmk and pdftotext")
 
 
+# The two subsets built to the PDF, each in its own sandbox. Both runs start together (module
+# fixture) and overlap: each spends much of its time on one core (its chain of jobs is mostly one
+# job long), and on a 2-core machine the pair takes little more than the longer of the two.
+BUILDS = {
+    "two-methods": ([{"task": "mnist10", "labels": [50], "methods": ["supervised", "aae"]}],
+                    {"supervised": {**TINY, "hidden": [32, 32]}, "aae": {**TINY, "hidden": [32, 32]}}),
+    "one-method": ([{"task": "digits59", "labels": [20], "methods": ["scratch"]}], {"scratch": TINY}),
+}
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory, mnist_path):
+    runs = {}
+    for name, (grid, methods) in BUILDS.items():
+        workdir = make_sandbox(tmp_path_factory.mktemp(name))
+        runs[name] = Background(workdir, "--configfile", write_config(workdir, name, grid, methods))
+    yield runs
+    for run in runs.values():
+        run.stop()
+
+
+def built(builds, name):
+    """The sandbox of a finished build (the test fails with snakemake's output if it failed)."""
+    builds[name].wait()
+    return builds[name].workdir
+
+
 @needs_latex
-def test_supervised_and_aae_at_one_budget_build_the_paper(sandbox):
-    cfg = write_config(sandbox, "two-methods", [{"task": "mnist10", "labels": [50], "methods": ["supervised", "aae"]}],
-                       {"supervised": {**TINY, "hidden": [32, 32]}, "aae": {**TINY, "hidden": [32, 32]}})
-    snakemake(sandbox, "--configfile", cfg)
+def test_supervised_and_aae_at_one_budget_build_the_paper(builds):
+    sandbox = built(builds, "two-methods")
     # only the figures whose runs exist were drawn
     assert figures_made(sandbox) == {"fig_accuracy", "fig_aae_latent", "fig_aae_style", "fig_aae_recon"}
     text = pdf_text(sandbox / "paper/ms.pdf")
@@ -55,10 +80,8 @@ def test_supervised_and_aae_at_one_budget_build_the_paper(sandbox):
 
 
 @needs_latex
-def test_a_single_method_on_digits59_builds_the_paper(sandbox):
-    cfg = write_config(sandbox, "one-method", [{"task": "digits59", "labels": [20], "methods": ["scratch"]}],
-                       {"scratch": TINY})
-    snakemake(sandbox, "--configfile", cfg)
+def test_a_single_method_on_digits59_builds_the_paper(builds):
+    sandbox = built(builds, "one-method")
     assert figures_made(sandbox) == {"fig_transfer"}  # no mnist10 run: not even the accuracy figure
     text = pdf_text(sandbox / "paper/ms.pdf")
     assert not re.search(r"\(transfer, scratch\)\. \(not run", text)  # scratch ran
@@ -78,8 +101,19 @@ def test_the_wanted_figures_follow_the_grid(sandbox):
         "siamese": ([{"task": "mnist10", "labels": [100], "methods": ["siamese"]}],
                     {"fig_accuracy", "fig_siamese", "fig_siamese_embedding"}),
     }
-    for name, (grid, want) in cases.items():
-        out = snakemake(sandbox, "-n", "--forceall", "--configfile", write_config(sandbox, name, grid, {})).stdout
-        asked = set(re.findall(r"paper/generated/(fig_\w+)\.pdf", out))
-        assert asked == want, (name, asked)
-        assert ("rule pretrain:" in out) == (name in ("transfer", "siamese")), name
+    # the three dry runs at once, each in its own sandbox (two snakemakes in one directory would
+    # contend for its .snakemake/)
+    runs = {}
+    for name, (grid, _) in cases.items():
+        workdir = make_sandbox(sandbox / name)
+        runs[name] = Background(workdir, "-n", "--forceall", "--configfile", write_config(workdir, name, grid, {}),
+                                timeout=300)
+    try:
+        for name, (grid, want) in cases.items():
+            out = runs[name].wait().stdout
+            asked = set(re.findall(r"paper/generated/(fig_\w+)\.pdf", out))
+            assert asked == want, (name, asked)
+            assert ("rule pretrain:" in out) == (name in ("transfer", "siamese")), name
+    finally:
+        for run in runs.values():
+            run.stop()
