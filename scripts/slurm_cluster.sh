@@ -128,6 +128,11 @@ stop() {
         kill "$(cat /run/munge/munged.pid)"
         rm -f "$STATE/munged.started"
     fi
+    # Our slurm.conf out of the way: with it and no controller, every `import` of the SLURM
+    # executor plugin (each snakemake start) waits ~9 s for `scontrol show config` to time out.
+    if [ -f "$CONF" ] && grep -qF "$MARK" "$CONF"; then
+        rm -f "$CONF"
+    fi
     echo "slurm stopped" >&2
 }
 
