@@ -82,9 +82,9 @@ class SGANFM(GANMethod):
         # The EMA starts from the initialised weights (published: from zeros, which after
         # 165,000 steps at rate 1e-4 makes no difference, but would bias short schedules).
         self.D_ema = copy.deepcopy(self.D) if hp["ema_decay"] > 0 else None
-        adam = dict(lr=hp["lr"], betas=(hp["beta1"], 0.999), eps=hp["adam_eps"])
-        self.opt_D = adam([p for p in self.D.parameters() if p.requires_grad], **adam)
-        self.opt_G = adam(self.G.parameters(), **adam)
+        kw = dict(lr=hp["lr"], betas=(hp["beta1"], 0.999), eps=hp["adam_eps"])
+        self.opt_D = adam([p for p in self.D.parameters() if p.requires_grad], **kw)
+        self.opt_G = adam(self.G.parameters(), **kw)
 
     def samples_per_step(self) -> int:
         return 3 * self.hp["batch_size"]   # real images per step: labeled, unlabeled, unlabeled for G
