@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .data import load_task
+from .data import TaskData, load_task
 from .methods import get as get_method
 from .methods.base import Method, classification_loss, resolve_hparams
 
@@ -53,12 +53,15 @@ SUPPORTED = ("supervised", "linear", "conv")
 # ----------------------------------------------------------------------------- building the runs
 
 def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist: Path, split: Path, device: torch.device,
-              pool_limit: int | None = None) -> tuple[Method, torch.Generator]:
+              pool_limit: int | None = None, data: TaskData | None = None) -> tuple[Method, torch.Generator]:
     """One run's ``Method``, built in the order ``train.run`` builds it (seed everything, load the task,
     the batch generator, the method), and the generator that stands in for the global RNG from then on
     (the state the global RNG has after the initialisation: what the run's dropout masks would come from).
 
     The order must stay that of ``train.run``; tests/test_batched.py checks the result against it.
+    ``data``: the run's tensors when already loaded (``load_task`` of this ``split`` with the method's
+    ``label_draw``/``unlabeled``; it draws nothing from the global RNGs, so loading it earlier changes
+    no number): runs that share a split need not read MNIST again.
     """
     cls = get_method(method) if isinstance(method, str) else method
     hp = resolve_hparams(cls, hparams)
@@ -67,7 +70,8 @@ def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist
     torch.manual_seed(seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
-    data = load_task(mnist, split, device, pool_limit, label_draw=hp["label_draw"], unlabeled=hp["unlabeled"])
+    if data is None:
+        data = load_task(mnist, split, device, pool_limit, label_draw=hp["label_draw"], unlabeled=hp["unlabeled"])
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     m = cls(hp, data, device, gen, None)
@@ -126,7 +130,9 @@ class _DropoutMasks:
 class StackedRuns:
     """N runs of one supported method, built by ``build_run``, trained together (see the module's doc)."""
 
-    def __init__(self, runs: list[tuple[Method, torch.Generator]]):
+    def __init__(self, runs: list[tuple[Method, torch.Generator]], capturable: bool = False):
+        """``runs`` from ``build_run``. ``capturable``: the optimiser keeps its step counts on the device
+        (``capturable=True``), as a CUDA-graph capture of ``train_step`` needs (``fewlabels.capture``)."""
         if not runs:
             raise ValueError("no runs to stack")
         self.methods = [m for m, _ in runs]
@@ -151,6 +157,8 @@ class StackedRuns:
         if len(opt0.param_groups) != 1:
             raise NotImplementedError("batched runs need one parameter group")
         group = {k: v for k, v in opt0.param_groups[0].items() if k in opt0.defaults}
+        if capturable:
+            group["capturable"] = True
         self.opt = type(opt0)(list(self.params.values()), **group)
         self._stack_optimizer_state()
         self._data_cache: dict[str, tuple[torch.Tensor, int | None]] = {}
