@@ -96,7 +96,6 @@ class _DropoutMasks:
         other = [type(m).__name__ for m in self.layers if type(m) is not nn.Dropout]
         if other:
             raise NotImplementedError(f"batched runs support nn.Dropout only, not {sorted(set(other))}")
-        self.order: list[int] = []     # layer indices in call order, recorded by a probe
         self.masks: list | None = None  # while a forward runs: the masks, in call order
         self.recording: list | None = None
         self.active: set[int] = set()   # layers that drop in the current mode
@@ -118,11 +117,12 @@ class _DropoutMasks:
         self.masks = list(masks)
         try:
             yield
+            left = self.masks
         finally:
-            left, self.masks = self.masks, None
-            if left:
-                raise RuntimeError(f"{len(left)} dropout masks were not used: the forward's dropout calls "
-                                   "differ from the probe's")
+            self.masks = None
+        if left:
+            raise RuntimeError(f"{len(left)} dropout masks were not used: the forward's dropout calls "
+                               "differ from the probe's")
 
 
 # ----------------------------------------------------------------------------- the stacked runs
