@@ -58,7 +58,12 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     """Run snakemake in ``workdir`` with this interpreter; returns the finished process."""
     proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=snakemake_env(slurm), text=True,
                           capture_output=True, timeout=timeout)
-    if check and proc.returncode != 0:
+    return checked(proc, args) if check else proc
+
+
+def checked(proc: subprocess.CompletedProcess, args) -> subprocess.CompletedProcess:
+    """``proc``, or an AssertionError with the ends of snakemake's output when it failed."""
+    if proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
 
@@ -88,10 +93,7 @@ class Background:
                 self.stop()
                 raise
             self.result = subprocess.CompletedProcess(self.proc.args, rc, self.out.read_text(), self.err.read_text())
-        if check and self.result.returncode != 0:
-            raise AssertionError(f"snakemake {' '.join(self.args)} failed:\n{self.result.stdout[-4000:]}\n"
-                                 f"{self.result.stderr[-6000:]}")
-        return self.result
+        return checked(self.result, self.args) if check else self.result
 
     def stop(self) -> None:
         """End the run and its jobs if it is still going (an interrupted session)."""
