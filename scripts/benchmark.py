@@ -21,7 +21,7 @@ import torch
 from fewlabels import data as D
 from fewlabels.methods import METHODS, PRETRAIN, get
 from fewlabels.methods.base import resolve_hparams
-from fewlabels.train import accuracy, device_name, pick_device, seed_everything
+from fewlabels.train import device_name, evaluate, pick_device, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,15 +59,10 @@ def bench(name: str, device: torch.device, steps: int, workdir: Path) -> tuple[f
         torch.cuda.synchronize(device)
     dt = time.perf_counter() - t0
     clf = m.classifier()
-
-    def evaluate():  # one epoch's evaluation in fewlabels.train.run: validation, then test
-        return [int(accuracy(clf, x, y, context=m.eval_context)) for x, y in
-                ((data.x_val, data.y_val), (data.x_test, data.y_test))]
-
-    evaluate()  # warm-up
+    evaluate(m, clf, data)  # warm-up
     t0 = time.perf_counter()
-    evaluate()
-    eval_ms = 1000 * (time.perf_counter() - t0)  # accuracy() returns host ints: synchronised
+    evaluate(m, clf, data)  # one epoch's evaluation, as fewlabels.train.run does it
+    eval_ms = 1000 * (time.perf_counter() - t0)  # evaluate() returns host numbers: synchronised
     return steps * m.samples_per_step() / dt, 1000 * dt / steps, eval_ms
 
 

@@ -35,17 +35,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .data import TaskData, load_task
+from .data import TaskData
 from .methods import get as get_method
 from .methods.base import Method, classification_loss, resolve_hparams
+from .train import build_method
 
 SUPPORTED = ("supervised", "linear", "conv")
 
@@ -54,27 +53,17 @@ SUPPORTED = ("supervised", "linear", "conv")
 
 def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist: Path, split: Path, device: torch.device,
               pool_limit: int | None = None, data: TaskData | None = None) -> tuple[Method, torch.Generator]:
-    """One run's ``Method``, built in the order ``train.run`` builds it (seed everything, load the task,
-    the batch generator, the method), and the generator that stands in for the global RNG from then on
-    (the state the global RNG has after the initialisation: what the run's dropout masks would come from).
+    """One run's ``Method``, built as ``train.run`` builds it (``train.build_method``), and the
+    generator that stands in for the global RNG from then on (the state the global RNG has after the
+    initialisation: what the run's dropout masks would come from).
 
-    The order must stay that of ``train.run``; tests/test_batched.py checks the result against it.
+    tests/test_batched.py checks the result against ``train.run``.
     ``data``: the run's tensors when already loaded (``load_task`` of this ``split`` with the method's
     ``label_draw``/``unlabeled``; it draws nothing from the global RNGs, so loading it earlier changes
     no number): runs that share a split need not read MNIST again.
     """
     cls = get_method(method) if isinstance(method, str) else method
-    hp = resolve_hparams(cls, hparams)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    if data is None:
-        data = load_task(mnist, split, device, pool_limit, label_draw=hp["label_draw"], unlabeled=hp["unlabeled"])
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    m = cls(hp, data, device, gen, None)
+    m = build_method(cls, resolve_hparams(cls, hparams), seed, mnist, split, device, pool_limit, data=data)
     noise = torch.Generator(device=device)
     noise.set_state(torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state())
     return m, noise

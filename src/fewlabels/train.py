@@ -71,6 +71,12 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
     return correct
 
 
+def evaluate(m, clf, data) -> tuple[float, float]:
+    """One epoch's evaluation: validation, then test accuracy, with the method's test-time context."""
+    return tuple(int(accuracy(clf, x, y, context=m.eval_context)) / len(y)
+                 for x, y in ((data.x_val, data.y_val), (data.x_test, data.y_test)))
+
+
 def eval_variants(m, clf, data) -> dict:
     """The final model evaluated with each of its method's evaluation-only quirks flipped, and with
     all of them on and all off: what each test-time quirk of a seed is worth, on one trained model."""
@@ -141,6 +147,23 @@ def fingerprint_change(old, new: dict) -> str:
     return f"it was made with another configuration: {what}{hint}"
 
 
+def build_method(cls: type, hp: dict, seed: int, mnist: Path, split: Path, dev: torch.device,
+                 pool_limit: int | None = None, pretrained: Path | None = None, data=None):
+    """A run's method, built in the one order every path shares (the numbers depend on it): seed
+    everything, load the task (``data`` when the caller already loaded this split with the method's
+    ``label_draw``/``unlabeled``: loading draws nothing from the global RNGs), the batch generator
+    seeded with ``seed``, the first stage's payload, the method."""
+    seed_everything(seed)
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    if data is None:
+        data = load_task(mnist, split, dev, pool_limit, label_draw=hp["label_draw"], unlabeled=hp["unlabeled"])
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed)
+    payload = torch.load(pretrained, map_location=dev, weights_only=False) if pretrained else None
+    return cls(hp, data, dev, gen, payload)
+
+
 def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, split: Path, out: Path,
         hparams: dict | None = None, device: str = "auto", pool_limit: int | None = None,
         pretrained: Path | None = None, checkpoint: Path | None = None, dry_run: bool = False,
@@ -159,14 +182,8 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     cls = get_method(method)
     hp = resolve_hparams(cls, hparams)
     dev = pick_device(device)
-    seed_everything(seed)
-    if dev.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    data = load_task(mnist, split, dev, pool_limit, label_draw=hp["label_draw"], unlabeled=hp["unlabeled"])
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(seed)
-    payload = torch.load(pretrained, map_location=dev, weights_only=False) if pretrained else None
-    m = cls(hp, data, dev, gen, payload)
+    m = build_method(cls, hp, seed, mnist, split, dev, pool_limit, pretrained)
+    data, gen = m.data, m.gen
     steps = m.steps_per_epoch()
 
     if dry_run:
@@ -214,8 +231,7 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
             raise DivergedError(f"{method}: loss {', '.join(bad)} became {means[bad[0]]} in epoch {epoch} "
                                 f"(seed {seed}, labels {labels}); the run diverged and no metrics were written. "
                                 "Lower the learning rate or check the inputs.")
-        val = int(accuracy(clf, data.x_val, data.y_val, context=m.eval_context)) / len(data.y_val)
-        test = int(accuracy(clf, data.x_test, data.y_test, context=m.eval_context)) / len(data.y_test)
+        val, test = evaluate(m, clf, data)
         row = {"epoch": epoch, "step": epoch * steps, **{f"loss_{k}": v for k, v in means.items()},
                "val_accuracy": val, "test_accuracy": test, "train_s": round(train_s, 3)}
         history.append(row)
