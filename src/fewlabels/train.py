@@ -27,7 +27,7 @@ from . import __version__
 from .data import MNIST_ARRAY_SHA256, DataError, atomic_write, file_sha256, load_task
 from .methods import PRETRAIN
 from .methods import get as get_method
-from .methods.base import HParamError, resolve_hparams
+from .methods.base import HParamError, Method, resolve_hparams
 from .provenance import build_info, code_fingerprint, describe
 
 
@@ -164,6 +164,146 @@ def build_method(cls: type, hp: dict, seed: int, mnist: Path, split: Path, dev: 
     return cls(hp, data, dev, gen, payload)
 
 
+class Run:
+    """One (method, task, labels, seed) run, in the pieces every path shares: built and resumed
+    (``__init__``), one epoch's bookkeeping (``end_epoch``: divergence check, evaluation, history row,
+    checkpoint), and its files (``finish``). ``run`` drives one; ``run_group`` drives several in one
+    process, one after another or stacked (``fewlabels.batched``).
+
+    ``rng``: the run's own random state (``_rng_state``: the global generators and the batch
+    generator) as it stands between epochs; the one-run path keeps it in the global generators,
+    a stacked group swaps it in around each run's evaluation and checkpoint.
+    """
+
+    def __init__(self, *, method: str, task: str, labels: int | None, seed: int, mnist: Path, split: Path,
+                 out: Path, hparams: dict | None = None, device: str = "auto", pool_limit: int | None = None,
+                 pretrained: Path | None = None, checkpoint: Path | None = None, name: str | None = None,
+                 log=print, code: dict | None = None):
+        self.t_start = time.perf_counter()
+        self.code = code or code_fingerprint()  # once per run (or group): what code made it
+        self.method, self.task, self.labels, self.seed, self.name = method, task, labels, seed, name
+        self.out, self.checkpoint, self.pretrained, self.pool_limit, self.log = out, checkpoint, pretrained, pool_limit, log
+        self.cls = get_method(method)
+        self.hp = resolve_hparams(self.cls, hparams)
+        self.dev = pick_device(device)
+        self.m = build_method(self.cls, self.hp, seed, mnist, split, self.dev, pool_limit, pretrained)
+        self.data, self.gen = self.m.data, self.m.gen
+        self.steps = self.m.steps_per_epoch()
+        self.clf = self.m.classifier()
+        self.rng = _rng_state(self.gen)  # the state the first training step starts from
+        self.history: list[dict] = []
+        self.start_epoch, self.train_s = 1, 0.0
+        # What a checkpoint must match to be resumed: anything that changes the numbers.
+        self.fingerprint = {
+            "method": method, "name": name, "hparams": self.hp, "split_sha256": self.data.split_sha256, "seed": seed,
+            "pool_limit": pool_limit, "mnist_sha256": MNIST_ARRAY_SHA256, "fewlabels": __version__,
+            "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": self.dev.type,
+            # the sources' hash, not the commit: committing unchanged code must not restart runs
+            "code_sha256": self.code["sha256"]}
+
+    def resume(self) -> None:
+        """Take up the checkpoint when there is one made by this configuration (``rng`` included)."""
+        if not (self.checkpoint and Path(self.checkpoint).exists()):
+            return
+        # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
+        ck = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        if ck.get("fingerprint") != self.fingerprint:
+            self.log(f"ignoring checkpoint {self.checkpoint} and starting again: "
+                     f"{fingerprint_change(ck.get('fingerprint'), self.fingerprint)}")
+            return
+        self.m.load_state_dict(ck["method"])
+        self.rng = ck["rng"]
+        self.history, self.start_epoch, self.train_s = ck["history"], ck["epoch"] + 1, ck["train_s"]
+        self.log(f"resuming from {self.checkpoint} after epoch {ck['epoch']}")
+
+    def end_epoch(self, epoch: int, sums: dict[str, torch.Tensor], seconds: float) -> None:
+        """After an epoch's steps (``sums``: the losses summed over them; ``seconds``: its training
+        time): stop on a diverged loss, evaluate, log, checkpoint. The run's random state must be
+        in the global generators (its evaluation may draw from them: a test-time quirk)."""
+        self.m.on_epoch_end(epoch)
+        self.train_s += seconds
+        means = {k: float(v) / self.steps for k, v in sums.items()}  # one sync per epoch
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            raise DivergedError(f"{self.method}: loss {', '.join(bad)} became {means[bad[0]]} in epoch {epoch} "
+                                f"(seed {self.seed}, labels {self.labels}); the run diverged and no metrics were "
+                                "written. Lower the learning rate or check the inputs.")
+        val, test = evaluate(self.m, self.clf, self.data)
+        self.history.append({"epoch": epoch, "step": epoch * self.steps, **{f"loss_{k}": v for k, v in means.items()},
+                             "val_accuracy": val, "test_accuracy": test, "train_s": round(self.train_s, 3)})
+        self.log(f"epoch {epoch}/{self.hp['epochs']} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
+                 + f" val={val:.4f} ({self.train_s:.1f}s)")  # test accuracy only in history.csv: nothing selects on it
+        self.rng = _rng_state(self.gen)
+        if self.checkpoint:
+            _torch_save({"epoch": epoch, "fingerprint": self.fingerprint, "method": self.m.state_dict(),
+                         "rng": self.rng, "history": self.history, "train_s": self.train_s}, Path(self.checkpoint))
+
+    def finish(self, keep_checkpoint: bool = False, group: int = 1) -> dict:
+        """Final evaluation and the run's files (metrics.json last: it marks the run complete).
+        ``keep_checkpoint``: leave the final checkpoint (a group deletes its runs' only when all are
+        written, so that a group job that fails later finishes these again without training).
+        ``group``: how many runs the process trained together (recorded with the timing)."""
+        m, clf, data, hp = self.m, self.clf, self.data, self.hp
+        n_test = len(data.y_test)
+        correct = int(accuracy(clf, data.x_test, data.y_test, context=m.eval_context))
+        total_steps = hp["epochs"] * self.steps
+        pretrained = self.pretrained
+        metrics = {
+            "run": {"method": self.name or self.method, "base_method": self.method, "task": self.task,
+                    "labels": self.labels, "seed": self.seed,
+                    # labels None: every pool image labeled; a first stage, or a full-label reference run
+                    "stage": "pretrain" if self.labels is None and self.cls.NAME in PRETRAIN else "train"},
+            "hparams": hp,
+            "data": {"split_sha256": data.split_sha256, "mnist_sha256": MNIST_ARRAY_SHA256,
+                     "pool_limit": self.pool_limit, "n_labeled": len(data.x_lab), "n_unlabeled": len(data.x_pool),
+                     "n_val": len(data.y_val), "n_test": n_test,
+                     "pretrained_sha256": file_sha256(pretrained) if pretrained else None,
+                     "labels_used": m.labels_used(), "labels_used_total": sum(m.labels_used().values())},
+            "results": {"test_accuracy": correct / n_test, "test_errors": n_test - correct,
+                        "test_error_per_10k": round((n_test - correct) / n_test * 1e4, 1),
+                        "val_accuracy": self.history[-1]["val_accuracy"], "final_epoch": hp["epochs"],
+                        **m.extra_metrics(), "eval_variants": eval_variants(m, clf, data)},
+            "env": {"fewlabels": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                    "python": platform.python_version(), "device": self.dev.type,
+                    "device_name": device_name(self.dev), **build_info(), "code_sha256": self.code["sha256"],
+                    "code_git": self.code["git"]},
+            # group > 1: wall_s is from the group's start, train_s this run's share of the group's time
+            "timing": {"wall_s": round(time.perf_counter() - self.t_start, 3), "train_s": round(self.train_s, 3),
+                       "steps": total_steps, "group_runs": group,
+                       "samples_per_s": round(total_steps * m.samples_per_step() / max(self.train_s, 1e-9), 1)},
+        }
+        out = Path(self.out)
+        out.mkdir(parents=True, exist_ok=True)
+        _torch_save(m.payload(), out / "model.pt")
+        _write_text(out / "history.csv", history_csv(self.history))
+        _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run complete
+        if self.checkpoint and not keep_checkpoint:
+            Path(self.checkpoint).unlink(missing_ok=True)
+        self.log(f"done: test accuracy {correct / n_test:.4f} ({n_test - correct} errors of {n_test}), "
+                 f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(self.dev)}; "
+                 f"code {describe(self.code)}")
+        return metrics
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _train_alone(r: Run) -> None:
+    """The epochs left to one run, its random state in the global generators."""
+    _set_rng_state(r.rng, r.gen)
+    for epoch in range(r.start_epoch, r.hp["epochs"] + 1):
+        _sync(r.dev)
+        t0 = time.perf_counter()
+        sums: dict[str, torch.Tensor] = {}
+        for _ in range(r.steps):
+            for k, v in r.m.train_step().items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+        _sync(r.dev)
+        r.end_epoch(epoch, sums, time.perf_counter() - t0)
+
+
 def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, split: Path, out: Path,
         hparams: dict | None = None, device: str = "auto", pool_limit: int | None = None,
         pretrained: Path | None = None, checkpoint: Path | None = None, dry_run: bool = False,
@@ -177,103 +317,152 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     Snakemake does not delete it with a failed job's outputs); a run that finds one
     resumes from it and ends with the same numbers as an uninterrupted run.
     """
-    t_start = time.perf_counter()
-    code = code_fingerprint()  # once per run: what code made it (metrics.json, the checkpoint)
-    cls = get_method(method)
-    hp = resolve_hparams(cls, hparams)
-    dev = pick_device(device)
-    m = build_method(cls, hp, seed, mnist, split, dev, pool_limit, pretrained)
-    data, gen = m.data, m.gen
-    steps = m.steps_per_epoch()
-
+    r = Run(method=method, task=task, labels=labels, seed=seed, mnist=mnist, split=split, out=out, hparams=hparams,
+            device=device, pool_limit=pool_limit, pretrained=pretrained, checkpoint=checkpoint, name=name, log=log)
     if dry_run:
-        losses = m.train_step()
-        log(f"dry run: {method} on {task}, {len(data.x_lab)} labeled, {len(data.x_pool)} unlabeled, "
-            f"{steps} steps/epoch x {hp['epochs']} epochs on {device_name(dev)}; "
+        losses = r.m.train_step()
+        log(f"dry run: {method} on {task}, {len(r.data.x_lab)} labeled, {len(r.data.x_pool)} unlabeled, "
+            f"{r.steps} steps/epoch x {r.hp['epochs']} epochs on {device_name(r.dev)}; "
             f"first step losses {({k: float(v) for k, v in losses.items()})}")
         return {}
+    r.resume()
+    _train_alone(r)
+    return r.finish()
 
-    history: list[dict] = []
-    start_epoch, train_s = 1, 0.0
-    # What a checkpoint must match to be resumed: anything that changes the numbers.
-    fingerprint = {"method": method, "name": name, "hparams": hp, "split_sha256": data.split_sha256, "seed": seed,
-                   "pool_limit": pool_limit, "mnist_sha256": MNIST_ARRAY_SHA256, "fewlabels": __version__,
-                   "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": dev.type,
-                   # the sources' hash, not the commit: committing unchanged code must not restart runs
-                   "code_sha256": code["sha256"]}
-    if checkpoint and Path(checkpoint).exists():
-        # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if ck.get("fingerprint") != fingerprint:
-            log(f"ignoring checkpoint {checkpoint} and starting again: {fingerprint_change(ck.get('fingerprint'), fingerprint)}")
-        else:
-            m.load_state_dict(ck["method"])
-            _set_rng_state(ck["rng"], gen)
-            history, start_epoch, train_s = ck["history"], ck["epoch"] + 1, ck["train_s"]
-            log(f"resuming from {checkpoint} after epoch {ck['epoch']}")
 
-    clf = m.classifier()
-    for epoch in range(start_epoch, hp["epochs"] + 1):
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+def _global_torch_state(dev: torch.device) -> torch.Tensor:
+    return torch.cuda.get_rng_state(dev) if dev.type == "cuda" else torch.get_rng_state()
+
+
+def _train_stacked(runs: list[Run], log, last_epoch: int | None = None) -> None:
+    """The runs' epochs trained together (``fewlabels.batched.StackedRuns``); each run's evaluation and
+    checkpoint as the one-run path makes them, its random state swapped into the global generators
+    around them. The stacked dropout masks come from a generator per run that carries the run's global
+    state, so on the CPU every number equals the one-run path's up to the order of float sums
+    (tests/test_group.py). ``last_epoch``: stop after it (default: the schedule's last)."""
+    from .batched import StackedRuns
+
+    dev = runs[0].dev
+    for r in runs:  # each run's own global state: what its dropout masks are drawn from
+        _set_rng_state(r.rng, r.gen)
+    noise = [torch.Generator(device=dev) for _ in runs]
+    for r, g in zip(runs, noise):
+        g.set_state(r.rng["cuda"][dev.index or 0] if dev.type == "cuda" else r.rng["torch"])
+    st = StackedRuns([(r.m, g) for r, g in zip(runs, noise)], capturable=False)
+    r0 = runs[0]
+    log(f"training {len(runs)} runs of {r0.method} stacked in one process (seeds {[r.seed for r in runs]})")
+    for epoch in range(r0.start_epoch, (last_epoch or r0.hp["epochs"]) + 1):
+        _sync(dev)
         t0 = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
-        for _ in range(steps):
-            for k, v in m.train_step().items():
+        for _ in range(r0.steps):
+            for k, v in st.train_step().items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
-        m.on_epoch_end(epoch)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        train_s += time.perf_counter() - t0
-        means = {k: float(v) / steps for k, v in sums.items()}  # one sync per epoch
-        bad = [k for k, v in means.items() if not math.isfinite(v)]
-        if bad:
-            raise DivergedError(f"{method}: loss {', '.join(bad)} became {means[bad[0]]} in epoch {epoch} "
-                                f"(seed {seed}, labels {labels}); the run diverged and no metrics were written. "
-                                "Lower the learning rate or check the inputs.")
-        val, test = evaluate(m, clf, data)
-        row = {"epoch": epoch, "step": epoch * steps, **{f"loss_{k}": v for k, v in means.items()},
-               "val_accuracy": val, "test_accuracy": test, "train_s": round(train_s, 3)}
-        history.append(row)
-        log(f"epoch {epoch}/{hp['epochs']} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
-            + f" val={val:.4f} ({train_s:.1f}s)")  # test accuracy only in history.csv: nothing selects on it
-        if checkpoint:
-            _torch_save({"epoch": epoch, "fingerprint": fingerprint,
-                         "method": m.state_dict(), "rng": _rng_state(gen), "history": history,
-                         "train_s": train_s}, Path(checkpoint))
+        _sync(dev)
+        share = (time.perf_counter() - t0) / len(runs)
+        st.unstack()
+        for i, (r, g) in enumerate(zip(runs, noise)):
+            r.rng["gen"] = r.gen.get_state()
+            if dev.type == "cuda":
+                r.rng["cuda"][dev.index or 0] = g.get_state()
+            else:
+                r.rng["torch"] = g.get_state()
+            _set_rng_state(r.rng, r.gen)
+            r.end_epoch(epoch, {k: v[i] for k, v in sums.items()}, share)
+            g.set_state(_global_torch_state(dev))  # what its evaluation drew, if anything
 
-    n_test = len(data.y_test)
-    correct = int(accuracy(clf, data.x_test, data.y_test, context=m.eval_context))
-    total_steps = hp["epochs"] * steps
-    metrics = {
-        "run": {"method": name or method, "base_method": method, "task": task, "labels": labels, "seed": seed,
-                # labels None: every pool image labeled; a first stage, or a full-label reference run
-                "stage": "pretrain" if labels is None and cls.NAME in PRETRAIN else "train"},
-        "hparams": hp,
-        "data": {"split_sha256": data.split_sha256, "mnist_sha256": MNIST_ARRAY_SHA256, "pool_limit": pool_limit,
-                 "n_labeled": len(data.x_lab), "n_unlabeled": len(data.x_pool), "n_val": len(data.y_val),
-                 "n_test": n_test, "pretrained_sha256": file_sha256(pretrained) if pretrained else None,
-                 "labels_used": m.labels_used(), "labels_used_total": sum(m.labels_used().values())},
-        "results": {"test_accuracy": correct / n_test, "test_errors": n_test - correct,
-                    "test_error_per_10k": round((n_test - correct) / n_test * 1e4, 1),
-                    "val_accuracy": history[-1]["val_accuracy"], "final_epoch": hp["epochs"],
-                    **m.extra_metrics(), "eval_variants": eval_variants(m, clf, data)},
-        "env": {"fewlabels": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                "python": platform.python_version(), "device": dev.type, "device_name": device_name(dev),
-                **build_info(), "code_sha256": code["sha256"], "code_git": code["git"]},
-        "timing": {"wall_s": round(time.perf_counter() - t_start, 3), "train_s": round(train_s, 3),
-                   "steps": total_steps, "samples_per_s": round(total_steps * m.samples_per_step() / max(train_s, 1e-9), 1)},
-    }
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _torch_save(m.payload(), out / "model.pt")
-    _write_text(out / "history.csv", history_csv(history))
-    _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run complete
-    if checkpoint:
-        Path(checkpoint).unlink(missing_ok=True)
-    log(f"done: test accuracy {correct / n_test:.4f} ({n_test - correct} errors of {n_test}), "
-        f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(dev)}; code {describe(code)}")
+
+def stackable(runs: list[Run]) -> str | None:
+    """Why these runs cannot train stacked, or None when they can."""
+    from .batched import SUPPORTED
+
+    r0 = runs[0]
+    if len(runs) < 2:
+        return "one run"
+    if r0.cls.NAME not in SUPPORTED:
+        return f"{r0.cls.NAME} is not one of the stackable methods {list(SUPPORTED)}"
+    if type(r0.m).on_epoch_end is not Method.on_epoch_end:
+        return f"{r0.cls.NAME} has an epoch-end hook, which stacked runs do not call"
+    if any(r.hp != r0.hp for r in runs):
+        return "the runs' hyperparameters differ"
+    if len({r.start_epoch for r in runs}) > 1:
+        return f"their checkpoints are at different epochs ({sorted({r.start_epoch - 1 for r in runs})})"
+    if any(r.start_epoch > r.hp["epochs"] for r in runs):
+        return "they are already trained"
+    return None
+
+
+def run_group(specs: list[dict], stack: str = "auto", log=print) -> list[dict]:
+    """Several runs in one process: ``specs``, each a dict of ``run``'s keyword arguments (one method,
+    task and budget; e.g. every seed). Each run writes its own files and checkpoint, as ``run`` does.
+
+    ``stack``: "auto" trains the runs stacked when ``stackable`` (one method of ``batched.SUPPORTED``,
+    same hyperparameters, same epoch), else one after another; "off" always one after another (each
+    then equals its ``run`` bit for bit: same process state per run); "on" stacks or fails.
+
+    Checkpoints are deleted only once every run's files are written: a group that fails (a killed job,
+    one diverged run) leaves each run at its last epoch, and running the group again finishes the
+    finished runs from their final checkpoint without training them again.
+    """
+    if stack not in ("auto", "on", "off"):
+        raise ValueError(f"stack must be auto, on or off, not {stack!r}")
+    if not specs:
+        raise ValueError("a group needs at least one run")
+    from .batched import SUPPORTED
+
+    code = code_fingerprint()
+    if stack == "off" or len(specs) < 2 or get_method(specs[0]["method"]).NAME not in SUPPORTED:
+        if stack == "on":
+            raise ValueError(f"cannot stack {len(specs)} run(s) of {specs[0]['method']}: batched runs support "
+                             f"{list(SUPPORTED)}, two runs or more")
+        return _one_after_another(specs, code, log)
+    runs: list[Run] = []
+    for spec in specs:
+        runs.append(Run(**spec, log=log, code=code))
+        runs[-1].resume()
+    why = stackable(runs)
+    if why is None:
+        _train_stacked(runs, log)
+    elif stack == "on":
+        raise ValueError(f"cannot stack these runs: {why}")
+    else:
+        log(f"training {len(runs)} runs one after another in one process (not stacked: {why})")
+        for r in runs:
+            _train_alone(r)
+    return _finish_group(runs)
+
+
+def _one_after_another(specs: list[dict], code: dict, log) -> list[dict]:
+    """Each run built, trained and written in turn (one run's data in memory at a time)."""
+    if len(specs) > 1:
+        log(f"training {len(specs)} runs one after another in one process")
+    done = []
+    for spec in specs:
+        r = Run(**spec, log=log, code=code)
+        r.resume()
+        _train_alone(r)
+        done.append(r.finish(keep_checkpoint=True, group=len(specs)))
+    for spec in specs:
+        if spec.get("checkpoint"):
+            Path(spec["checkpoint"]).unlink(missing_ok=True)
+    return done
+
+
+def _finish_group(runs: list[Run]) -> list[dict]:
+    metrics = [r.finish(keep_checkpoint=True, group=len(runs)) for r in runs]
+    for r in runs:  # only now: a group that failed before here finishes its finished runs without training
+        if r.checkpoint:
+            Path(r.checkpoint).unlink(missing_ok=True)
     return metrics
+
+
+def _per_run(values: list | None, n: int, flag: str) -> list:
+    """A per-run CLI list: one value per --seed (or none at all)."""
+    if not values:
+        return [None] * n
+    if len(values) != n:
+        raise HParamError(f"{flag} takes one value per --seed: {n} seed(s), {len(values)} value(s)")
+    return values
 
 
 def main(argv=None) -> None:
@@ -282,28 +471,44 @@ def main(argv=None) -> None:
     p.add_argument("--name", default=None, help="the run's name when it is a named variant of --method")
     p.add_argument("--task", required=True)
     p.add_argument("--labels", required=True, help="label budget, or 'all' (every pool image: a first stage, or a full-label run)")
-    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--seed", required=True, type=int, nargs="+",
+                   help="one seed, or several: a group of runs in one process (--split, --out, --checkpoint "
+                        "and --pretrained then take one value per seed)")
     p.add_argument("--mnist", required=True, type=Path)
-    p.add_argument("--split", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path, help="folder for metrics.json, history.csv, model.pt")
+    p.add_argument("--split", required=True, type=Path, nargs="+")
+    p.add_argument("--out", required=True, type=Path, nargs="+", help="folder for metrics.json, history.csv, model.pt")
     p.add_argument("--hparams", default="{}", help="JSON object of hyperparameter overrides")
     p.add_argument("--device", default="auto")
     p.add_argument("--pool-limit", type=int, default=None)
-    p.add_argument("--pretrained", type=Path, default=None, help="model.pt of the first stage")
-    p.add_argument("--checkpoint", type=Path, default=None)
+    p.add_argument("--pretrained", type=Path, default=None, nargs="+", help="model.pt of the first stage")
+    p.add_argument("--checkpoint", type=Path, default=None, nargs="+")
+    p.add_argument("--stack", choices=["auto", "on", "off"], default="auto",
+                   help="several seeds: train them stacked (fewlabels.batched) when the method allows (auto)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--dry-run", action="store_true", help="build everything, take one step, write nothing")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    log = lambda s: print(s, flush=True)  # noqa: E731
     try:
         hparams = json.loads(args.hparams)
         if not isinstance(hparams, dict):
             raise HParamError("--hparams must be a JSON object")
-        run(method=args.method, task=args.task, labels=None if args.labels == "all" else int(args.labels),
-            seed=args.seed, mnist=args.mnist, split=args.split, out=args.out, hparams=hparams,
-            device=args.device, pool_limit=args.pool_limit, pretrained=args.pretrained,
-            checkpoint=args.checkpoint, dry_run=args.dry_run, name=args.name, log=lambda s: print(s, flush=True))
+        n = len(args.seed)
+        specs = [dict(method=args.method, task=args.task, labels=None if args.labels == "all" else int(args.labels),
+                      seed=seed, mnist=args.mnist, split=split, out=out, hparams=hparams, device=args.device,
+                      pool_limit=args.pool_limit, pretrained=pre, checkpoint=ck, name=args.name)
+                 for seed, split, out, pre, ck in zip(args.seed, _per_run(args.split, n, "--split"),
+                                                      _per_run(args.out, n, "--out"),
+                                                      _per_run(args.pretrained, n, "--pretrained"),
+                                                      _per_run(args.checkpoint, n, "--checkpoint"))]
+        if args.dry_run:
+            for spec in specs:
+                run(**spec, dry_run=True, log=log)
+        elif n == 1:
+            run(**specs[0], log=log)
+        else:
+            run_group(specs, stack=args.stack, log=log)
     except (DataError, HParamError, DivergedError, KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
         sys.exit(f"error: {e}")
 

@@ -1,0 +1,144 @@
+"""Several runs in one process (``train.run_group``, ``--seed 0 1 2``): each run writes what it would
+write alone; one after another it is the one-run path bit for bit, stacked (``fewlabels.batched``)
+within float tolerance; a group that fails keeps its finished runs' final checkpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from fewlabels import data as D
+from fewlabels.train import run, run_group
+
+SEEDS = (0, 1, 2)
+POOL = 200
+# supervised: dropout (per-run masks) and batch norm in seed 004's MLP, shrunk
+TINY = {"epochs": 2, "steps_per_epoch": 6, "batch_size": 32, "hidden": [64, 32], "dropout": 0.3, "init_std": 0.05}
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory, mnist_path):
+    folder = tmp_path_factory.mktemp("group-splits")
+    for s in SEEDS:
+        D.make_split(mnist_path, folder / f"{s}.npz", "mnist10", 100, seed=s)
+    return {s: folder / f"{s}.npz" for s in SEEDS}
+
+
+def specs(root, splits, mnist_path, method="supervised", hp=TINY, seeds=SEEDS, checkpoint=True):
+    return [dict(method=method, task="mnist10", labels=100, seed=s, mnist=mnist_path, split=splits[s],
+                 out=root / f"seed{s}", hparams=hp, device="cpu", pool_limit=POOL,
+                 checkpoint=root / "ck" / f"seed{s}.pt" if checkpoint else None) for s in seeds]
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory, splits, mnist_path):
+    """Each seed in its own ``run`` call (the one-run-per-process path)."""
+    root = tmp_path_factory.mktemp("alone")
+    for spec in specs(root, splits, mnist_path):
+        run(**spec, log=lambda s: None)
+    return root
+
+
+def files(root, seed):
+    d = root / f"seed{seed}"
+    m = json.loads((d / "metrics.json").read_text())
+    return m, pd.read_csv(d / "history.csv"), torch.load(d / "model.pt", weights_only=False)
+
+
+def test_one_after_another_is_the_one_run_path_bit_for_bit(tmp_path, alone, splits, mnist_path):
+    lines = []
+    out = run_group(specs(tmp_path, splits, mnist_path), stack="off", log=lines.append)
+    assert [m["run"]["seed"] for m in out] == list(SEEDS)
+    assert any("one after another" in s for s in lines)
+    for s in SEEDS:
+        (m1, h1, p1), (m2, h2, p2) = files(alone, s), files(tmp_path, s)
+        assert m2["results"] == m1["results"]
+        assert m2["timing"]["group_runs"] == 3 and m1["timing"]["group_runs"] == 1
+        pd.testing.assert_frame_equal(h2.drop(columns="train_s"), h1.drop(columns="train_s"))
+        for name, weights in p1["modules"].items():
+            for k, v in weights.items():
+                assert torch.equal(p2["modules"][name][k], v), f"seed {s}: {name}.{k}"
+        assert (tmp_path / "ck").exists() and not list((tmp_path / "ck").iterdir())  # deleted at the end
+
+
+def test_stacked_equals_the_runs_alone_within_float_tolerance(tmp_path, alone, splits, mnist_path):
+    lines = []
+    run_group(specs(tmp_path, splits, mnist_path), stack="on", log=lines.append)
+    assert any("stacked in one process" in s for s in lines)
+    for s in SEEDS:
+        (m1, h1, _), (m2, h2, _) = files(alone, s), files(tmp_path, s)
+        # the same images, dropout masks and initial weights; sums in another order: losses agree
+        # to ~1e-6, and the accuracies to the image (a prediction on a near-tie may flip)
+        losses = [c for c in h1.columns if c.startswith("loss_")]
+        assert losses
+        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-4)
+        for col in ("val_accuracy", "test_accuracy"):
+            assert (h2[col] - h1[col]).abs().max() <= 2 / min(m1["data"]["n_val"], m1["data"]["n_test"])
+        assert abs(m2["results"]["test_accuracy"] - m1["results"]["test_accuracy"]) <= 2 / m1["data"]["n_test"]
+
+
+def test_stacked_group_resumes_from_its_checkpoints(tmp_path, splits, mnist_path):
+    """Killed after epoch 1 (emulated: a 1-epoch group keeps its checkpoints when told to), the group
+    continues from every run's checkpoint stacked, and ends where an uninterrupted stacked group ends."""
+    whole = tmp_path / "whole"
+    run_group(specs(whole, splits, mnist_path), stack="on", log=lambda s: None)
+    part = tmp_path / "part"
+    first = specs(part, splits, mnist_path)
+    lines = []
+    # epoch 1 of each run, as a killed job leaves it: its checkpoint written after the epoch
+    from fewlabels import train
+
+    runs = [train.Run(**spec, log=lines.append) for spec in first]
+    for r in runs:
+        r.resume()
+    train._train_stacked(runs, lines.append, last_epoch=1)
+    assert all((part / "ck" / f"seed{s}.pt").exists() for s in SEEDS)
+    lines.clear()
+    run_group(specs(part, splits, mnist_path), stack="on", log=lines.append)
+    assert sum("resuming from" in s and "after epoch 1" in s for s in lines) == 3
+    assert any("stacked in one process" in s for s in lines)
+    for s in SEEDS:
+        (m1, h1, _), (m2, h2, _) = files(whole, s), files(part, s)
+        assert m2["results"] == m1["results"]
+        pd.testing.assert_frame_equal(h2.drop(columns="train_s"), h1.drop(columns="train_s"))
+
+
+def test_a_failed_group_keeps_its_finished_runs(tmp_path, splits, mnist_path):
+    """One run of the group fails (here: its split is missing); the runs before it wrote their files
+    and kept their final checkpoints, so the group run again finishes them without training."""
+    bad = specs(tmp_path, splits, mnist_path, seeds=(0, 1))
+    bad[1]["split"] = tmp_path / "truncated.npz"
+    bad[1]["split"].write_bytes(splits[1].read_bytes()[:100])
+    with pytest.raises(Exception):
+        run_group(bad, stack="off", log=lambda s: None)
+    assert (tmp_path / "seed0" / "metrics.json").exists()
+    assert (tmp_path / "ck" / "seed0.pt").exists()  # kept: the group has not finished
+    lines = []
+    run_group(specs(tmp_path, splits, mnist_path, seeds=(0, 1)), stack="off", log=lines.append)
+    assert any(f"after epoch {TINY['epochs']}" in s for s in lines)  # seed 0: nothing left to train
+    assert sum(s.startswith("epoch ") for s in lines) == TINY["epochs"]  # only seed 1 trained
+    assert not list((tmp_path / "ck").iterdir())
+
+
+def test_stack_on_refuses_what_it_cannot_stack(tmp_path, splits, mnist_path):
+    with pytest.raises(ValueError, match="cannot stack"):
+        run_group(specs(tmp_path, splits, mnist_path, method="aae", hp={"epochs": 1}), stack="on")
+    with pytest.raises(ValueError, match="stack must be"):
+        run_group(specs(tmp_path, splits, mnist_path), stack="sometimes")
+    assert not (tmp_path / "seed0").exists()
+
+
+def test_cli_takes_one_value_per_seed(tmp_path, splits, mnist_path):
+    cmd = [sys.executable, "-m", "fewlabels.train", "--method", "supervised", "--task", "mnist10", "--labels", "100",
+           "--seed", "0", "1", "--mnist", str(mnist_path), "--split", str(splits[0]), str(splits[1]),
+           "--out", str(tmp_path / "a"), "--device", "cpu", "--pool-limit", str(POOL),
+           "--hparams", json.dumps(TINY)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "--out takes one value per --seed: 2 seed(s), 1 value(s)" in p.stderr
+    assert not (tmp_path / "a").exists()
