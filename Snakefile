@@ -34,6 +34,8 @@ rule all:
     default_target: True
 
 
-# On a cluster only training is queued (rules train, pretrain); everything else is seconds of
-# CPU work on the submitting host, and acquiring MNIST needs the package registry.
-workflow.localrules(*[r.name for r in workflow.rules if r.name not in ("train", "pretrain")])
+# On a cluster only training is queued (rules train, pretrain and, with group_runs, their group
+# rules); everything else is seconds of CPU work on the submitting host, and acquiring MNIST needs
+# the package registry.
+workflow.localrules(*[r.name for r in workflow.rules
+                      if r.name not in ("train", "pretrain", "train_group", "pretrain_group")])

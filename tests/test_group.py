@@ -142,3 +142,31 @@ def test_cli_takes_one_value_per_seed(tmp_path, splits, mnist_path):
     assert p.returncode != 0
     assert "--out takes one value per --seed: 2 seed(s), 1 value(s)" in p.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_group_runs_gives_one_job_per_method_task_and_budget(sandbox):
+    """Snakemake with group_runs: transfer's first stages and its runs are one job each (all seeds,
+    one value per seed on the command line); scratch, whose block has its own seeds, keeps one job per
+    run; the cost table pairs each grouped run with its group's benchmark file."""
+    import re
+
+    import yaml
+
+    from conftest import snakemake
+
+    cfg = sandbox / "group.yaml"
+    cfg.write_text(yaml.safe_dump({"seeds": [0, 1], "group_runs": True, "grid": [
+        {"task": "digits59", "labels": [50], "methods": ["transfer"]},
+        {"task": "digits59", "labels": [50], "methods": ["scratch"], "seeds": [0]}]}))
+    out = snakemake(sandbox, "-n", "-p", "--configfile", "presets/smoke.yaml", str(cfg)).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    assert {k: counts.get(k) for k in ("train_group", "pretrain_group", "train", "pretrain")} == {
+        "train_group": "1", "pretrain_group": "1", "train": "1", "pretrain": None}
+    group_cmd = next(line for line in out.splitlines() if "--name transfer " in line)
+    assert "--seed 0 1 " in group_cmd and "--stack auto" in group_cmd
+    assert ("--out results/runs/digits59/transfer/n50/seed0 results/runs/digits59/transfer/n50/seed1 "
+            in group_cmd)
+    assert ("--pretrained results/pretrain/transfer-source/seed0/model.pt "
+            "results/pretrain/transfer-source/seed1/model.pt" in group_cmd)
+    assert "benchmarks/train_group/digits59/transfer/n50.tsv" in out
+    assert "benchmarks/train/digits59/scratch/n50/seed0.tsv" in out

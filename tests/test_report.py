@@ -44,6 +44,17 @@ def test_benchmark_table_has_cpu_and_gpu_rows(tmp_path):
     assert "supervised & CUDA & 1 & 4.0 & 4.0 & 1500" in tex
 
 
+def test_a_group_jobs_cost_is_shared_by_its_runs(tmp_path):
+    """group_runs: three runs paired with one benchmark file get a third of its wall and CPU time each."""
+    pairs = [fake_run(tmp_path, "supervised", s, "cuda", 60.0, 900.0) for s in range(3)]
+    group = pairs[0][1]
+    df = benchmarks.collect([(m, group) for m, _ in pairs] + [fake_run(tmp_path, "aae", 0, "cuda", 60.0, 900.0)])
+    sup = df[df["method"] == "supervised"]
+    assert list(sup["wall_s"]) == [20.0] * 3 and list(sup["cpu_time_s"]) == [20.0] * 3
+    assert list(sup["runs_per_job"]) == [3] * 3 and list(sup["max_rss_mb"]) == [900.0] * 3
+    assert df[df["method"] == "aae"]["wall_s"].item() == 60.0
+
+
 def test_benchmark_errors_are_clear(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("x\ty\n1\t2\n")

@@ -26,7 +26,8 @@ OVERRIDES = ["--config", "device=cpu",
              "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "2",
              "--slurm-keep-successful-logs",
              "--set-resources", "train:mem_mb=1000", "train:runtime=20", "pretrain:mem_mb=1000",
-             "pretrain:runtime=20"]
+             "pretrain:runtime=20", "train_group:mem_mb=1000", "train_group:runtime=20",
+             "pretrain_group:mem_mb=1000", "pretrain_group:runtime=20"]
 
 
 def _alive(pidfile: Path) -> bool:
@@ -76,12 +77,16 @@ def finished_jobs(workdir: Path) -> list[str]:
     return comments
 
 
-# The smoke preset's schedules on a grid with both kinds of submitted job: a first stage
-# (transfer-source) and training runs, one of which reads it. Which rules go to sbatch does not
-# depend on how many methods there are, and each submitted job costs a scheduler round trip and a
-# snakemake start-up on the node: the whole smoke grid (23 jobs) took 6 minutes of the suite. The
-# smoke preset's full grid runs to the PDF locally in tests/test_workflow.py.
-SLURM_GRID = {"grid": [{"task": "digits59", "labels": [50], "methods": ["transfer", "scratch"]}]}
+# The smoke preset's schedules on a grid with every kind of submitted job, in group mode
+# (group_runs): transfer's first stage and its runs as two group jobs of two seeds each
+# (pretrain_group, train_group; transfer reads the stage), and scratch, whose block sets its own
+# seeds, as one job per run (train). Which rules go to sbatch does not depend on how many methods
+# there are, and each submitted job costs a scheduler round trip and a snakemake start-up on the
+# node: the whole smoke grid (23 jobs) took 6 minutes of the suite. The smoke preset's full grid
+# runs to the PDF locally, one job per run, in tests/test_workflow.py.
+SLURM_GRID = {"seeds": [0, 1], "group_runs": True,
+              "grid": [{"task": "digits59", "labels": [50], "methods": ["transfer"]},
+                       {"task": "digits59", "labels": [50], "methods": ["scratch"], "seeds": [0]}]}
 
 
 @pytest.mark.slow
@@ -94,16 +99,18 @@ def test_smoke_preset_through_the_slurm_profile(slurm, sandbox):
 
     # Every training and first-stage job went through sbatch, and nothing else did
     # (data, aggregation, figures and the paper are localrules).
-    runs = list((sandbox / "results" / "runs").glob("*/*/*/*/metrics.json"))
+    runs = sorted((sandbox / "results" / "runs").glob("*/*/*/*/metrics.json"))
     stages = list((sandbox / "results" / "pretrain").glob("*/*/metrics.json"))
-    smoke = yaml.safe_load((REPO / "presets" / "smoke.yaml").read_text())
-    assert len(runs) == sum(len(b["methods"]) * len(b["labels"]) for b in SLURM_GRID["grid"]) * len(smoke["seeds"])
-    assert len(stages) == len(smoke["seeds"])  # transfer-source, once per seed
+    assert [m.relative_to(sandbox / "results" / "runs").parts[1:4:2] for m in runs] == [
+        ("scratch", "seed0"), ("transfer", "seed0"), ("transfer", "seed1")]
+    assert len(stages) == 2  # transfer-source, once per seed, in one job
     jobs = finished_jobs(sandbox)
     rules = sorted(re.match(r"rule_([a-z_]+?)_wildcards", c).group(1) for c in jobs)
-    assert rules == sorted(["train"] * len(runs) + ["pretrain"] * len(stages)), jobs
+    assert rules == ["pretrain_group", "train", "train_group"], jobs
     logs = sandbox / ".snakemake" / "slurm_logs"
-    assert len(list((logs / "rule_train").iterdir())) == len(runs)
+    assert len(list((logs / "rule_train_group").iterdir())) == 1
+    for m in runs:  # the two transfer runs were trained by one process
+        assert json.loads(m.read_text())["timing"]["group_runs"] == (2 if "transfer" in m.parts else 1)
 
     # The GPU request was switched off by device=cpu (the node has none: a job asking for
     # one would never start), and the runs say where they ran.
@@ -116,7 +123,7 @@ def test_smoke_preset_through_the_slurm_profile(slurm, sandbox):
 def test_slurm_profile_asks_gpus_for_training_and_leaves_site_settings_to_the_user():
     prof = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert prof["executor"] == "slurm" and prof["rerun-incomplete"] is True
-    for rule in ("train", "pretrain"):
+    for rule in ("train", "pretrain", "train_group", "pretrain_group"):
         assert {"mem_mb", "runtime"} <= set(prof["set-resources"][rule])
     text = yaml.safe_dump(prof)
     # accounts, partitions and the test cluster's workarounds belong to the user, not the workflow

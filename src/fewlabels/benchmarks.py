@@ -6,6 +6,10 @@ takes pairs (metrics.json, benchmark .tsv); ``table`` turns the CSV into the app
 table ``tab_benchmarks.tex``. Wall time is the job's (``s``: process start to end, data
 loading and evaluation included); peak memory is the job's maximum resident set size
 (``max_rss``, MB) as Snakemake measured it.
+
+A group job (``group_runs``: several seeds in one process) has one benchmark file for all its runs:
+each run is given the group's wall and CPU time divided by the number of runs that share the file
+(``runs_per_job``), and the group's peak memory.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from .figures import METHOD_ORDER
 from .tables import tex_escape
 
 COLUMNS = ["stage", "task", "method", "labels", "seed", "device", "device_name", "wall_s", "max_rss_mb",
-           "cpu_time_s", "train_s", "samples_per_s"]
+           "cpu_time_s", "train_s", "samples_per_s", "runs_per_job"]
 
 
 def read_benchmark(path: Path) -> dict:
@@ -37,20 +41,24 @@ def read_benchmark(path: Path) -> dict:
     return {"wall_s": num("s"), "max_rss_mb": num("max_rss"), "cpu_time_s": num("cpu_time")}
 
 
-def row(metrics: Path, benchmark: Path) -> dict:
+def row(metrics: Path, benchmark: Path, share: int = 1) -> dict:
+    """One run's cost; ``share``: how many runs the benchmark's job trained (its time is split evenly)."""
     m = json.loads(Path(metrics).read_text())
     run = m["run"]
+    cost = read_benchmark(benchmark)
+    cost["wall_s"], cost["cpu_time_s"] = cost["wall_s"] / share, cost["cpu_time_s"] / share
     return {"stage": run["stage"], "task": run["task"], "method": run["method"],
             "labels": "all" if run["labels"] is None else int(run["labels"]), "seed": run["seed"],
             "device": m["env"]["device"], "device_name": m["env"]["device_name"],
-            **read_benchmark(benchmark), "train_s": m["timing"]["train_s"],
-            "samples_per_s": m["timing"]["samples_per_s"]}
+            **cost, "train_s": m["timing"]["train_s"],
+            "samples_per_s": m["timing"]["samples_per_s"], "runs_per_job": share}
 
 
 def collect(pairs) -> pd.DataFrame:
     if not pairs:
         raise ValueError("no (metrics.json, benchmark.tsv) pairs given")
-    return pd.DataFrame([row(m, b) for m, b in pairs], columns=COLUMNS)
+    shares = pd.Series([str(b) for _, b in pairs]).value_counts()
+    return pd.DataFrame([row(m, b, int(shares[str(b)])) for m, b in pairs], columns=COLUMNS)
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -396,9 +396,10 @@ def run_group(specs: list[dict], stack: str = "auto", log=print) -> list[dict]:
     """Several runs in one process: ``specs``, each a dict of ``run``'s keyword arguments (one method,
     task and budget; e.g. every seed). Each run writes its own files and checkpoint, as ``run`` does.
 
-    ``stack``: "auto" trains the runs stacked when ``stackable`` (one method of ``batched.SUPPORTED``,
-    same hyperparameters, same epoch), else one after another; "off" always one after another (each
-    then equals its ``run`` bit for bit: same process state per run); "on" stacks or fails.
+    ``stack``: "on" trains the runs stacked (one method of ``batched.SUPPORTED``, same hyperparameters,
+    same epoch: ``stackable``) or fails; "off" one after another (each then equals its ``run`` bit for
+    bit); "auto" stacks on a GPU when ``stackable`` and goes one after another on the CPU, where the
+    stacked step measured slower than N single steps (README, Speed).
 
     Checkpoints are deleted only once every run's files are written: a group that fails (a killed job,
     one diverged run) leaves each run at its last epoch, and running the group again finishes the
@@ -411,6 +412,8 @@ def run_group(specs: list[dict], stack: str = "auto", log=print) -> list[dict]:
     from .batched import SUPPORTED
 
     code = code_fingerprint()
+    if stack == "auto" and pick_device(specs[0].get("device", "auto")).type != "cuda":
+        stack = "off"
     if stack == "off" or len(specs) < 2 or get_method(specs[0]["method"]).NAME not in SUPPORTED:
         if stack == "on":
             raise ValueError(f"cannot stack {len(specs)} run(s) of {specs[0]['method']}: batched runs support "
@@ -425,7 +428,7 @@ def run_group(specs: list[dict], stack: str = "auto", log=print) -> list[dict]:
         _train_stacked(runs, log)
     elif stack == "on":
         raise ValueError(f"cannot stack these runs: {why}")
-    else:
+    else:  # auto on a GPU
         log(f"training {len(runs)} runs one after another in one process (not stacked: {why})")
         for r in runs:
             _train_alone(r)
@@ -483,7 +486,8 @@ def main(argv=None) -> None:
     p.add_argument("--pretrained", type=Path, default=None, nargs="+", help="model.pt of the first stage")
     p.add_argument("--checkpoint", type=Path, default=None, nargs="+")
     p.add_argument("--stack", choices=["auto", "on", "off"], default="auto",
-                   help="several seeds: train them stacked (fewlabels.batched) when the method allows (auto)")
+                   help="several seeds: stacked (fewlabels.batched) or one after another; auto: stacked on a "
+                        "GPU when the method allows, one after another on the CPU")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--dry-run", action="store_true", help="build everything, take one step, write nothing")
     args = p.parse_args(argv)

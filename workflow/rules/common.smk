@@ -61,6 +61,48 @@ def pretrained_arg(wc, input):
     return f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else ""
 
 
+# ---- group_runs: one job per method x task x budget, all its seeds in one process (train.smk) ----
+SEEDS = list(config["seeds"])
+
+
+def grouped_methods():
+    """Grid names whose every (task, budget) runs exactly the top-level seeds: those train as groups
+    when group_runs is on (a method whose block has its own seeds keeps one job per run)."""
+    if not config["group_runs"]:
+        return []
+    seeds = {}
+    for r in RUNS:
+        seeds.setdefault((r["task"], r["method"], r["labels"]), set()).add(r["seed"])
+    odd = {m for (_, m, _), s in seeds.items() if s != set(SEEDS)}
+    return sorted({m for (_, m, _) in seeds} - odd)
+
+
+def grouped_stages():
+    """First stages needed for exactly the top-level seeds (grouped when group_runs is on)."""
+    if not config["group_runs"]:
+        return []
+    seeds = {}
+    for stage, seed in pretrain_stages():
+        seeds.setdefault(stage, set()).add(seed)
+    return sorted(st for st, s in seeds.items() if s == set(SEEDS))
+
+
+def name_regex(names):
+    return "|".join(re.escape(n) for n in names) or "(?!)"  # (?!): matches nothing
+
+
+GROUPED_METHODS, GROUPED_STAGES = grouped_methods(), grouped_stages()
+
+
+def group_pretrained_input(wc):
+    stage = resolve(config, wc.method).pretrain
+    return {"pretrained": [f"results/pretrain/{stage}/seed{s}/model.pt" for s in SEEDS]} if stage else {}
+
+
+def group_pretrained_arg(wc, input):
+    return f"--pretrained {' '.join(input.pretrained)}" if "pretrained" in input.keys() else ""
+
+
 ALL_METRICS = [f"{run_dir(r)}/metrics.json" for r in RUNS]
 ALL_PRETRAIN = [f"results/pretrain/{s}/seed{seed}/metrics.json" for s, seed in pretrain_stages()]
 
@@ -150,10 +192,13 @@ ARCHIVED = r"(runs|pretrain)/.+|metrics\.csv|benchmarks\.csv"
 
 
 def benchmark_pairs():
-    """(metrics.json, benchmark .tsv) of every training and first-stage job, flattened."""
+    """(metrics.json, benchmark .tsv) of every training and first-stage run, flattened: a grouped run
+    (group_runs) is paired with its group's file, which `benchmarks collect` shares out."""
     pairs = [(f"{run_dir(r)}/metrics.json",
-              f"benchmarks/train/{r['task']}/{r['method']}/n{r['labels']}/seed{r['seed']}.tsv") for r in RUNS]
-    pairs += [(f"results/pretrain/{s}/seed{seed}/metrics.json", f"benchmarks/pretrain/{s}/seed{seed}.tsv")
+              f"benchmarks/train_group/{r['task']}/{r['method']}/n{r['labels']}.tsv" if r["method"] in GROUPED_METHODS
+              else f"benchmarks/train/{r['task']}/{r['method']}/n{r['labels']}/seed{r['seed']}.tsv") for r in RUNS]
+    pairs += [(f"results/pretrain/{s}/seed{seed}/metrics.json",
+               f"benchmarks/pretrain_group/{s}.tsv" if s in GROUPED_STAGES else f"benchmarks/pretrain/{s}/seed{seed}.tsv")
               for s, seed in pretrain_stages()]
     return [f for pair in pairs for f in pair]
 
@@ -178,7 +223,7 @@ def rule_inputs(r):
 def archive_inputs():
     """results/metrics.csv, results/benchmarks.csv and every run file that a rule other than
     training and aggregation reads (the figures' checkpoints and histories)."""
-    skip = {"train", "pretrain", "aggregate", "benchmarks", "archive"}
+    skip = {"train", "pretrain", "train_group", "pretrain_group", "aggregate", "benchmarks", "archive"}
     files = {"results/metrics.csv", "results/benchmarks.csv"}
     for r in workflow.rules:
         if r.name not in skip:

@@ -70,3 +70,93 @@ rule pretrain:
         " --seed {wildcards.seed} --mnist {input.mnist} --split {input.split}"
         " --out $(dirname {output.metrics}) --hparams {params.hparams} --device {params.device}"
         " --threads {threads} --checkpoint {params.checkpoint} {params.pool_limit} > {log} 2>&1"
+
+
+# ---- group_runs: true -- one job per method x task x budget (or first stage), every seed of the
+# preset in one process (python -m fewlabels.train --seed 0 1 2 ...; stacked on a GPU where the method
+# allows). Each run still writes its own files and checkpoint. A group job that fails loses its
+# outputs (Snakemake deletes a failed job's files), but its runs' checkpoints stay: run again, the
+# finished runs are written from their final checkpoint and the others resume. One seed again:
+# delete its checkpoint and `snakemake --forcerun` its group, or run that seed alone with
+# `--config group_runs=false` (its own job). Runs whose blocks set their own seeds keep rule train.
+if config["group_runs"]:
+
+    ruleorder: train_group > train
+    ruleorder: pretrain_group > pretrain
+
+    rule train_group:
+        input:
+            unpack(group_pretrained_input),
+            code=lambda wc: method_source(wc.method),
+            mnist=MNIST,
+            splits=expand("results/splits/{{task}}/n{{labels}}/seed{seed}.npz", seed=SEEDS),
+        output:
+            metrics=expand("results/runs/{{task}}/{{method}}/n{{labels}}/seed{seed}/metrics.json", seed=SEEDS),
+            history=expand("results/runs/{{task}}/{{method}}/n{{labels}}/seed{seed}/history.csv", seed=SEEDS),
+            model=expand("results/runs/{{task}}/{{method}}/n{{labels}}/seed{seed}/model.pt", seed=SEEDS),
+        wildcard_constraints:
+            method=name_regex(GROUPED_METHODS),
+            labels=r"\d+|all",
+        params:
+            method=lambda wc: resolve(config, wc.method).method,
+            hparams=lambda wc: hparams_arg(wc.method),
+            device=config["device"],
+            stack=config["stack"],
+            pool_limit=pool_limit_arg(),
+            pretrained=group_pretrained_arg,
+            seeds=" ".join(map(str, SEEDS)),
+            outs=lambda wc, output: " ".join(os.path.dirname(f) for f in output.metrics),
+            checkpoints=" ".join(f"results/checkpoints/{{task}}/{{method}}/n{{labels}}/seed{s}.pt" for s in SEEDS),
+        log:
+            "logs/train_group/{task}/{method}/n{labels}.log",
+        benchmark:
+            "benchmarks/train_group/{task}/{method}/n{labels}.tsv"
+        threads: 1
+        resources:
+            gpu=lambda wc: train_gpus(),
+        conda:
+            ENV
+        shell:
+            "python -m fewlabels.train --method {params.method} --name {wildcards.method} --task {wildcards.task}"
+            " --labels {wildcards.labels} --seed {params.seeds} --mnist {input.mnist} --split {input.splits}"
+            " --out {params.outs} --hparams {params.hparams} --device {params.device} --stack {params.stack}"
+            " --threads {threads} --checkpoint {params.checkpoints} {params.pool_limit} {params.pretrained}"
+            " > {log} 2>&1"
+
+    rule pretrain_group:
+        input:
+            code=lambda wc: method_source(wc.stage),
+            mnist=MNIST,
+            splits=lambda wc: ["results/splits/{t}/n{n}/seed{s}.npz".format(
+                t=resolve(config, wc.stage).task, n=resolve(config, wc.stage).split_labels or "all", s=s)
+                for s in SEEDS],
+        output:
+            metrics=expand("results/pretrain/{{stage}}/seed{seed}/metrics.json", seed=SEEDS),
+            history=expand("results/pretrain/{{stage}}/seed{seed}/history.csv", seed=SEEDS),
+            model=expand("results/pretrain/{{stage}}/seed{seed}/model.pt", seed=SEEDS),
+        wildcard_constraints:
+            stage=name_regex(GROUPED_STAGES),
+        params:
+            method=lambda wc: resolve(config, wc.stage).method,
+            task=lambda wc: resolve(config, wc.stage).task,
+            hparams=lambda wc: hparams_arg(wc.stage),
+            device=config["device"],
+            stack=config["stack"],
+            pool_limit=pool_limit_arg(),
+            seeds=" ".join(map(str, SEEDS)),
+            outs=lambda wc, output: " ".join(os.path.dirname(f) for f in output.metrics),
+            checkpoints=" ".join(f"results/checkpoints/pretrain/{{stage}}/seed{s}.pt" for s in SEEDS),
+        log:
+            "logs/pretrain_group/{stage}.log",
+        benchmark:
+            "benchmarks/pretrain_group/{stage}.tsv"
+        threads: 1
+        resources:
+            gpu=lambda wc: train_gpus(),
+        conda:
+            ENV
+        shell:
+            "python -m fewlabels.train --method {params.method} --name {wildcards.stage} --task {params.task}"
+            " --labels all --seed {params.seeds} --mnist {input.mnist} --split {input.splits}"
+            " --out {params.outs} --hparams {params.hparams} --device {params.device} --stack {params.stack}"
+            " --threads {threads} --checkpoint {params.checkpoints} {params.pool_limit} > {log} 2>&1"
