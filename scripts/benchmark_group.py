@@ -1,0 +1,119 @@
+"""One process per run against one process per group of runs (``group_runs``): the cost of whole jobs.
+
+Usage: python scripts/benchmark_group.py [--methods linear ae transfer siamese] [--seeds 5]
+                                         [--threads 1] [--device cpu] [--stack off on]
+
+For each method, the paper preset's schedule (config.yaml's ``methods:`` overrides on the method's
+defaults) at its smallest budget there, ``--seeds`` seeds, three ways: one
+``python -m fewlabels.train`` process per seed, one after another (rule ``train``); one process for
+all seeds (``--seed 0 1 ...``, rule ``train_group``) with each ``--stack`` setting the method allows.
+Times whole processes, as Snakemake's benchmark files do (start-up, reading MNIST, training,
+evaluation, writing files): wall clock and the children's CPU time (the one to read on a machine
+whose cores other work also wants). First stages are trained once, untimed, on a few steps
+(a second stage's cost does not depend on its first stage's weights). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from fewlabels import data as D  # noqa: E402
+from fewlabels.batched import SUPPORTED  # noqa: E402
+from fewlabels.methods import METHODS, PRETRAIN  # noqa: E402
+
+MNIST = REPO / "resources" / "mnist.npz"
+
+
+def cli(method: str, task: str, labels, seeds, splits, outs, hparams: dict, args, pretrained=None,
+        stack: str | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "fewlabels.train", "--method", method, "--task", task, "--labels", str(labels),
+           "--mnist", str(MNIST), "--hparams", json.dumps(hparams), "--device", args.device,
+           "--threads", str(args.threads), "--seed", *map(str, seeds), "--split", *map(str, splits),
+           "--out", *map(str, outs)]
+    if pretrained:
+        cmd += ["--pretrained", *map(str, pretrained)]
+    if stack:
+        cmd += ["--stack", stack]
+    return cmd
+
+
+def timed(cmds: list[list[str]]) -> tuple[float, float]:
+    """Wall seconds and children's CPU seconds of running ``cmds`` one after another."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    for cmd in cmds:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if p.returncode:
+            sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - t0, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", nargs="+", default=["linear", "ae", "transfer", "siamese"])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--stack", nargs="+", default=["off", "on"], choices=["off", "on"])
+    args = p.parse_args(argv)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    seeds = list(range(args.seeds))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for method in args.methods:
+            spec = METHODS[method]
+            budgets = [b for block in config["grid"] if method in block["methods"] for b in block["labels"]]
+            labels = min(b for b in budgets if b != "all")
+            hp = config.get("methods", {}).get(method) or {}
+            splits = []
+            for s in seeds:
+                splits.append(tmp / f"{spec.task}-{labels}-{s}.npz")
+                if not splits[-1].exists():
+                    D.make_split(MNIST, splits[-1], spec.task, labels, seed=s)
+            pretrained = None
+            if spec.pretrain:
+                stage = PRETRAIN[spec.pretrain]
+                fsplits = [tmp / f"{stage.task}-all-{s}.npz" for s in seeds]
+                for s, f in zip(seeds, fsplits):
+                    D.make_split(MNIST, f, stage.task, None, seed=s)
+                pdirs = [tmp / "pre" / spec.pretrain / str(s) for s in seeds]
+                timed([cli(spec.pretrain, stage.task, "all", seeds, fsplits, pdirs,
+                           {"epochs": 1, "steps_per_epoch": 5}, args)])
+                pretrained = [d / "model.pt" for d in pdirs]
+            outs = lambda way: [tmp / way / method / str(s) for s in seeds]  # noqa: E731
+            alone = timed([cli(method, spec.task, labels, [s], [sp], [o], hp, args, pre and [pre])
+                           for s, sp, o, pre in zip(seeds, splits, outs("alone"), pretrained or [None] * len(seeds))])
+            rows.append((method, labels, "one process per run", alone, alone))
+            print(f"{method}: alone {alone[0]:.1f} s wall, {alone[1]:.1f} CPU s", flush=True)
+            for stack in args.stack:
+                if stack == "on" and method not in SUPPORTED:
+                    continue
+                got = timed([cli(method, spec.task, labels, seeds, splits, outs(f"group-{stack}"), hp, args,
+                                 pretrained, stack)])
+                rows.append((method, labels, f"one process, stack {stack}", got, alone))
+                print(f"{method}: group stack {stack} {got[0]:.1f} s wall, {got[1]:.1f} CPU s", flush=True)
+    print(f"\n{args.seeds} seeds, {args.threads} thread(s), device {args.device}; whole processes\n")
+    print("| method | labels | path | wall s | CPU s | CPU s per run | vs one process per run (CPU) |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for method, labels, path, (wall, cpu), (_, cpu_alone) in rows:
+        print(f"| {method} | {labels} | {path} | {wall:.1f} | {cpu:.1f} | {cpu / args.seeds:.2f} | "
+              f"{cpu_alone / cpu:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
