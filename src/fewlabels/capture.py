@@ -24,10 +24,11 @@ Step = Callable[[], object]
 
 
 def capture_step(step: Step, device: torch.device, *, generators: Sequence[torch.Generator] = (),
-                 warmup: int = 3, log=print) -> tuple[Step, int]:
+                 warmup: int = 3, log=print, taken_out: Callable[[object], None] | None = None) -> tuple[Step, int]:
     """``(run_one_step, steps_taken)``: a CUDA-graph replay of ``step`` when it can be captured, else
     ``step``. The warm-up steps (on a side stream, as CUDA graph capture needs) are real steps of
-    training: the caller counts them (``steps_taken``) in its schedule. Recording runs no step."""
+    training: the caller counts them (``steps_taken``) in its schedule, and ``taken_out`` receives
+    each one's output (e.g. to add its losses to the epoch's). Recording runs no step."""
     if device.type != "cuda":
         log(f"capture: no CUDA graph on {device.type}; training steps run eagerly")
         return step, 0
@@ -37,8 +38,10 @@ def capture_step(step: Step, device: torch.device, *, generators: Sequence[torch
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             for _ in range(warmup):
-                step()
+                result = step()
                 taken += 1
+                if taken_out is not None:
+                    taken_out(result)
         torch.cuda.current_stream(device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         if generators:

@@ -112,7 +112,8 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    gen.set_state(state["gen"])
+    if not torch.equal(gen.get_state(), state["gen"]):  # (a graph-registered CUDA generator: leave it be)
+        gen.set_state(state["gen"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -334,12 +335,15 @@ def _global_torch_state(dev: torch.device) -> torch.Tensor:
     return torch.cuda.get_rng_state(dev) if dev.type == "cuda" else torch.get_rng_state()
 
 
-def _train_stacked(runs: list[Run], log, last_epoch: int | None = None) -> None:
+def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture: str = "auto") -> None:
     """The runs' epochs trained together (``fewlabels.batched.StackedRuns``); each run's evaluation and
     checkpoint as the one-run path makes them, its random state swapped into the global generators
     around them. The stacked dropout masks come from a generator per run that carries the run's global
     state, so on the CPU every number equals the one-run path's up to the order of float sums
-    (tests/test_group.py). ``last_epoch``: stop after it (default: the schedule's last)."""
+    (tests/test_group.py). ``last_epoch``: stop after it (default: the schedule's last).
+    ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``fewlabels.capture``; the
+    first epoch's first steps run eagerly as its warm-up, and a step that cannot be captured runs
+    eagerly, with a log line); "off" always eager."""
     from .batched import StackedRuns
 
     dev = runs[0].dev
@@ -348,16 +352,32 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None) -> None:
     noise = [torch.Generator(device=dev) for _ in runs]
     for r, g in zip(runs, noise):
         g.set_state(r.rng["cuda"][dev.index or 0] if dev.type == "cuda" else r.rng["torch"])
-    st = StackedRuns([(r.m, g) for r, g in zip(runs, noise)], capturable=False)
+    cuda = dev.type == "cuda" and capture != "off"
+    st = StackedRuns([(r.m, g) for r, g in zip(runs, noise)], capturable=cuda)
     r0 = runs[0]
     log(f"training {len(runs)} runs of {r0.method} stacked in one process (seeds {[r.seed for r in runs]})")
+    step = None  # on CUDA: the captured step, made in the first epoch trained here
     for epoch in range(r0.start_epoch, (last_epoch or r0.hp["epochs"]) + 1):
         _sync(dev)
         t0 = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
-        for _ in range(r0.steps):
-            for k, v in st.train_step().items():
+
+        def add(losses):
+            for k, v in losses.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
+
+        left = r0.steps
+        if step is None:
+            if cuda:
+                from .capture import capture_step
+
+                step, taken = capture_step(st.train_step, dev, log=log, taken_out=add,
+                                           generators=[m.gen for m in st.methods] + list(st.noise))
+                left -= taken
+            else:
+                step = st.train_step
+        for _ in range(left):
+            add(step())
         _sync(dev)
         share = (time.perf_counter() - t0) / len(runs)
         st.unstack()
@@ -369,7 +389,9 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None) -> None:
                 r.rng["torch"] = g.get_state()
             _set_rng_state(r.rng, r.gen)
             r.end_epoch(epoch, {k: v[i] for k, v in sums.items()}, share)
-            g.set_state(_global_torch_state(dev))  # what its evaluation drew, if anything
+            drawn = _global_torch_state(dev)  # what its evaluation drew, if anything
+            if not torch.equal(drawn, g.get_state()):
+                g.set_state(drawn)
 
 
 def stackable(runs: list[Run]) -> str | None:
@@ -392,7 +414,7 @@ def stackable(runs: list[Run]) -> str | None:
     return None
 
 
-def run_group(specs: list[dict], stack: str = "auto", log=print) -> list[dict]:
+def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = "auto") -> list[dict]:
     """Several runs in one process: ``specs``, each a dict of ``run``'s keyword arguments (one method,
     task and budget; e.g. every seed). Each run writes its own files and checkpoint, as ``run`` does.
 
@@ -404,6 +426,7 @@ def run_group(specs: list[dict], stack: str = "auto", log=print) -> list[dict]:
     Checkpoints are deleted only once every run's files are written: a group that fails (a killed job,
     one diverged run) leaves each run at its last epoch, and running the group again finishes the
     finished runs from their final checkpoint without training them again.
+    ``capture``: a stacked group on CUDA records its step in a CUDA graph ("auto") or not ("off").
     """
     if stack not in ("auto", "on", "off"):
         raise ValueError(f"stack must be auto, on or off, not {stack!r}")
@@ -425,7 +448,7 @@ def run_group(specs: list[dict], stack: str = "auto", log=print) -> list[dict]:
         runs[-1].resume()
     why = stackable(runs)
     if why is None:
-        _train_stacked(runs, log)
+        _train_stacked(runs, log, capture=capture)
     elif stack == "on":
         raise ValueError(f"cannot stack these runs: {why}")
     else:  # auto on a GPU
@@ -488,6 +511,8 @@ def main(argv=None) -> None:
     p.add_argument("--stack", choices=["auto", "on", "off"], default="auto",
                    help="several seeds: stacked (fewlabels.batched) or one after another; auto: stacked on a "
                         "GPU when the method allows, one after another on the CPU")
+    p.add_argument("--capture", choices=["auto", "off"], default="auto",
+                   help="stacked runs on CUDA: record the training step in a CUDA graph (auto) or not")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--dry-run", action="store_true", help="build everything, take one step, write nothing")
     args = p.parse_args(argv)
@@ -512,7 +537,7 @@ def main(argv=None) -> None:
         elif n == 1:
             run(**specs[0], log=log)
         else:
-            run_group(specs, stack=args.stack, log=log)
+            run_group(specs, stack=args.stack, log=log, capture=args.capture)
     except (DataError, HParamError, DivergedError, KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
         sys.exit(f"error: {e}")
 

@@ -102,6 +102,7 @@ if config["group_runs"]:
             hparams=lambda wc: hparams_arg(wc.method),
             device=config["device"],
             stack=config["stack"],
+            capture=config["capture"],
             pool_limit=pool_limit_arg(),
             pretrained=group_pretrained_arg,
             seeds=" ".join(map(str, SEEDS)),
@@ -120,6 +121,7 @@ if config["group_runs"]:
             "python -m fewlabels.train --method {params.method} --name {wildcards.method} --task {wildcards.task}"
             " --labels {wildcards.labels} --seed {params.seeds} --mnist {input.mnist} --split {input.splits}"
             " --out {params.outs} --hparams {params.hparams} --device {params.device} --stack {params.stack}"
+            " --capture {params.capture}"
             " --threads {threads} --checkpoint {params.checkpoints} {params.pool_limit} {params.pretrained}"
             " > {log} 2>&1"
 
@@ -142,6 +144,7 @@ if config["group_runs"]:
             hparams=lambda wc: hparams_arg(wc.stage),
             device=config["device"],
             stack=config["stack"],
+            capture=config["capture"],
             pool_limit=pool_limit_arg(),
             seeds=" ".join(map(str, SEEDS)),
             outs=lambda wc, output: " ".join(os.path.dirname(f) for f in output.metrics),
@@ -159,4 +162,5 @@ if config["group_runs"]:
             "python -m fewlabels.train --method {params.method} --name {wildcards.stage} --task {params.task}"
             " --labels all --seed {params.seeds} --mnist {input.mnist} --split {input.splits}"
             " --out {params.outs} --hparams {params.hparams} --device {params.device} --stack {params.stack}"
+            " --capture {params.capture}"
             " --threads {threads} --checkpoint {params.checkpoints} {params.pool_limit} > {log} 2>&1"
