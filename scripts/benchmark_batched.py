@@ -1,4 +1,4 @@
-"""Many runs per process (fewlabels.batched) against one: steps/s and run-steps/s, eager.
+"""Many runs per process (fewlabels.batched) against one: steps/s and run-steps/s, eager and captured.
 
 Usage: python scripts/benchmark_batched.py [--device cpu] [--steps 20] [--threads 1] [--runs 1 4 8]
                                            [--methods supervised linear conv]
@@ -9,7 +9,9 @@ stacked in one process (``StackedRuns``), after a short warm-up, the device sync
 timed region. A step of N stacked runs is N run-steps; "vs alone" is the run-step rate over that of
 one run alone (above 1: the stacked path trains a group of seeds faster than one process per seed
 on the same cores), by wall clock and by this process's CPU time (the one to read on a contended
-machine). Prints a Markdown table.
+machine). On CUDA each stacked group is also timed with its step recorded in a CUDA graph
+(``fewlabels.capture.capture_step``, as a stacked group job trains; "captured" rows), so one
+invocation gives the batched-vs-one and captured-vs-eager ratios side by side. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 from fewlabels import data as D
 from fewlabels.batched import StackedRuns, build_run
+from fewlabels.capture import capture_step
 from fewlabels.train import device_name, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +71,13 @@ def main(argv=None) -> None:
                 dt, cpu = timed(st.train_step, args.steps, device)
                 rows.append((method, "stacked (StackedRuns)", n, dt, cpu, n * one / dt, n * one_cpu / cpu))
                 print(f"{method} N={n}: {dt * 1e3:.1f} ms/step, {cpu * 1e3:.1f} CPU ms/step", flush=True)
+                if device.type == "cuda":
+                    runs = [build_run(method, None, s, MNIST, split, device, data=data) for s in range(n)]
+                    st = StackedRuns(runs, capturable=True)
+                    step, _ = capture_step(st.train_step, device, log=print,
+                                           generators=[m.gen for m in st.methods] + list(st.noise))
+                    dt, cpu = timed(step, args.steps, device)
+                    rows.append((method, "stacked, captured", n, dt, cpu, n * one / dt, n * one_cpu / cpu))
     print(f"\n{device_name(device)}, torch {torch.__version__}, {args.threads} thread(s), {args.steps} timed steps, eager\n")
     print("| method | path | runs | ms/step | steps/s | run-steps/s | vs alone | CPU ms/step | run-steps per CPU s | vs alone |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
