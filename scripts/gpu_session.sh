@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# What a session lent a GPU machine (the device tool) runs there, one step per call (each within the
+# tool's 10 minutes; results/ and the installed packages stay while the machine is warm).
+# Here, first: bash scripts/gpu_wheels.sh, then call the tool with carry=['.whl'] and
+#   bash scripts/gpu_session.sh STEP
+# STEP: tests  the CUDA tests (batched == single runs, group capture == eager, resume) and the trainer's
+#       bench  scripts/benchmark.py and scripts/benchmark_batched.py on CUDA (tables into $OUT)
+#       group  a short supervised group through Snakemake (group_runs, stacked and captured) into $OUT
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -d /tmp/site/snakemake ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+fi
+export PYTHONPATH=/tmp/site:$PWD/src PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1
+mkdir -p resources
+[ -f resources/mnist.npz ] || python3 -c "
+import numpy as np; d = np.load('.whl/mnist.npz'); np.savez('resources/mnist.npz', **d)"
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/device.txt"
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/device.txt"
+case "${1:-}" in
+  tests)
+    python3 -m pytest -q -p no:cacheprovider tests/test_batched.py tests/test_group.py tests/test_train.py \
+      tests/test_resume.py 2>&1 | tee "$OUT/tests.txt" ;;
+  bench)
+    python3 scripts/benchmark_batched.py --device cuda --steps 50 --runs 1 5 20 | tee "$OUT/benchmark_batched.md"
+    python3 scripts/benchmark.py --device cuda --steps 50 | tee "$OUT/benchmark.md" ;;
+  group)
+    cat > /tmp/group.yaml <<'YAML'
+seeds: [0, 1, 2, 3, 4]
+group_runs: true
+grid:
+  - {task: mnist10, labels: [100], methods: [supervised]}
+methods:
+  supervised: {epochs: 5, steps_per_epoch: 100}
+YAML
+    SLURM_CONF=/dev/null snakemake --cores 8 --resources gpu=1 --configfile /tmp/group.yaml \
+      results/metrics.csv results/benchmarks.csv 2>&1 | tail -20
+    cp results/metrics.csv results/benchmarks.csv "$OUT/"
+    cp logs/train_group/mnist10/supervised/n100.log "$OUT/group.log" ;;
+  *) echo "usage: bash scripts/gpu_session.sh tests|bench|group" >&2; exit 2 ;;
+esac
