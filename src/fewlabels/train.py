@@ -347,8 +347,9 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
     from .batched import StackedRuns
 
     dev = runs[0].dev
-    for r in runs:  # each run's own global state: what its dropout masks are drawn from
+    for r in runs:  # each run's batch generator where its last epoch (or its build) left it
         _set_rng_state(r.rng, r.gen)
+    # each run's global state moves into a generator of its own: its dropout masks are drawn from it
     noise = [torch.Generator(device=dev) for _ in runs]
     for r, g in zip(runs, noise):
         g.set_state(r.rng["cuda"][dev.index or 0] if dev.type == "cuda" else r.rng["torch"])
