@@ -75,3 +75,17 @@ def test_presets_merge_over_config_yaml_like_snakemake(tmp_path):
     cfg = E.load_config([over])
     assert cfg["preset"] == "p" and cfg["methods"]["supervised"]["epochs"] == 1
     assert cfg["methods"]["supervised"]["steps_per_epoch"] == E.load_config([])["methods"]["supervised"]["steps_per_epoch"]
+
+
+def test_group_runs_pay_one_start_up_per_group_and_wait_for_the_longest_job():
+    cfg = small(group_runs=True, grid=[{"task": "mnist10", "labels": [100], "methods": ["supervised"]},
+                                       {"task": "mnist10", "labels": [100], "methods": ["sgan"], "seeds": [0]}],
+                methods={"supervised": {"epochs": 2, "steps_per_epoch": 10}, "sgan": {"epochs": 1, "steps_per_epoch": 2}})
+    est = E.estimate(cfg, TABLE, jobs=4)
+    assert est["jobs"] == 2  # supervised: one group of two seeds; sgan (its own seeds): one job per run
+    group = 2 * (2 * 10 * 0.100) + E.JOB_OVERHEAD_S
+    sgan = 2 * 0.500 + E.JOB_OVERHEAD_S
+    assert est["cpu_s"] == pytest.approx(group + sgan)
+    assert est["wall_s"] == pytest.approx(group)  # four jobs at a time, but the group's runs go in turn
+    ungrouped = E.estimate({**cfg, "group_runs": False}, TABLE, jobs=4)
+    assert ungrouped["jobs"] == 3 and ungrouped["cpu_s"] == pytest.approx(group + sgan + E.JOB_OVERHEAD_S)

@@ -68,6 +68,31 @@ def runs(config: dict) -> list[dict]:
     return out
 
 
+def pretrain_stages(config: dict) -> list[tuple[str, int]]:
+    """(stage, seed) pairs the grid needs: each first stage once per seed, whatever the budgets."""
+    need = {(resolve(config, r["method"]).pretrain, r["seed"]) for r in runs(config)
+            if resolve(config, r["method"]).pretrain}
+    return sorted(need)
+
+
+def grouped(config: dict) -> tuple[list[str], list[str]]:
+    """With ``group_runs``: the grid names and the first stages that train as one job per
+    (task, budget) or per stage, all seeds in one process. A name qualifies when every one of its
+    (task, budget) cells runs exactly the top-level seeds (a block with its own ``seeds:`` keeps one
+    job per run); a stage when it is needed for exactly those seeds. ([], []) without group_runs."""
+    if not config.get("group_runs"):
+        return [], []
+    top = set(config["seeds"])
+    cells: dict[tuple, set] = {}
+    for r in runs(config):
+        cells.setdefault((r["task"], r["method"], r["labels"]), set()).add(r["seed"])
+    odd = {m for (_, m, _), s in cells.items() if s != top}
+    stages: dict[str, set] = {}
+    for stage, seed in pretrain_stages(config):
+        stages.setdefault(stage, set()).add(seed)
+    return (sorted({m for (_, m, _) in cells} - odd), sorted(st for st, s in stages.items() if s == top))
+
+
 def check_names(config: dict) -> None:
     """The checks that need no torch: names, method/task pairs, variants, budgets."""
     for name, v in (config.get("variants") or {}).items():

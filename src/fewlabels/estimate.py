@@ -82,14 +82,22 @@ def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> tuple[int,
 
 
 def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, float] | None = None) -> dict:
+    """Training time of a grid: every run's steps x ms/step, its evaluations, and a start-up per job.
+    With ``group_runs`` a grouped (task, method, budget) or first stage is one job whose runs go one
+    after another (as on a CPU): one start-up for the group, and the wall time is at least the
+    longest job's."""
     flconfig.check_names(cfg)
-    items = [(r["method"], r["labels"], r["task"]) for r in flconfig.runs(cfg)]
-    stages = sorted({(resolve(cfg, r["method"]).pretrain, r["seed"]) for r in flconfig.runs(cfg)
-                     if resolve(cfg, r["method"]).pretrain})
-    items += [(stage, None, resolve(cfg, stage).task) for stage, _ in stages]
+    methods, grouped_stages = flconfig.grouped(cfg)
+    # (name, labels, task, job): runs of one group job share its key; any other run is a job of its own
+    items = [(r["method"], r["labels"], r["task"],
+              (r["task"], r["method"], r["labels"]) if r["method"] in methods else (r["task"], r["method"], r["labels"], r["seed"]))
+             for r in flconfig.runs(cfg)]
+    stages = flconfig.pretrain_stages(cfg)
+    items += [(stage, None, resolve(cfg, stage).task, ("pretrain", stage) if stage in grouped_stages else ("pretrain", stage, seed))
+              for stage, seed in stages]
     default_ms = max(table.values())
-    unknown, total_s, by_method = set(), 0.0, {}
-    for name, labels, task in items:
+    unknown, total_s, by_method, job_s = set(), 0.0, {}, {}
+    for name, labels, task, job in items:
         base = resolve(cfg, name).method
         ms = table.get(name, table.get(base))
         if ms is None:
@@ -97,12 +105,15 @@ def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, f
             ms = default_ms
         epochs, steps = run_steps(cfg, name, labels, task)
         ev = (eval_ms or {}).get(name, (eval_ms or {}).get(base, 0.0))
-        s = steps * ms / 1000 + (epochs + FINAL_EVALS) * ev / 1000 + JOB_OVERHEAD_S
+        s = steps * ms / 1000 + (epochs + FINAL_EVALS) * ev / 1000
+        if job not in job_s:
+            s += JOB_OVERHEAD_S
+        job_s[job] = job_s.get(job, 0.0) + s
         total_s += s
         by_method[name] = by_method.get(name, 0.0) + s
-    return {"jobs": len(items), "runs": len(items) - len(stages), "first_stages": len(stages),
-            "cpu_s": total_s, "wall_s": total_s / max(1, jobs), "parallel": jobs,
-            "unknown": sorted(unknown), "default_ms": default_ms, "by_method": by_method}
+    return {"jobs": len(job_s), "runs": len(items) - len(stages), "first_stages": len(stages),
+            "cpu_s": total_s, "wall_s": max(total_s / max(1, jobs), max(job_s.values(), default=0.0)),
+            "parallel": jobs, "unknown": sorted(unknown), "default_ms": default_ms, "by_method": by_method}
 
 
 def human(seconds: float) -> str:

@@ -34,8 +34,7 @@ def run_dir(r):
 
 def pretrain_stages():
     """(stage, seed) pairs the grid needs: each once per seed, whatever the budgets."""
-    need = {(resolve(config, r["method"]).pretrain, r["seed"]) for r in RUNS if resolve(config, r["method"]).pretrain}
-    return sorted(need)
+    return flconfig.pretrain_stages(config)
 
 
 def hparams_arg(name):
@@ -65,33 +64,11 @@ def pretrained_arg(wc, input):
 SEEDS = list(config["seeds"])
 
 
-def grouped_methods():
-    """Grid names whose every (task, budget) runs exactly the top-level seeds: those train as groups
-    when group_runs is on (a method whose block has its own seeds keeps one job per run)."""
-    if not config["group_runs"]:
-        return []
-    seeds = {}
-    for r in RUNS:
-        seeds.setdefault((r["task"], r["method"], r["labels"]), set()).add(r["seed"])
-    odd = {m for (_, m, _), s in seeds.items() if s != set(SEEDS)}
-    return sorted({m for (_, m, _) in seeds} - odd)
-
-
-def grouped_stages():
-    """First stages needed for exactly the top-level seeds (grouped when group_runs is on)."""
-    if not config["group_runs"]:
-        return []
-    seeds = {}
-    for stage, seed in pretrain_stages():
-        seeds.setdefault(stage, set()).add(seed)
-    return sorted(st for st, s in seeds.items() if s == set(SEEDS))
-
-
 def name_regex(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"  # (?!): matches nothing
 
 
-GROUPED_METHODS, GROUPED_STAGES = grouped_methods(), grouped_stages()
+GROUPED_METHODS, GROUPED_STAGES = flconfig.grouped(config)  # empty without group_runs
 
 
 def group_pretrained_input(wc):
