@@ -208,3 +208,49 @@ def test_cuda_group_resumes(tmp_path, splits, mnist_path):
     out = run_group(sp, stack="on", log=lines.append)
     assert sum("after epoch 1" in s for s in lines) == len(SEEDS)
     assert all(m["results"]["test_accuracy"] > 0.2 for m in out)
+
+
+TOWER = {"epochs": 2, "steps_per_epoch": 4, "batch_size": 20}
+
+
+@pytest.mark.parametrize("method", ["transfer"])  # scratch is the same tower without the frozen layer
+def test_stacked_towers_equal_their_runs_alone(tmp_path, mnist_path, method):
+    """Seed 002's towers stack too: input dropout, batch norm, the epoch sampler of each run, and for
+    transfer the restored first layer frozen (no gradient, no Adam state) under fresh layers."""
+    seeds = (0, 1)
+    for s in seeds:
+        D.make_split(mnist_path, tmp_path / f"59-{s}.npz", "digits59", 50, seed=s)
+    pretrained = {}
+    if method == "transfer":
+        for s in seeds:
+            D.make_split(mnist_path, tmp_path / f"04-{s}.npz", "digits04", None, seed=s)
+            run(method="transfer-source", task="digits04", labels=None, seed=s, mnist=mnist_path,
+                split=tmp_path / f"04-{s}.npz", out=tmp_path / "src" / str(s), device="cpu", pool_limit=POOL,
+                hparams={"epochs": 1, "steps_per_epoch": 3}, log=lambda line: None)
+            pretrained[s] = tmp_path / "src" / str(s) / "model.pt"
+
+    def spec(s, root):
+        return dict(method=method, task="digits59", labels=50, seed=s, mnist=mnist_path, split=tmp_path / f"59-{s}.npz",
+                    out=root / f"seed{s}", hparams=TOWER, device="cpu", pool_limit=POOL, pretrained=pretrained.get(s))
+
+    for s in seeds:
+        run(**spec(s, tmp_path / "alone"), log=lambda line: None)
+    lines = []
+    run_group([spec(s, tmp_path / "stacked") for s in seeds], stack="on", log=lines.append)
+    assert any("stacked in one process" in line for line in lines)
+    for s in seeds:
+        (m1, h1, p1), (m2, h2, p2) = files(tmp_path / "alone", s), files(tmp_path / "stacked", s)
+        losses = [c for c in h1.columns if c.startswith("loss_")]
+        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-4)
+        # Looser than the MLP's two images: the seed's dense layers keep a bias under batch norm, whose
+        # gradient is zero up to float noise; Adam scales that noise to steps of about lr, so those
+        # biases (and the running means that follow them) drift apart between two summation orders.
+        # Training is blind to them; evaluation sees the lag of the running mean.
+        assert abs(m2["results"]["test_accuracy"] - m1["results"]["test_accuracy"]) <= 0.01
+        for k, w in p1["modules"]["net"].items():
+            if k.endswith(".0.weight") or k.startswith("head."):  # the weights that carry the function
+                torch.testing.assert_close(p2["modules"]["net"][k], w, rtol=1e-3, atol=5e-3)
+        if method == "transfer":  # the restored layer did not move, in either path
+            key = next(k for k in p1["modules"]["net"] if k.startswith("tower.blocks.0.0.weight"))
+            src = torch.load(pretrained[s], weights_only=False)["tower"]["blocks.0.0.weight"]
+            assert torch.equal(p2["modules"]["net"][key], src) and torch.equal(p1["modules"]["net"][key], src)

@@ -28,7 +28,12 @@ class, so the same initial weights bit for bit), then trains them together:
 so its ``state_dict()`` / ``payload()`` are exactly what a single run would checkpoint and save.
 
 Supported: methods with one network trained by one optimiser on the labeled cross-entropy
-(``SUPPORTED``: seed 004's ``supervised``, seed 003's ``linear`` and ``conv``).
+(``SUPPORTED``: seed 004's ``supervised``, seed 003's ``linear`` and ``conv``, and the towers of
+seeds 002 and 000: ``transfer-source``, ``transfer``, ``scratch``, ``siamese``, ``siamese-scratch``).
+Frozen layers (a second stage's restored layers) stack without gradients and the optimiser skips
+them, as the single run's, which never holds them. The towers draw their minibatches as TF's
+``next_batch`` does (``transfer.EpochBatches``: a permutation per pass, kept in Python), each run
+from its own sampler; such a step cannot be replayed from a CUDA graph (``graph_safe``).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from .methods import get as get_method
 from .methods.base import Method, classification_loss, resolve_hparams
 from .train import build_method
 
-SUPPORTED = ("supervised", "linear", "conv")
+SUPPORTED = ("supervised", "linear", "conv", "transfer-source", "transfer", "scratch", "siamese", "siamese-scratch")
 
 
 # ----------------------------------------------------------------------------- building the runs
@@ -72,6 +77,19 @@ def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist
 def labeled_batch_size(m: Method) -> int:
     """The minibatch of a labeled step: seed 003's classifiers may take the library's (``batch_size()``)."""
     return m.batch_size() if callable(getattr(m, "batch_size", None)) else m.hp["batch_size"]
+
+
+def labeled_indices(m: Method) -> torch.Tensor:
+    """The labeled images of ``m``'s next step, drawn as its own ``train_step`` draws them: a tower's
+    epoch sampler (``m.batches``), else ``Method.batch``'s uniform draw from the run's generator."""
+    if hasattr(m, "batches"):
+        return m.batches(m.hp["batch_size"], m.gen)
+    return torch.randint(len(m.data.x_lab), (labeled_batch_size(m),), generator=m.gen, device=m.device)
+
+
+def graph_safe(m: Method) -> bool:
+    """Whether a captured step can replay ``m``'s draws: not when Python decides them (an epoch sampler)."""
+    return not hasattr(m, "batches")
 
 
 # ----------------------------------------------------------------------------- dropout from per-run generators
@@ -148,7 +166,8 @@ class StackedRuns:
         group = {k: v for k, v in opt0.param_groups[0].items() if k in opt0.defaults}
         if capturable:
             group["capturable"] = True
-        self.opt = type(opt0)(list(self.params.values()), **group)
+        # the trainable parameters only (frozen layers stack without gradients), as the single run's
+        self.opt = type(opt0)([p for p in self.params.values() if p.requires_grad], **group)
         self._stack_optimizer_state()
         self._data_cache: dict[str, tuple[torch.Tensor, int | None]] = {}
 
@@ -174,6 +193,8 @@ class StackedRuns:
             return
         for j, p in enumerate(self.params.values()):
             per_run = [run[j] for run in states]
+            if all(s is None for s in per_run):  # a frozen parameter, or one that never had a gradient
+                continue
             if any(s is None for s in per_run):
                 raise ValueError("some runs have optimiser state and some do not")
             st = {}
@@ -242,9 +263,7 @@ class StackedRuns:
     def train_step(self) -> dict[str, torch.Tensor]:
         """One step of every run. Returns each loss as a tensor of N values (detached, no host sync)."""
         (x_lab, dim), (y_lab, _) = self._data("x_lab"), self._data("y_lab")
-        n_lab = x_lab.shape[0 if dim is None else 1]
-        idx = torch.stack([torch.randint(n_lab, (self.batch_size,), generator=m.gen, device=self.device)
-                           for m in self.methods])  # each run's draw, as Method.batch makes it
+        idx = torch.stack([labeled_indices(m) for m in self.methods])  # each run's draw, as it draws alone
         if dim is None:
             x, y = x_lab[idx], y_lab[idx]
         else:

@@ -344,7 +344,7 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
     ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``fewlabels.capture``; the
     first epoch's first steps run eagerly as its warm-up, and a step that cannot be captured runs
     eagerly, with a log line); "off" always eager."""
-    from .batched import StackedRuns
+    from .batched import StackedRuns, graph_safe
 
     dev = runs[0].dev
     for r in runs:  # each run's batch generator where its last epoch (or its build) left it
@@ -354,6 +354,10 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
     for r, g in zip(runs, noise):
         g.set_state(r.rng["cuda"][dev.index or 0] if dev.type == "cuda" else r.rng["torch"])
     cuda = dev.type == "cuda" and capture != "off"
+    if cuda and not graph_safe(runs[0].m):
+        log(f"capture: {runs[0].cls.NAME} draws its minibatches in Python (an epoch sampler), which a CUDA "
+            "graph would replay unchanged; training steps run eagerly")
+        cuda = False
     st = StackedRuns([(r.m, g) for r, g in zip(runs, noise)], capturable=cuda)
     r0 = runs[0]
     log(f"training {len(runs)} runs of {r0.method} stacked in one process (seeds {[r.seed for r in runs]})")
