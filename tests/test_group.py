@@ -254,3 +254,29 @@ def test_stacked_towers_equal_their_runs_alone(tmp_path, mnist_path, method):
             key = next(k for k in p1["modules"]["net"] if k.startswith("tower.blocks.0.0.weight"))
             src = torch.load(pretrained[s], weights_only=False)["tower"]["blocks.0.0.weight"]
             assert torch.equal(p2["modules"]["net"][key], src) and torch.equal(p1["modules"]["net"][key], src)
+
+
+@pytest.mark.parametrize("method", ["ae", "conv-ae-scratch"])
+def test_stacked_seed003_heads_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
+    """Seed 003's heads stack: a pretrained (tied-weight) encoder under a head, and the conv twin."""
+    hp = {"epochs": 2, "steps_per_epoch": 4}
+    pretrained = {}
+    if method == "ae":
+        for s in (0, 1):
+            D.make_split(mnist_path, tmp_path / f"all-{s}.npz", "mnist10", None, seed=s)
+            run(method="ae-pretrain", task="mnist10", labels=None, seed=s, mnist=mnist_path,
+                split=tmp_path / f"all-{s}.npz", out=tmp_path / "pre" / str(s), device="cpu", pool_limit=POOL,
+                hparams={"epochs": 1, "steps_per_epoch": 3}, log=lambda line: None)
+            pretrained[s] = tmp_path / "pre" / str(s) / "model.pt"
+    sp = lambda root: [{**spec, "pretrained": pretrained.get(spec["seed"])}  # noqa: E731
+                       for spec in specs(root, splits, mnist_path, method=method, hp=hp, seeds=(0, 1), checkpoint=False)]
+    for spec in sp(tmp_path / "alone"):
+        run(**spec, log=lambda line: None)
+    lines = []
+    run_group(sp(tmp_path / "stacked"), stack="on", log=lines.append)
+    assert any("stacked in one process" in line for line in lines)
+    for s in (0, 1):
+        (m1, h1, _), (m2, h2, _) = files(tmp_path / "alone", s), files(tmp_path / "stacked", s)
+        losses = [c for c in h1.columns if c.startswith("loss_")]
+        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-4)
+        assert abs(m2["results"]["test_accuracy"] - m1["results"]["test_accuracy"]) <= 2 / m1["data"]["n_test"]

@@ -29,7 +29,8 @@ so its ``state_dict()`` / ``payload()`` are exactly what a single run would chec
 
 Supported: methods with one network trained by one optimiser on the labeled cross-entropy
 (``SUPPORTED``: seed 004's ``supervised``, seed 003's ``linear`` and ``conv``, and the towers of
-seeds 002 and 000: ``transfer-source``, ``transfer``, ``scratch``, ``siamese``, ``siamese-scratch``).
+seeds 002 and 000: ``transfer-source``, ``transfer``, ``scratch``, ``siamese``, ``siamese-scratch``,
+and seed 003's heads on an encoder: ``ae``, ``dae``, ``conv-ae``, ``vae`` and their scratch twins).
 Frozen layers (a second stage's restored layers) stack without gradients and the optimiser skips
 them, as the single run's, which never holds them. The towers draw their minibatches as TF's
 ``next_batch`` does (``transfer.EpochBatches``: a permutation per pass, kept in Python), each run
@@ -51,7 +52,8 @@ from .methods import get as get_method
 from .methods.base import Method, classification_loss, resolve_hparams
 from .train import build_method
 
-SUPPORTED = ("supervised", "linear", "conv", "transfer-source", "transfer", "scratch", "siamese", "siamese-scratch")
+SUPPORTED = ("supervised", "linear", "conv", "transfer-source", "transfer", "scratch", "siamese", "siamese-scratch",
+             "ae", "dae", "conv-ae", "vae", "ae-scratch", "conv-ae-scratch", "vae-scratch")
 
 
 # ----------------------------------------------------------------------------- building the runs
