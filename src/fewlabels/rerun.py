@@ -50,7 +50,7 @@ def spread(df: pd.DataFrame, task: str, method: str, labels) -> tuple[float, flo
     return float(cell.mean()), float(cell.std()) if len(cell) > 1 else float("nan"), len(cell)
 
 
-def rerun_one(cfg: dict, task: str, method: str, labels: int, seed: int, mnist: Path, work: Path,
+def rerun_one(cfg: dict, task: str, method: str, labels: int | None, seed: int, mnist: Path, work: Path,
               stages: dict, log) -> dict:
     from . import data as D
     from .train import run
@@ -70,11 +70,11 @@ def rerun_one(cfg: dict, task: str, method: str, labels: int, seed: int, mnist: 
                 out=out, hparams=s.overrides, device="cpu", pool_limit=pool_limit, log=lambda _: None)
             stages[key] = out / "model.pt"
         pretrained = stages[key]
-    split = work / f"splits/{task}/n{labels}/seed{seed}.npz"
+    split = work / f"splits/{task}/n{labels or 'all'}/seed{seed}.npz"
     if not split.exists():
         D.make_split(mnist, split, task, labels, seed)
     return run(method=r.method, name=method, task=task, labels=labels, seed=seed, mnist=mnist, split=split,
-               out=work / f"runs/{task}/{method}/n{labels}/seed{seed}", hparams=r.overrides, device="cpu",
+               out=work / f"runs/{task}/{method}/n{labels or 'all'}/seed{seed}", hparams=r.overrides, device="cpu",
                pool_limit=pool_limit, pretrained=pretrained, log=lambda _: None)
 
 
@@ -96,13 +96,15 @@ def compare(archive: Path, n: int, runs: list[str] | None, mnist: Path, workdir:
     rows, stages = [], {}
     with tempfile.TemporaryDirectory(prefix="rerun-", dir=workdir) as tmp:
         for _, a in chosen.iterrows():
-            task, method, labels, seed = a["task"], a["method"], int(a["labels"]), int(a["seed"])
-            log(f"re-running {task}/{method}/n{labels}/seed{seed} (archived wall time {a['wall_s']:.0f} s) ...")
+            # "all": every pool label (a full-label reference run such as seed 003's classifiers)
+            task, method, seed = a["task"], a["method"], int(a["seed"])
+            labels = None if str(a["labels"]) == "all" else int(a["labels"])
+            log(f"re-running {task}/{method}/n{a['labels']}/seed{seed} (archived wall time {a['wall_s']:.0f} s) ...")
             m = rerun_one(cfg, task, method, labels, seed, Path(mnist), Path(tmp), stages, log)
             mean, sd, k = spread(df, task, method, a["labels"])
             new = m["results"]["test_accuracy"]
             within = None if k < 2 else abs(new - mean) <= 2 * sd
-            rows.append({"run": f"{task}/{method}/{labels}/{seed}", "archived": a["test_accuracy"], "new": new,
+            rows.append({"run": f"{task}/{method}/{a['labels']}/{seed}", "archived": a["test_accuracy"], "new": new,
                          "diff_points": round(100 * (new - a["test_accuracy"]), 2),
                          "identical": new == a["test_accuracy"] and m["results"]["val_accuracy"] == a["val_accuracy"],
                          "split_same": m["data"]["split_sha256"] == a["split_sha256"],
