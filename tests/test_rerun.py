@@ -60,3 +60,22 @@ def test_rerun_reports_a_run_that_differs_and_lies_outside_the_spread(tiny_archi
 def test_unknown_run_is_named(tiny_archive, mnist_path):
     with pytest.raises(SystemExit, match="mnist10/aae/20/0"):
         rerun.compare(tiny_archive, 1, ["mnist10/aae/20/0"], mnist_path, log=lambda _: None)
+
+
+def test_a_full_label_run_is_re_run(tmp_path, mnist_path):
+    """A run with every pool label (budget "all", e.g. seed 003's classifiers) re-runs from its archive."""
+    import torch
+    torch.set_num_threads(1)
+    cfg = {**CFG, "seeds": [0], "grid": [{"task": "mnist10", "labels": ["all"], "methods": ["linear"]}],
+           "methods": {"linear": {"epochs": 1, "steps_per_epoch": 3}}}
+    split = tmp_path / "nall.npz"
+    D.make_split(mnist_path, split, "mnist10", None, 0)
+    out = tmp_path / "runs/linear"
+    run(method="linear", task="mnist10", labels=None, seed=0, mnist=mnist_path, split=split, out=out,
+        hparams=cfg["methods"]["linear"], device="cpu", pool_limit=300, log=lambda _: None)
+    arc = tmp_path / "archive"
+    arc.mkdir()
+    aggregate.collect([out / "metrics.json"]).to_csv(arc / "metrics.csv", index=False)
+    (arc / "config.yaml").write_text(yaml.safe_dump({**cfg, "archive": True}))
+    res = rerun.compare(arc, 1, ["mnist10/linear/all/0"], mnist_path, workdir=tmp_path, log=lambda _: None)
+    assert list(res["run"]) == ["mnist10/linear/all/0"] and res["identical"].all() and res["split_same"].all()
