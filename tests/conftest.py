@@ -26,6 +26,17 @@ def mnist_path() -> Path:
     return MNIST
 
 
+@pytest.fixture(scope="module")
+def mnist10_splits(tmp_path_factory, mnist_path) -> dict[int, Path]:
+    """100-label mnist10 splits of seeds 0, 1 and 2, by seed (the many-runs-per-process tests)."""
+    from fewlabels import data as D
+
+    folder = tmp_path_factory.mktemp("splits")
+    for s in (0, 1, 2):
+        D.make_split(mnist_path, folder / f"{s}.npz", "mnist10", 100, seed=s)
+    return {s: folder / f"{s}.npz" for s in (0, 1, 2)}
+
+
 def make_sandbox(path: Path) -> Path:
     """``path`` made a working directory with links to the workflow's sources and its own outputs."""
     subprocess.run(["bash", str(REPO / "scripts" / "sandbox.sh"), str(path)], check=True, capture_output=True)

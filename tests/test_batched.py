@@ -30,11 +30,8 @@ CLOSE = {"rtol": 1e-5, "atol": 1e-7}
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory, mnist_path):
-    folder = tmp_path_factory.mktemp("splits")
-    for s in SEEDS:
-        D.make_split(mnist_path, folder / f"{s}.npz", "mnist10", 100, seed=s)
-    return {s: folder / f"{s}.npz" for s in SEEDS}
+def splits(mnist10_splits):
+    return mnist10_splits
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,8 @@ TINY = {"epochs": 2, "steps_per_epoch": 6, "batch_size": 32, "hidden": [64, 32],
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory, mnist_path):
-    folder = tmp_path_factory.mktemp("group-splits")
-    for s in SEEDS:
-        D.make_split(mnist_path, folder / f"{s}.npz", "mnist10", 100, seed=s)
-    return {s: folder / f"{s}.npz" for s in SEEDS}
+def splits(mnist10_splits):
+    return mnist10_splits
 
 
 def specs(root, splits, mnist_path, method="supervised", hp=TINY, seeds=SEEDS, checkpoint=True):
