@@ -76,10 +76,10 @@ rule pretrain:
 # preset in one process (python -m fewlabels.train --seed 0 1 2 ...; stacked on a GPU where the method
 # allows). Each run still writes its own files and checkpoint. A group job that fails loses its
 # outputs (Snakemake deletes a failed job's files), but its runs' checkpoints stay: run again, the
-# finished runs are written from their final checkpoint and the others resume. A group job that
-# runs again (`--forcerun`, or one of its runs' files deleted) trains all its seeds again; to train
-# one seed again alone, delete its metrics.json and run with `--config group_runs=false` (that run
-# becomes its own train job). Runs whose blocks set their own seeds keep rule train.
+# finished runs are written from their final checkpoint and the others resume. Snakemake reruns
+# whole jobs: one seed of a group again (`--forcerun`, or its files deleted) means the whole group
+# again, and switching group_runs on or off makes every run it touches out of date (another rule,
+# other benchmark files). Runs whose blocks set their own seeds keep rule train.
 if config["group_runs"]:
 
     ruleorder: train_group > train
