@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from fewlabels import data as D  # noqa: E402
-from fewlabels.batched import SUPPORTED  # noqa: E402
+from fewlabels.batched import STACKABLE  # noqa: E402
 from fewlabels.methods import METHODS, PRETRAIN  # noqa: E402
 
 MNIST = REPO / "resources" / "mnist.npz"
@@ -101,7 +101,7 @@ def main(argv=None) -> None:
             rows.append((method, labels, "one process per run", alone, alone))
             print(f"{method}: alone {alone[0]:.1f} s wall, {alone[1]:.1f} CPU s", flush=True)
             for stack in args.stack:
-                if stack == "on" and method not in SUPPORTED:
+                if stack == "on" and method not in STACKABLE:
                     continue
                 got = timed([cli(method, spec.task, labels, seeds, splits, outs(f"group-{stack}"), hp, args,
                                  pretrained, stack)])

@@ -47,6 +47,26 @@ def files(root, seed):
     return m, pd.read_csv(d / "history.csv"), torch.load(d / "model.pt", weights_only=False)
 
 
+def alone_and_stacked(sp, tmp_path, seeds=(0, 1), accuracy_tol=None):
+    """``sp(root)``'s runs each alone, then all stacked in one group: the losses agree within 1e-4
+    relative and the test accuracies within ``accuracy_tol`` (default two images). Returns each
+    seed's ((metrics, history, model) alone, (...) stacked)."""
+    for spec in sp(tmp_path / "alone"):
+        run(**spec, log=lambda line: None)
+    lines = []
+    run_group(sp(tmp_path / "stacked"), stack="on", log=lines.append)
+    assert any("stacked in one process" in line for line in lines)
+    out = {}
+    for s in seeds:
+        (m1, h1, p1), (m2, h2, p2) = out[s] = files(tmp_path / "alone", s), files(tmp_path / "stacked", s)
+        losses = [c for c in h1.columns if c.startswith("loss_")]
+        assert losses
+        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-4)
+        tol = accuracy_tol if accuracy_tol is not None else 2 / m1["data"]["n_test"]
+        assert abs(m2["results"]["test_accuracy"] - m1["results"]["test_accuracy"]) <= tol
+    return out
+
+
 def test_one_after_another_is_the_one_run_path_bit_for_bit(tmp_path, alone, splits, mnist_path):
     lines = []
     out = run_group(specs(tmp_path, splits, mnist_path), stack="off", log=lines.append)
@@ -124,7 +144,7 @@ def test_a_failed_group_keeps_its_finished_runs(tmp_path, splits, mnist_path):
 
 def test_stack_on_refuses_what_it_cannot_stack(tmp_path, splits, mnist_path):
     with pytest.raises(ValueError, match="cannot stack"):
-        run_group(specs(tmp_path, splits, mnist_path, method="aae", hp={"epochs": 1}), stack="on")
+        run_group(specs(tmp_path, splits, mnist_path, method="sgan", hp={"epochs": 1}), stack="on")
     with pytest.raises(ValueError, match="stack must be"):
         run_group(specs(tmp_path, splits, mnist_path), stack="sometimes")
     assert not (tmp_path / "seed0").exists()
@@ -230,20 +250,12 @@ def test_stacked_towers_equal_their_runs_alone(tmp_path, mnist_path, method):
         return dict(method=method, task="digits59", labels=50, seed=s, mnist=mnist_path, split=tmp_path / f"59-{s}.npz",
                     out=root / f"seed{s}", hparams=TOWER, device="cpu", pool_limit=POOL, pretrained=pretrained.get(s))
 
-    for s in seeds:
-        run(**spec(s, tmp_path / "alone"), log=lambda line: None)
-    lines = []
-    run_group([spec(s, tmp_path / "stacked") for s in seeds], stack="on", log=lines.append)
-    assert any("stacked in one process" in line for line in lines)
-    for s in seeds:
-        (m1, h1, p1), (m2, h2, p2) = files(tmp_path / "alone", s), files(tmp_path / "stacked", s)
-        losses = [c for c in h1.columns if c.startswith("loss_")]
-        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-4)
-        # Looser than the MLP's two images: the seed's dense layers keep a bias under batch norm, whose
-        # gradient is zero up to float noise; Adam scales that noise to steps of about lr, so those
-        # biases (and the running means that follow them) drift apart between two summation orders.
-        # Training is blind to them; evaluation sees the lag of the running mean.
-        assert abs(m2["results"]["test_accuracy"] - m1["results"]["test_accuracy"]) <= 0.01
+    # The accuracy tolerance is looser than the MLP's two images: the seed's dense layers keep a bias
+    # under batch norm, whose gradient is zero up to float noise; Adam scales that noise to steps of
+    # about lr, so those biases (and the running means that follow them) drift apart between two
+    # summation orders. Training is blind to them; evaluation sees the lag of the running mean.
+    got = alone_and_stacked(lambda root: [spec(s, root) for s in seeds], tmp_path, seeds, accuracy_tol=0.01)
+    for s, ((_, _, p1), (_, _, p2)) in got.items():
         for k, w in p1["modules"]["net"].items():
             if k.endswith(".0.weight") or k.startswith("head."):  # the weights that carry the function
                 torch.testing.assert_close(p2["modules"]["net"][k], w, rtol=1e-3, atol=5e-3)
@@ -267,13 +279,43 @@ def test_stacked_seed003_heads_equal_their_runs_alone(tmp_path, splits, mnist_pa
             pretrained[s] = tmp_path / "pre" / str(s) / "model.pt"
     sp = lambda root: [{**spec, "pretrained": pretrained.get(spec["seed"])}  # noqa: E731
                        for spec in specs(root, splits, mnist_path, method=method, hp=hp, seeds=(0, 1), checkpoint=False)]
-    for spec in sp(tmp_path / "alone"):
-        run(**spec, log=lambda line: None)
+    alone_and_stacked(sp, tmp_path)
+
+
+# a shrunk seed-004 AAE whose learning rates drop after epoch 1, with the blog-era D_cat target
+AAE_HP = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 20, "hidden": [32, 32], "z_dim": 4,
+          "lr_decay_epochs": [1], "dcat_fake_target_bug": True}
+
+
+def aae_specs(root, splits, mnist_path):
+    return specs(root, splits, mnist_path, method="aae", hp=AAE_HP, seeds=(0, 1))
+
+
+def test_stacked_aae_equals_its_runs_alone(tmp_path, splits, mnist_path):
+    """Seed 004's AAE stacks (fewlabels.batched_aae): four networks, five optimisers, every phase and
+    the priors' draws per run; the learning-rate decay after epoch 1 reaches the stacked optimisers."""
+    for (_, h1, p1), (_, _, p2) in alone_and_stacked(lambda root: aae_specs(root, splits, mnist_path),
+                                                    tmp_path).values():
+        assert {c for c in h1.columns if c.startswith("loss_")} == {
+            "loss_recon", "loss_d_cat", "loss_d_gauss", "loss_g_reg", "loss_ssl"}
+        for net in ("enc", "dec"):
+            for k, w in p1["modules"][net].items():
+                torch.testing.assert_close(p2["modules"][net][k], w, rtol=1e-4, atol=1e-6)
+
+
+def test_stacked_aae_resumes_from_its_checkpoints(tmp_path, splits, mnist_path):
+    """Stopped after epoch 1, the stacked AAE group takes up every run's five optimiser states and
+    ends where an uninterrupted stacked group ends (bit for bit: same process, same sums)."""
+    from fewlabels import train
+
+    sp = lambda root: aae_specs(root, splits, mnist_path)  # noqa: E731
+    run_group(sp(tmp_path / "whole"), stack="on", log=lambda line: None)
+    runs = [train.Run(**spec, log=lambda line: None) for spec in sp(tmp_path / "part")]
+    train._train_stacked(runs, lambda line: None, last_epoch=1)
     lines = []
-    run_group(sp(tmp_path / "stacked"), stack="on", log=lines.append)
-    assert any("stacked in one process" in line for line in lines)
+    run_group(sp(tmp_path / "part"), stack="on", log=lines.append)
+    assert sum("after epoch 1" in line for line in lines) == 2
     for s in (0, 1):
-        (m1, h1, _), (m2, h2, _) = files(tmp_path / "alone", s), files(tmp_path / "stacked", s)
-        losses = [c for c in h1.columns if c.startswith("loss_")]
-        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-4)
-        assert abs(m2["results"]["test_accuracy"] - m1["results"]["test_accuracy"]) <= 2 / m1["data"]["n_test"]
+        (m1, h1, _), (m2, h2, _) = files(tmp_path / "whole", s), files(tmp_path / "part", s)
+        assert m2["results"] == m1["results"]
+        pd.testing.assert_frame_equal(h2.drop(columns="train_s"), h1.drop(columns="train_s"))

@@ -81,6 +81,21 @@ def labeled_batch_size(m: Method) -> int:
     return m.batch_size() if callable(getattr(m, "batch_size", None)) else m.hp["batch_size"]
 
 
+# Methods with a stacked form of their own (a module of their own), and which of them apply their
+# epoch-end hook (a learning-rate schedule) to the stacked optimisers.
+OWN_STACKER = ("aae",)
+STACKABLE = SUPPORTED + OWN_STACKER
+
+
+def make_stacked(runs: list[tuple[Method, torch.Generator]], capturable: bool = False):
+    """The stacked form of these runs: ``StackedRuns`` or a method's own (``batched_aae.StackedAAE``)."""
+    if runs and runs[0][0].NAME == "aae":
+        from .batched_aae import StackedAAE
+
+        return StackedAAE(runs, capturable=capturable)
+    return StackedRuns(runs, capturable=capturable)
+
+
 def labeled_indices(m: Method) -> torch.Tensor:
     """The labeled images of ``m``'s next step, drawn as its own ``train_step`` draws them: a tower's
     epoch sampler (``m.batches``), else ``Method.batch``'s uniform draw from the run's generator."""

@@ -344,7 +344,7 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
     ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``fewlabels.capture``; the
     first epoch's first steps run eagerly as its warm-up, and a step that cannot be captured runs
     eagerly, with a log line); "off" always eager."""
-    from .batched import StackedRuns, graph_safe
+    from .batched import graph_safe, make_stacked
 
     dev = runs[0].dev
     for r in runs:  # each run's batch generator where its last epoch (or its build) left it
@@ -358,7 +358,7 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
         log(f"capture: {runs[0].cls.NAME} draws its minibatches in Python (an epoch sampler), which a CUDA "
             "graph would replay unchanged; training steps run eagerly")
         cuda = False
-    st = StackedRuns([(r.m, g) for r, g in zip(runs, noise)], capturable=cuda)
+    st = make_stacked([(r.m, g) for r, g in zip(runs, noise)], capturable=cuda)
     r0 = runs[0]
     log(f"training {len(runs)} runs of {r0.method} stacked in one process (seeds {[r.seed for r in runs]})")
     step = None  # on CUDA: the captured step, made in the first epoch trained here
@@ -397,18 +397,20 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
             drawn = _global_torch_state(dev)  # what its evaluation drew, if anything
             if not torch.equal(drawn, g.get_state()):
                 g.set_state(drawn)
+        if hasattr(st, "sync_schedules"):  # the runs' learning-rate schedules onto the stacked optimisers
+            st.sync_schedules()
 
 
 def stackable(runs: list[Run]) -> str | None:
     """Why these runs cannot train stacked, or None when they can."""
-    from .batched import SUPPORTED
+    from .batched import OWN_STACKER, STACKABLE
 
     r0 = runs[0]
     if len(runs) < 2:
         return "one run"
-    if r0.cls.NAME not in SUPPORTED:
-        return f"{r0.cls.NAME} is not one of the stackable methods {list(SUPPORTED)}"
-    if type(r0.m).on_epoch_end is not Method.on_epoch_end:
+    if r0.cls.NAME not in STACKABLE:
+        return f"{r0.cls.NAME} is not one of the stackable methods {list(STACKABLE)}"
+    if r0.cls.NAME not in OWN_STACKER and type(r0.m).on_epoch_end is not Method.on_epoch_end:
         return f"{r0.cls.NAME} has an epoch-end hook, which stacked runs do not call"
     if any(r.hp != r0.hp for r in runs):
         return "the runs' hyperparameters differ"
@@ -423,7 +425,7 @@ def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = 
     """Several runs in one process: ``specs``, each a dict of ``run``'s keyword arguments (one method,
     task and budget; e.g. every seed). Each run writes its own files and checkpoint, as ``run`` does.
 
-    ``stack``: "on" trains the runs stacked (one method of ``batched.SUPPORTED``, same hyperparameters,
+    ``stack``: "on" trains the runs stacked (one method of ``batched.STACKABLE``, same hyperparameters,
     same epoch: ``stackable``) or fails; "off" one after another (each then equals its ``run`` bit for
     bit); "auto" stacks on a GPU when ``stackable`` and goes one after another on the CPU, where the
     stacked step measured slower than N single steps (README, Speed).
@@ -437,15 +439,15 @@ def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = 
         raise ValueError(f"stack must be auto, on or off, not {stack!r}")
     if not specs:
         raise ValueError("a group needs at least one run")
-    from .batched import SUPPORTED
+    from .batched import STACKABLE
 
     code = code_fingerprint()
     if stack == "auto" and pick_device(specs[0].get("device", "auto")).type != "cuda":
         stack = "off"
-    if stack == "off" or len(specs) < 2 or get_method(specs[0]["method"]).NAME not in SUPPORTED:
+    if stack == "off" or len(specs) < 2 or get_method(specs[0]["method"]).NAME not in STACKABLE:
         if stack == "on":
             raise ValueError(f"cannot stack {len(specs)} run(s) of {specs[0]['method']}: batched runs support "
-                             f"{list(SUPPORTED)}, two runs or more")
+                             f"{list(STACKABLE)}, two runs or more")
         return _one_after_another(specs, code, log)
     runs: list[Run] = []
     for spec in specs:
