@@ -76,6 +76,17 @@ def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist
     return m, noise
 
 
+def shared_or_stacked(tensors: list[torch.Tensor], what: str = "data") -> tuple[torch.Tensor, int | None]:
+    """One tensor and ``vmap`` dimension None when every run holds the same values, else the runs'
+    tensors stacked along a leading run axis (dimension 0)."""
+    t0 = tensors[0]
+    if all(t is t0 or (t.shape == t0.shape and torch.equal(t, t0)) for t in tensors):
+        return t0, None
+    if len({tuple(t.shape) for t in tensors}) != 1:
+        raise NotImplementedError(f"batched runs need {what} of one size in every run")
+    return torch.stack(tensors), 0
+
+
 def labeled_batch_size(m: Method) -> int:
     """The minibatch of a labeled step: seed 003's classifiers may take the library's (``batch_size()``)."""
     return m.batch_size() if callable(getattr(m, "batch_size", None)) else m.hp["batch_size"]
@@ -194,13 +205,7 @@ class StackedRuns:
         holds the same values (the validation set; the labeled set of runs that share a split), else
         the runs' tensors stacked along a leading run axis (0)."""
         if name not in self._data_cache:
-            ts = [getattr(m.data, name) for m in self.methods]
-            if all(t is ts[0] or (t.shape == ts[0].shape and torch.equal(t, ts[0])) for t in ts):
-                self._data_cache[name] = (ts[0], None)
-            elif len({tuple(t.shape) for t in ts}) == 1:
-                self._data_cache[name] = (torch.stack(ts), 0)
-            else:
-                raise NotImplementedError(f"batched runs need {name} of one size in every run")
+            self._data_cache[name] = shared_or_stacked([getattr(m.data, name) for m in self.methods], name)
         return self._data_cache[name]
 
     def _stack_optimizer_state(self) -> None:

@@ -25,6 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .methods.aae import (AAE, classification_loss, discriminator_loss, generator_loss, reconstruction_loss,
                           sample_categorical, sample_gaussian)
+from .batched import shared_or_stacked
 from .methods.base import descend
 
 NETS = ("enc", "dec", "d_cat", "d_gauss")
@@ -39,17 +40,6 @@ class _Calls(nn.Module):
 
     def forward(self, *args):
         return getattr(self.m, self.fn)(*args)
-
-
-def shared_or_stacked(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, int | None]:
-    """One tensor and ``vmap`` dimension None when every run holds the same values, else the runs'
-    tensors stacked along a leading run axis (dimension 0)."""
-    t0 = tensors[0]
-    if all(t is t0 or (t.shape == t0.shape and torch.equal(t, t0)) for t in tensors):
-        return t0, None
-    if len({tuple(t.shape) for t in tensors}) != 1:
-        raise NotImplementedError("batched runs need data of one size in every run")
-    return torch.stack(tensors), 0
 
 
 def gather(data: tuple[torch.Tensor, int | None], idx: torch.Tensor) -> torch.Tensor:
@@ -147,13 +137,12 @@ class StackedAAE:
     def _f(self, name: str):
         """The template ``name`` as a function of (params, buffers, *inputs), for ``vmap``."""
         template = self.encode_template if name == "encode" else self.templates[name]
-        prefix = "m." if name == "encode" else ""
-        net = "enc" if name == "encode" else name
+        prefix = "m." if name == "encode" else ""  # the wrapper holds the encoder as .m
 
         def call(params, buffers, *args):
             return functional_call(template, ({prefix + k: v for k, v in params.items()},
                                               {prefix + k: v for k, v in buffers.items()}), args)
-        return call, net
+        return call
 
     def _step(self, oname: str, losses: torch.Tensor) -> torch.Tensor:
         opt = self.opts[oname]
@@ -162,11 +151,7 @@ class StackedAAE:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         P, B = self.params, self.buffers
-        encode, _ = self._f("encode")
-        dec, _ = self._f("dec")
-        d_cat, _ = self._f("d_cat")
-        d_gauss, _ = self._f("d_gauss")
-        enc, _ = self._f("enc")
+        encode, enc, dec, d_cat, d_gauss = (self._f(n) for n in ("encode", "enc", "dec", "d_cat", "d_gauss"))
         fake = 1.0 if self.methods[0].hp["dcat_fake_target_bug"] else 0.0
         pool_idx, cat, gauss, lab_idx = self._draws()
         x = gather(self.pool, pool_idx)
