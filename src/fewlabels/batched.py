@@ -87,6 +87,31 @@ def shared_or_stacked(tensors: list[torch.Tensor], what: str = "data") -> tuple[
     return torch.stack(tensors), 0
 
 
+def stack_state(per_run: list[dict | None]) -> dict | None:
+    """One parameter's optimiser state over the runs: None when no run has any (a frozen parameter, or
+    one that never had a gradient), else each tensor stacked along the run axis and the step count,
+    which every run must share, once."""
+    if all(not s for s in per_run):
+        return None
+    if any(not s for s in per_run):
+        raise ValueError("some runs have optimiser state and some do not")
+    st = {}
+    for key in per_run[0]:
+        vals = [s[key] for s in per_run]
+        if key == "step":
+            if any(not torch.equal(v, vals[0]) for v in vals):
+                raise ValueError("stacked runs must have taken the same number of steps")
+            st[key] = vals[0].clone()
+        else:
+            st[key] = torch.stack(vals)
+    return st
+
+
+def run_state(st: dict, i: int) -> dict:
+    """Run ``i``'s slice of a stacked optimiser state (``stack_state``'s inverse)."""
+    return {k: (v.clone() if k == "step" else v[i].clone()) for k, v in st.items()}
+
+
 def labeled_batch_size(m: Method) -> int:
     """The minibatch of a labeled step: seed 003's classifiers may take the library's (``batch_size()``)."""
     return m.batch_size() if callable(getattr(m, "batch_size", None)) else m.hp["batch_size"]
@@ -211,24 +236,10 @@ class StackedRuns:
     def _stack_optimizer_state(self) -> None:
         """A resumed run's Adam state (``Method.load_state_dict`` before stacking) becomes the stacked state."""
         states = [[m.opt.state.get(p) for p in m.net.parameters()] for m in self.methods]
-        if all(s is None for run in states for s in run):
-            return
         for j, p in enumerate(self.params.values()):
-            per_run = [run[j] for run in states]
-            if all(s is None for s in per_run):  # a frozen parameter, or one that never had a gradient
-                continue
-            if any(s is None for s in per_run):
-                raise ValueError("some runs have optimiser state and some do not")
-            st = {}
-            for key in per_run[0]:
-                vals = [s[key] for s in per_run]
-                if key == "step":
-                    if any(not torch.equal(v, vals[0]) for v in vals):
-                        raise ValueError("stacked runs must have taken the same number of steps")
-                    st[key] = vals[0].clone()
-                else:
-                    st[key] = torch.stack(vals)
-            self.opt.state[p] = st
+            st = stack_state([run[j] for run in states])
+            if st is not None:
+                self.opt.state[p] = st
 
     @torch.no_grad()
     def unstack(self) -> None:
@@ -241,7 +252,7 @@ class StackedRuns:
             for p_run, p in zip(m.net.parameters(), self.params.values()):
                 st = self.opt.state.get(p)
                 if st:
-                    m.opt.state[p_run] = {k: (v.clone() if k == "step" else v[i].clone()) for k, v in st.items()}
+                    m.opt.state[p_run] = run_state(st, i)
 
     # ---- random numbers, per run
     def _dropout_calls(self, shape: tuple, training: bool) -> list:

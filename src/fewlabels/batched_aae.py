@@ -25,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .methods.aae import (AAE, classification_loss, discriminator_loss, generator_loss, reconstruction_loss,
                           sample_categorical, sample_gaussian)
-from .batched import shared_or_stacked
+from .batched import run_state, shared_or_stacked, stack_state
 from .methods.base import descend
 
 NETS = ("enc", "dec", "d_cat", "d_gauss")
@@ -65,6 +65,7 @@ class StackedAAE:
             self.params[name], self.buffers[name] = stack_module_state([getattr(m, name) for m in self.methods])
             self.templates[name] = copy.deepcopy(getattr(m0, name)).to("meta")
         self.encode_template = _Calls(self.templates["enc"], "encode")
+        self.fns = {n: self._f(n) for n in ("encode", *NETS)}  # the nets as functions of their parameters
         # each run parameter -> (net, name), to mirror its optimisers over the stacked tensors
         self._where = [{id(p): (name, k) for name in NETS for k, p in getattr(m, name).named_parameters()}
                        for m in self.methods]
@@ -90,13 +91,9 @@ class StackedAAE:
         for oname, opt in self.opts.items():
             run_opts = [m.optimizers()[oname] for m in self.methods]
             for j, p in enumerate(opt.param_groups[0]["params"]):
-                per_run = [o.state.get(o.param_groups[0]["params"][j]) for o in run_opts]
-                if all(not s for s in per_run):
-                    continue
-                if any(not s for s in per_run):
-                    raise ValueError("some runs have optimiser state and some do not")
-                opt.state[p] = {k: (v[0].clone() if k == "step" else torch.stack(v)) for k, v in
-                                ((k, [s[k] for s in per_run]) for k in per_run[0])}
+                st = stack_state([o.state.get(o.param_groups[0]["params"][j]) for o in run_opts])
+                if st is not None:
+                    opt.state[p] = st
 
     @torch.no_grad()
     def unstack(self) -> None:
@@ -112,7 +109,7 @@ class StackedAAE:
                 for p_run, p in zip(run_opt.param_groups[0]["params"], opt.param_groups[0]["params"]):
                     st = opt.state.get(p)
                     if st:
-                        run_opt.state[p_run] = {k: (v.clone() if k == "step" else v[i].clone()) for k, v in st.items()}
+                        run_opt.state[p_run] = run_state(st, i)
 
     def sync_schedules(self) -> None:
         """The runs' learning-rate schedules (their ``on_epoch_end`` has just run) onto the stacked optimisers."""
@@ -151,7 +148,7 @@ class StackedAAE:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         P, B = self.params, self.buffers
-        encode, enc, dec, d_cat, d_gauss = (self._f(n) for n in ("encode", "enc", "dec", "d_cat", "d_gauss"))
+        encode, enc, dec, d_cat, d_gauss = (self.fns[n] for n in ("encode", *NETS))
         fake = 1.0 if self.methods[0].hp["dcat_fake_target_bug"] else 0.0
         pool_idx, cat, gauss, lab_idx = self._draws()
         x = gather(self.pool, pool_idx)

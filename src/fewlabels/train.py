@@ -402,14 +402,11 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
 
 
 def stackable(runs: list[Run]) -> str | None:
-    """Why these runs cannot train stacked, or None when they can."""
-    from .batched import OWN_STACKER, STACKABLE
+    """Why these runs (two or more of a method in ``batched.STACKABLE``: ``run_group`` checks that before
+    building them) cannot train stacked, or None when they can."""
+    from .batched import OWN_STACKER
 
     r0 = runs[0]
-    if len(runs) < 2:
-        return "one run"
-    if r0.cls.NAME not in STACKABLE:
-        return f"{r0.cls.NAME} is not one of the stackable methods {list(STACKABLE)}"
     if r0.cls.NAME not in OWN_STACKER and type(r0.m).on_epoch_end is not Method.on_epoch_end:
         return f"{r0.cls.NAME} has an epoch-end hook, which stacked runs do not call"
     if any(r.hp != r0.hp for r in runs):
