@@ -144,7 +144,7 @@ def test_a_failed_group_keeps_its_finished_runs(tmp_path, splits, mnist_path):
 
 def test_stack_on_refuses_what_it_cannot_stack(tmp_path, splits, mnist_path):
     with pytest.raises(ValueError, match="cannot stack"):
-        run_group(specs(tmp_path, splits, mnist_path, method="sgan", hp={"epochs": 1}), stack="on")
+        run_group(specs(tmp_path, splits, mnist_path, method="siamese-pairs", hp={"epochs": 1}), stack="on")
     with pytest.raises(ValueError, match="stack must be"):
         run_group(specs(tmp_path, splits, mnist_path), stack="sometimes")
     assert not (tmp_path / "seed0").exists()
@@ -319,3 +319,49 @@ def test_stacked_aae_resumes_from_its_checkpoints(tmp_path, splits, mnist_path):
         (m1, h1, _), (m2, h2, _) = files(tmp_path / "whole", s), files(tmp_path / "part", s)
         assert m2["results"] == m1["results"]
         pd.testing.assert_frame_equal(h2.drop(columns="train_s"), h1.drop(columns="train_s"))
+
+
+# shrunk GANs: sgan-fm's weight-normalised D with Gaussian noise and an EMA; seed 001's conv D with
+# dropout and batch norm (its G too), whose collapse check's samples move G's batch-norm statistics
+GAN_HP = {
+    "sgan-fm": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 20, "z_dim": 8, "init_batch": 50,
+                "d_hidden": [32, 16, 16], "g_hidden": [16, 16], "ema_decay": 0.9},
+    "sgan": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 20, "z_dim": 8},
+}
+
+
+@pytest.mark.parametrize("method", ["sgan-fm", "sgan"])
+def test_stacked_gans_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
+    """Both GANs stack (fewlabels.batched_gan): every run's minibatches, generator noise and the
+    discriminator's noise or dropout masks are its own, so losses, weights (EMA included) and the
+    generator's batch-norm statistics match the runs alone."""
+    # seed 001's nets put biases before batch norm: their gradients are float noise, which Adam scales
+    # to steps of about lr, so they and the running means that follow them differ between the paths
+    # (as the towers', test_stacked_towers_equal_their_runs_alone), and so does evaluation, a little
+    # (measured: weights within 7e-5 after 6 steps of lr 1e-3, the float-order differences of the
+    # others scaled by Adam where a gradient is small)
+    pre_bn = {"sgan": ("D.body.5.bias", "D.body.9.bias", "G.net.0.bias", "G.net.3.bias", "G.net.6.bias")}
+    atol = {"sgan": 2e-4, "sgan-fm": 1e-5}
+    seeds = (0, 1, 2) if method == "sgan-fm" else (0, 1)  # seed 2's pool (pool_limit) is one image longer
+    got = alone_and_stacked(lambda root: specs(root, splits, mnist_path, method=method, hp=GAN_HP[method],
+                                               seeds=seeds), tmp_path, seeds,
+                            accuracy_tol=0.01 if method == "sgan" else None)
+    for (_, h1, p1), (_, _, p2) in got.values():
+        assert len(h1) == 2
+        for net, weights in p1["modules"].items():
+            for k, w in weights.items():
+                if f"{net}.{k}" in pre_bn.get(method, ()) or (method == "sgan" and "running_" in k):
+                    continue
+                if w.is_floating_point():
+                    torch.testing.assert_close(p2["modules"][net][k], w, rtol=1e-4, atol=atol[method], msg=f"{net}.{k}")
+                else:  # batch norm's step counts
+                    assert torch.equal(p2["modules"][net][k], w), f"{net}.{k}"
+
+
+def test_stacked_sgan_refuses_three_discriminators(tmp_path, splits, mnist_path):
+    """Seed 001's published three discriminators have no stacked form: stack on says so, auto trains
+    the runs one after another."""
+    hp = {**GAN_HP["sgan"], "d_unshared_weights": True}
+    with pytest.raises(ValueError, match="d_unshared_weights"):
+        run_group(specs(tmp_path, splits, mnist_path, method="sgan", hp=hp, seeds=(0, 1)), stack="on",
+                  log=lambda line: None)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 from pathlib import Path
 
 import torch
@@ -117,19 +118,33 @@ def labeled_batch_size(m: Method) -> int:
     return m.batch_size() if callable(getattr(m, "batch_size", None)) else m.hp["batch_size"]
 
 
-# Methods with a stacked form of their own (a module of their own), and which of them apply their
-# epoch-end hook (a learning-rate schedule) to the stacked optimisers.
-OWN_STACKER = ("aae",)
-STACKABLE = SUPPORTED + OWN_STACKER
+# Methods with a stacked form of their own (``batched_nets.StackedNets``: several networks and optimisers),
+# by module and class; their epoch-end hooks run on the unstacked runs, and ``resync`` takes back what
+# they changed.
+OWN_STACKER = {"aae": ("batched_aae", "StackedAAE"), "sgan-fm": ("batched_gan", "StackedSGANFM"),
+               "sgan": ("batched_gan", "StackedSGAN")}
+STACKABLE = SUPPORTED + tuple(OWN_STACKER)
+
+
+def stacker(name: str) -> type:
+    """The class that stacks runs of method ``name``."""
+    if name not in OWN_STACKER:
+        return StackedRuns
+    module, cls = OWN_STACKER[name]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+
+
+def why_not_stacked(m: Method) -> str | None:
+    """Why runs configured as ``m`` cannot stack (a configuration the stacked form does not cover), or None."""
+    check = getattr(stacker(m.NAME), "why_not", None)
+    return check(m) if check else None
 
 
 def make_stacked(runs: list[tuple[Method, torch.Generator]], capturable: bool = False):
-    """The stacked form of these runs: ``StackedRuns`` or a method's own (``batched_aae.StackedAAE``)."""
-    if runs and runs[0][0].NAME == "aae":
-        from .batched_aae import StackedAAE
-
-        return StackedAAE(runs, capturable=capturable)
-    return StackedRuns(runs, capturable=capturable)
+    """The stacked form of these runs: ``StackedRuns`` or a method's own (``OWN_STACKER``)."""
+    if not runs:
+        raise ValueError("no runs to stack")
+    return stacker(runs[0][0].NAME)(runs, capturable=capturable)
 
 
 def labeled_indices(m: Method) -> torch.Tensor:

@@ -397,18 +397,21 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
             drawn = _global_torch_state(dev)  # what its evaluation drew, if anything
             if not torch.equal(drawn, g.get_state()):
                 g.set_state(drawn)
-        if hasattr(st, "sync_schedules"):  # the runs' learning-rate schedules onto the stacked optimisers
-            st.sync_schedules()
+        if hasattr(st, "resync"):  # what the runs' epoch ends changed (a schedule, BN statistics), back
+            st.resync()
 
 
 def stackable(runs: list[Run]) -> str | None:
     """Why these runs (two or more of a method in ``batched.STACKABLE``: ``run_group`` checks that before
     building them) cannot train stacked, or None when they can."""
-    from .batched import OWN_STACKER
+    from .batched import OWN_STACKER, why_not_stacked
 
     r0 = runs[0]
     if r0.cls.NAME not in OWN_STACKER and type(r0.m).on_epoch_end is not Method.on_epoch_end:
         return f"{r0.cls.NAME} has an epoch-end hook, which stacked runs do not call"
+    why = why_not_stacked(r0.m)
+    if why:
+        return why
     if any(r.hp != r0.hp for r in runs):
         return "the runs' hyperparameters differ"
     if len({r.start_epoch for r in runs}) > 1:

@@ -1,0 +1,214 @@
+"""What the stacked forms of the multi-network methods share (``batched_aae.StackedAAE``,
+``batched_gan.StackedSGANFM``, ``batched_gan.StackedSGAN``): several networks per run, each stacked
+along a leading run axis, and each of the run's optimisers mirrored over the stacked tensors.
+
+A subclass names its networks (``nets``) and writes ``train_step`` as one ``vmap`` per phase over
+parameter-free templates (``fn``), stepping the mirrored optimiser of that phase (``step``). A mirrored
+optimiser has the run's class, settings and parameters (in the run's order), so its per-run state is
+that of N separate optimisers: the loss it descends is the sum over the runs. ``unstack`` writes
+weights, buffers and optimiser states back into each run's ``Method`` (its checkpoint and model.pt are
+then what a single run writes); ``resync`` takes back what the runs' epoch-end hooks changed (a
+learning-rate schedule, batch-norm statistics updated by a GAN's collapse check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state
+
+from .batched import run_state, shared_or_stacked, stack_state
+from .methods.base import Method, descend
+
+
+class _Calls(nn.Module):
+    """A module whose forward calls another's method (``encode``, ``features``), so ``functional_call``
+    can reach it."""
+
+    def __init__(self, module: nn.Module, fn: str):
+        super().__init__()
+        self.m, self.fn = module, fn
+
+    def forward(self, *args):
+        return getattr(self.m, self.fn)(*args)
+
+
+class Injector:
+    """Forward hooks on some layers of a template (kept in eval mode, so that they pass their input
+    through) that combine each call's output with a tensor handed in per call, a ``vmap``-ed argument:
+    the run's dropout mask or Gaussian noise, drawn outside ``vmap`` from the run's own generator (no
+    random op runs under ``vmap``). ``calls`` lists the hooked calls of a forward, probed on the meta
+    device; ``use`` hands in one forward's tensors, in call order."""
+
+    def __init__(self, layers: list[nn.Module], combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        self.layers, self.combine = layers, combine
+        self.pending: list | None = None
+        self.recording: list | None = None
+        for i, layer in enumerate(layers):
+            layer.eval()
+            layer.register_forward_hook(self._hook(i))
+
+    def _hook(self, i: int):
+        def hook(module, inputs, output):
+            if self.recording is not None:
+                self.recording.append((i, tuple(inputs[0].shape), inputs[0].dtype))
+            elif self.pending is not None:
+                return self.combine(output, self.pending.pop(0))
+            return None
+        return hook
+
+    def calls(self, forward: Callable[[torch.Tensor], object], shape: tuple) -> list[tuple[int, tuple, torch.dtype]]:
+        """(layer, input shape, dtype) of each hooked call of ``forward`` on one run's input of ``shape``."""
+        self.recording = []
+        try:
+            with torch.no_grad():
+                forward(torch.empty(shape, device="meta"))
+            return self.recording
+        finally:
+            self.recording = None
+
+    @contextlib.contextmanager
+    def use(self, tensors: list):
+        self.pending = list(tensors)
+        try:
+            yield
+            left = self.pending
+        finally:
+            self.pending = None
+        if left:
+            raise RuntimeError(f"{len(left)} injected tensors were not used: the forward's hooked calls differ "
+                               "from the probe's")
+
+
+def gather(data: tuple[torch.Tensor, torch.Tensor | None], idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` (N x batch, each run's indices into its own data) of the runs' data (``StackedNets.data``)."""
+    t, offsets = data
+    return t[idx] if offsets is None else t[idx + offsets[:, None]]
+
+
+class StackedNets:
+    """N runs of one multi-network method with the same hyperparameters (``batched.build_run`` or
+    ``train.Run``). Subclasses set ``METHOD`` and implement ``nets`` and ``train_step``."""
+
+    METHOD: type[Method] = Method
+
+    def __init__(self, runs: list[tuple[Method, torch.Generator]], capturable: bool = False):
+        """``capturable``: the optimisers keep their step counts on the device, as a CUDA-graph capture
+        of ``train_step`` needs (``fewlabels.capture``)."""
+        if not runs:
+            raise ValueError("no runs to stack")
+        self.methods = [m for m, _ in runs]
+        self.noise = [g for _, g in runs]  # each run's stand-in for the global generator
+        m0 = self.methods[0]
+        if any(type(m) is not self.METHOD or m.hp != m0.hp for m in self.methods):
+            raise ValueError(f"stacked {self.METHOD.NAME} runs must all be {self.METHOD.NAME} runs with the "
+                             "same hyperparameters")
+        self.n, self.device, self.hp = len(self.methods), m0.device, m0.hp
+        self.names = self.nets(m0)
+        self.params, self.buffers, self.templates = {}, {}, {}
+        for name in self.names:
+            self.params[name], self.buffers[name] = stack_module_state([getattr(m, name) for m in self.methods])
+            self.templates[name] = copy.deepcopy(getattr(m0, name)).to("meta")
+        # each run parameter -> (net, name), to mirror the run's optimisers over the stacked tensors
+        self._where = [{id(p): (name, k) for name in self.names for k, p in getattr(m, name).named_parameters()}
+                       for m in self.methods]
+        self.opts = {}
+        for oname, opt0 in m0.optimizers().items():
+            if len(opt0.param_groups) != 1:
+                raise NotImplementedError(f"stacked {m0.NAME} runs need one parameter group per optimiser")
+            group = {k: v for k, v in opt0.param_groups[0].items() if k in opt0.defaults}
+            if capturable:
+                group["capturable"] = True
+            self.opts[oname] = type(opt0)([self._stacked(0, p) for p in opt0.param_groups[0]["params"]], **group)
+        self._stack_optimizer_state()
+        self._data: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._fns: dict[tuple[str, str], object] = {}
+
+    @classmethod
+    def nets(cls, m: Method) -> list[str]:
+        """The attribute names of the networks to stack (every one a run's optimisers touch)."""
+        raise NotImplementedError
+
+    def data(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The runs' ``data.<name>`` for ``gather``: one tensor and None when every run holds the same
+        values, else the runs' tensors end to end and where each run's begins (runs of a ``pool_limit``
+        hold pools of different sizes)."""
+        if name not in self._data:
+            ts = [getattr(m.data, name) for m in self.methods]
+            shared, dim = shared_or_stacked(ts, name) if len({len(t) for t in ts}) == 1 else (None, 0)
+            if dim is None:
+                self._data[name] = shared, None
+            else:
+                starts = torch.tensor([0] + [len(t) for t in ts[:-1]], device=self.device).cumsum(0)
+                self._data[name] = torch.cat(ts), starts
+        return self._data[name]
+
+    def _stacked(self, run: int, p: torch.Tensor) -> torch.Tensor:
+        name, k = self._where[run][id(p)]
+        return self.params[name][k]
+
+    def _stack_optimizer_state(self) -> None:
+        """Resumed runs' optimiser states (loaded before stacking) become the stacked optimisers' states."""
+        for oname, opt in self.opts.items():
+            run_opts = [m.optimizers()[oname] for m in self.methods]
+            for j, p in enumerate(opt.param_groups[0]["params"]):
+                st = stack_state([o.state.get(o.param_groups[0]["params"][j]) for o in run_opts])
+                if st is not None:
+                    opt.state[p] = st
+
+    @torch.no_grad()
+    def unstack(self) -> None:
+        """Weights, buffers and optimiser states back into each run's ``Method``."""
+        for i, m in enumerate(self.methods):
+            for name in self.names:
+                for k, p in getattr(m, name).named_parameters():
+                    p.copy_(self.params[name][k][i])
+                for k, b in getattr(m, name).named_buffers():
+                    b.copy_(self.buffers[name][k][i])
+            for oname, opt in self.opts.items():
+                run_opt = m.optimizers()[oname]
+                for p_run, p in zip(run_opt.param_groups[0]["params"], opt.param_groups[0]["params"]):
+                    st = opt.state.get(p)
+                    if st:
+                        run_opt.state[p_run] = run_state(st, i)
+
+    @torch.no_grad()
+    def resync(self) -> None:
+        """What the runs' epoch-end hooks changed, back onto the stacked state: learning rates (a schedule;
+        every run has the same) and buffers (batch-norm statistics)."""
+        for oname, opt in self.opts.items():
+            opt.param_groups[0]["lr"] = self.methods[0].optimizers()[oname].param_groups[0]["lr"]
+        for i, m in enumerate(self.methods):
+            for name in self.names:
+                for k, b in getattr(m, name).named_buffers():
+                    self.buffers[name][k][i].copy_(b)
+
+    def fn(self, name: str, method: str = "forward"):
+        """Network ``name`` (its ``method``) as a function of (params, buffers, *inputs), for ``vmap``."""
+        if (name, method) not in self._fns:
+            self._fns[name, method] = self._make_fn(name, method)
+        return self._fns[name, method]
+
+    def _make_fn(self, name: str, method: str):
+        template = self.templates[name]
+        if method != "forward":
+            template = _Calls(template, method)
+        prefix = "" if method == "forward" else "m."  # the wrapper holds the network as .m
+
+        def call(params, buffers, *args):
+            return functional_call(template, ({prefix + k: v for k, v in params.items()},
+                                              {prefix + k: v for k, v in buffers.items()}), args)
+        return call
+
+    def step(self, oname: str, losses: torch.Tensor) -> torch.Tensor:
+        """One step of the mirrored optimiser ``oname`` on the runs' losses (N values); returns them detached."""
+        opt = self.opts[oname]
+        descend(opt, losses.sum(), inputs=list(opt.param_groups[0]["params"]))
+        return losses.detach()
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
