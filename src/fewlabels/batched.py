@@ -122,7 +122,7 @@ def labeled_batch_size(m: Method) -> int:
 # by module and class; their epoch-end hooks run on the unstacked runs, and ``resync`` takes back what
 # they changed.
 OWN_STACKER = {"aae": ("batched_aae", "StackedAAE"), "sgan-fm": ("batched_gan", "StackedSGANFM"),
-               "sgan": ("batched_gan", "StackedSGAN")}
+               "sgan": ("batched_gan", "StackedSGAN"), "siamese-pairs": ("batched_pairs", "StackedSiamesePairs")}
 STACKABLE = SUPPORTED + tuple(OWN_STACKER)
 
 

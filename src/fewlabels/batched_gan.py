@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.func import vmap
 
-from .batched_nets import Injector, StackedNets, gather
+from .batched_nets import Injector, StackedNets, dropout_mask, gather
 from .methods.gan import frozen_bn_stats
 from .methods.sgan import SGAN, generator_loss, real_fake_loss, supervised_loss
 from .methods.sgan_fm import SGANFM, feature_matching_loss, labeled_loss, unlabeled_loss
@@ -36,9 +36,6 @@ class _StackedGAN(StackedNets):
 
     def __init__(self, runs, capturable: bool = False):
         super().__init__(runs, capturable=capturable)
-        for name in self.names:  # training mode: batch statistics (the subclass's injected layers: eval)
-            self.templates[name].train()
-        self._calls: dict = {}  # (injector, input shape) -> its hooked calls
         self.d_unsup = torch.zeros(self.n, device=self.device)  # summed over the epoch's steps, per run
 
     @torch.no_grad()
@@ -50,40 +47,12 @@ class _StackedGAN(StackedNets):
             m._steps = m.steps_per_epoch()
         self.d_unsup.zero_()
 
-    def _per_run(self, draw) -> list[torch.Tensor]:
-        """``draw(m, g)`` for every run (its tensors, in the run's order), each stacked over the runs."""
-        out = [draw(m, g) for m, g in zip(self.methods, self.noise)]
-        return [torch.stack(t) for t in zip(*out)]
-
-    def _draw(self, inj: Injector, forward, shape: tuple, g: torch.Generator, make) -> list[torch.Tensor]:
-        """One run's tensors for one forward of ``forward`` on an input of ``shape``: ``make(layer, shape,
-        dtype, g)`` for each hooked call that draws (``None`` draws nothing), in call order."""
-        key = (id(inj), shape)
-        if key not in self._calls:
-            self._calls[key] = inj.calls(forward, shape)
-        out = []
-        for i, shp, dtype in self._calls[key]:
-            t = make(inj.layers[i], shp, dtype, g)
-            if t is not None:
-                out.append(t)
-        return out
-
 
 def _gaussian(layer: GaussianNoise, shape: tuple, dtype, g: torch.Generator) -> torch.Tensor | None:
     """``GaussianNoise``'s addend, ``sigma * randn_like(x)``, from generator ``g``; None when it adds none."""
     if layer.sigma <= 0:
         return None
     return layer.sigma * torch.randn(shape, dtype=dtype, device=g.device, generator=g)
-
-
-def _dropout(layer: nn.Dropout, shape: tuple, dtype, g: torch.Generator) -> torch.Tensor | None:
-    """``F.dropout``'s CPU mask, ``empty_like(x).bernoulli_(1 - p) / (1 - p)``, from generator ``g``."""
-    p = layer.p
-    if p == 0:
-        return None
-    if p == 1:
-        return torch.zeros(shape, dtype=dtype, device=g.device)
-    return torch.empty(shape, dtype=dtype, device=g.device).bernoulli_(1 - p, generator=g).div_(1 - p)
 
 
 class StackedSGANFM(_StackedGAN):
@@ -102,7 +71,7 @@ class StackedSGANFM(_StackedGAN):
         self.noise_layers = Injector([d.input_noise, *d.noise], lambda out, t: out + t)
 
     def _noise(self, shape: tuple, g: torch.Generator) -> list[torch.Tensor]:
-        return self._draw(self.noise_layers, self.templates["D"].features, shape, g, _gaussian)
+        return self.draw_injected(self.noise_layers, self.templates["D"].features, shape, g, _gaussian)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         hp, n = self.hp, self.hp["batch_size"]
@@ -119,7 +88,7 @@ class StackedSGANFM(_StackedGAN):
             noise = [*self._noise((3 * n, width), g), *self._noise((n, width), g), *self._noise((n, width), g)]
             return (lab, unl, unl2, z1, z2, *noise)
 
-        lab, unl, unl2, z1, z2, *noise = self._per_run(draws)
+        lab, unl, unl2, z1, z2, *noise = self.per_run(draws)
         k = len(noise) // 3
         n_d, n_fake, n_real = noise[:k], noise[k:2 * k], noise[2 * k:]
         x_lab, y_lab = gather(self.data("x_lab"), lab), gather(self.data("y_lab"), lab)
@@ -187,7 +156,7 @@ class StackedSGAN(_StackedGAN):
         self.n_unl, self.n_lab = m0.n_unl, m0.n_lab
 
     def _masks(self, shape: tuple, g: torch.Generator) -> list[torch.Tensor]:
-        return self._draw(self.drops, self.templates["D"], shape, g, _dropout)
+        return self.draw_injected(self.drops, self.templates["D"], shape, g, dropout_mask)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         bs = self.hp["batch_size"]
@@ -204,7 +173,7 @@ class StackedSGAN(_StackedGAN):
             self._k = len(masks[0])
             return (lab, unl, z, *masks[0], *masks[1], *masks[2])
 
-        lab, unl, z, *masks = self._per_run(draws)
+        lab, unl, z, *masks = self.per_run(draws)
         k = self._k
         m_lab, m_unl, m_fake = masks[:k], masks[k:2 * k], masks[2 * k:]
         # flat [0, 1] images -> 1 x 28 x 28 in [-1, 1], as SGAN.images

@@ -84,6 +84,16 @@ class Injector:
                                "from the probe's")
 
 
+def dropout_mask(layer: nn.Dropout, shape: tuple, dtype, g: torch.Generator) -> torch.Tensor | None:
+    """``F.dropout``'s CPU mask, ``empty_like(x).bernoulli_(1 - p) / (1 - p)``, from generator ``g``."""
+    p = layer.p
+    if p == 0:
+        return None
+    if p == 1:
+        return torch.zeros(shape, dtype=dtype, device=g.device)
+    return torch.empty(shape, dtype=dtype, device=g.device).bernoulli_(1 - p, generator=g).div_(1 - p)
+
+
 def gather(data: tuple[torch.Tensor, torch.Tensor | None], idx: torch.Tensor) -> torch.Tensor:
     """Rows ``idx`` (N x batch, each run's indices into its own data) of the runs' data (``StackedNets.data``)."""
     t, offsets = data
@@ -112,7 +122,7 @@ class StackedNets:
         self.params, self.buffers, self.templates = {}, {}, {}
         for name in self.names:
             self.params[name], self.buffers[name] = stack_module_state([getattr(m, name) for m in self.methods])
-            self.templates[name] = copy.deepcopy(getattr(m0, name)).to("meta")
+            self.templates[name] = copy.deepcopy(getattr(m0, name)).to("meta").train()  # batch statistics
         # each run parameter -> (net, name), to mirror the run's optimisers over the stacked tensors
         self._where = [{id(p): (name, k) for name in self.names for k, p in getattr(m, name).named_parameters()}
                        for m in self.methods]
@@ -127,6 +137,7 @@ class StackedNets:
         self._stack_optimizer_state()
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._fns: dict[tuple[str, str], object] = {}
+        self._calls: dict = {}  # (injector, one run's input shape) -> its hooked calls
 
     @classmethod
     def nets(cls, m: Method) -> list[str]:
@@ -209,6 +220,24 @@ class StackedNets:
         opt = self.opts[oname]
         descend(opt, losses.sum(), inputs=list(opt.param_groups[0]["params"]))
         return losses.detach()
+
+    def per_run(self, draw) -> list[torch.Tensor]:
+        """``draw(m, g)`` for every run (its tensors, in the run's order), each stacked over the runs."""
+        out = [draw(m, g) for m, g in zip(self.methods, self.noise)]
+        return [torch.stack(t) for t in zip(*out)]
+
+    def draw_injected(self, inj: Injector, forward, shape: tuple, g: torch.Generator, make) -> list[torch.Tensor]:
+        """One run's tensors for one forward of ``forward`` on an input of ``shape``: ``make(layer, shape,
+        dtype, g)`` for each hooked call that draws (``None`` draws nothing), in call order."""
+        key = (id(inj), shape)
+        if key not in self._calls:
+            self._calls[key] = inj.calls(forward, shape)
+        out = []
+        for i, shp, dtype in self._calls[key]:
+            t = make(inj.layers[i], shp, dtype, g)
+            if t is not None:
+                out.append(t)
+        return out
 
     def train_step(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
