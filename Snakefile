@@ -8,6 +8,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# Snakemake reads `--config key=True` as a boolean but `key=true` as the string "true": take either.
+for _key, _value in list(config.items()):
+    if isinstance(_value, str) and _value.lower() in ("true", "false"):
+        config[_key] = _value.lower() == "true"
+
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

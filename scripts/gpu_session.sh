@@ -6,6 +6,11 @@
 # STEP: tests  the CUDA tests (batched == single runs, group capture == eager, resume) and the trainer's
 #       bench  scripts/benchmark.py and scripts/benchmark_batched.py on CUDA (tables into $OUT)
 #       group  a short supervised group through Snakemake (group_runs, stacked and captured) into $OUT
+#       compare  every stacked method's group against its runs alone on a shortened schedule (time, and the
+#                paired test-accuracy difference with its interval: benchmark_group.py) into $OUT
+#       paper  the paper preset (workflow/profiles/gpu) up to its archive, in one <= 9.5-minute chunk per call:
+#              call it again until $OUT/paper_done appears; each chunk's wall time is added to
+#              results/paper_wall.txt (copied into $OUT), the archive comes back as $OUT/archive-paper.tgz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d /tmp/site/snakemake ]; then
@@ -38,5 +43,23 @@ YAML
       results/metrics.csv results/benchmarks.csv 2>&1 | tail -20
     cp results/metrics.csv results/benchmarks.csv "$OUT/"
     cp logs/train_group/mnist10/supervised/n100.log "$OUT/group.log" ;;
-  *) echo "usage: bash scripts/gpu_session.sh tests|bench|group" >&2; exit 2 ;;
+  compare)
+    python3 scripts/benchmark_group.py --device cuda --stack on --seeds 5 --epochs 2 --steps 200 \
+      --methods supervised aae sgan sgan-fm siamese-pairs siamese transfer linear conv ae conv-ae \
+      2>&1 | tee "$OUT/compare.md" ;;
+  paper)
+    t0=$(date +%s)
+    set +e
+    SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 560 snakemake --workflow-profile workflow/profiles/gpu \
+      archive --config group_runs=true archive_dir=results/archive-paper > "$OUT/paper_chunk.log" 2>&1
+    rc=$?
+    set -e
+    echo "$(( $(date +%s) - t0 )) s rc=$rc $(date -u +%FT%TZ)" >> results/paper_wall.txt
+    cp results/paper_wall.txt "$OUT/"
+    tail -30 "$OUT/paper_chunk.log"
+    awk '{s += $1} END {print "paper preset so far:", s, "s of chunks"}' results/paper_wall.txt
+    if [ "$rc" = 0 ] && [ -d results/archive-paper ]; then
+      tar czf "$OUT/archive-paper.tgz" -C results archive-paper && touch "$OUT/paper_done"
+    fi ;;
+  *) echo "usage: bash scripts/gpu_session.sh tests|bench|group|compare|paper" >&2; exit 2 ;;
 esac

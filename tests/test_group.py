@@ -187,6 +187,11 @@ def test_group_runs_gives_one_job_per_method_task_and_budget(sandbox):
             "results/pretrain/transfer-source/seed1/model.pt" in group_cmd)
     assert "benchmarks/train_group/digits59/transfer/n50.tsv" in out
     assert "benchmarks/train/digits59/scratch/n50/seed0.tsv" in out
+    # the README's spelling on the command line, and the GPU profile (which sets group_runs itself)
+    for extra in (("--config", "group_runs=true"), ("--workflow-profile", "workflow/profiles/gpu")):
+        out = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", *extra).stdout
+        counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+        assert "train_group" in counts and "train" not in counts, extra
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
