@@ -272,3 +272,33 @@ def test_cuda_capture_replays_the_eager_steps(cuda_tasks):
     assert "captured" in lines[-1], lines
     got = torch.stack([step()["ce"].clone() for _ in range(K - taken)])
     torch.testing.assert_close(got, want[taken:], rtol=1e-4, atol=1e-6)
+
+
+def test_a_learning_rate_schedule_reaches_a_capturable_stacked_optimiser(tasks):
+    """A captured step reads its learning rate from device memory, so the stacked optimisers built for
+    capture hold it as a tensor and ``resync`` changes it in place: an AAE group built capturable moves
+    as one that is not (within float: the capturable kernel orders its arithmetic differently), across
+    the runs' lr decay (here forced after the first step; a missed decay would differ by ~1e-3)."""
+    from fewlabels.batched import make_stacked
+
+    hp = {"batch_size": 20, "hidden": [32, 32], "z_dim": 4}
+    params = []
+    for capturable in (False, True):
+        runs = [build_run("aae", hp, s, None, None, CPU, POOL, data=tasks[s]) for s in (0, 1)]
+        st = make_stacked(runs, capturable=capturable)
+        lr = st.opts["opt_ssl"].param_groups[0]["lr"]
+        assert torch.is_tensor(lr) == capturable
+        st.train_step()
+        for m, _ in runs:  # what AAE.on_epoch_end does at a decay epoch
+            for opt in m.optimizers().values():
+                opt.param_groups[0]["lr"] *= 0.1
+        st.resync()
+        assert float(st.opts["opt_ssl"].param_groups[0]["lr"]) == pytest.approx(hp_lr(runs) * 0.1)
+        st.train_step()
+        params.append({k: v.detach().clone() for k, v in st.params["enc"].items()})
+    for k, v in params[0].items():
+        torch.testing.assert_close(params[1][k], v, rtol=0, atol=1e-6)
+
+
+def hp_lr(runs) -> float:
+    return runs[0][0].hp["lr_ssl"]

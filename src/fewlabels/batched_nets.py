@@ -131,8 +131,8 @@ class StackedNets:
             if len(opt0.param_groups) != 1:
                 raise NotImplementedError(f"stacked {m0.NAME} runs need one parameter group per optimiser")
             group = {k: v for k, v in opt0.param_groups[0].items() if k in opt0.defaults}
-            if capturable:
-                group["capturable"] = True
+            if capturable:  # a captured step reads the learning rate from device memory: a schedule can move it
+                group["capturable"], group["lr"] = True, torch.tensor(float(group["lr"]), device=self.device)
             self.opts[oname] = type(opt0)([self._stacked(0, p) for p in opt0.param_groups[0]["params"]], **group)
         self._stack_optimizer_state()
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
@@ -192,7 +192,11 @@ class StackedNets:
         """What the runs' epoch-end hooks changed, back onto the stacked state: learning rates (a schedule;
         every run has the same) and buffers (batch-norm statistics)."""
         for oname, opt in self.opts.items():
-            opt.param_groups[0]["lr"] = self.methods[0].optimizers()[oname].param_groups[0]["lr"]
+            lr = self.methods[0].optimizers()[oname].param_groups[0]["lr"]
+            if torch.is_tensor(opt.param_groups[0]["lr"]):  # in place: a CUDA graph replays this tensor
+                opt.param_groups[0]["lr"].fill_(float(lr))
+            else:
+                opt.param_groups[0]["lr"] = lr
         for i, m in enumerate(self.methods):
             for name in self.names:
                 for k, b in getattr(m, name).named_buffers():
