@@ -1,12 +1,12 @@
 """Many runs per process (fewlabels.batched) against one: steps/s and run-steps/s, eager and captured.
 
 Usage: python scripts/benchmark_batched.py [--device cpu] [--steps 20] [--threads 1] [--runs 1 4 8]
-                                           [--methods supervised linear conv]
+                                           [--methods supervised linear conv aae sgan sgan-fm siamese-pairs]
 
 For each method (its default hyperparameters, a 100-label mnist10 split), times ``--steps`` training
 steps of one run alone (the ``Method``'s own ``train_step``, as the trainer runs it) and of N runs
-stacked in one process (``StackedRuns``), after a short warm-up, the device synchronised around the
-timed region. A step of N stacked runs is N run-steps; "vs alone" is the run-step rate over that of
+stacked in one process (``batched.make_stacked``: ``StackedRuns``, or the method's own stacker), after
+a short warm-up, the device synchronised around the timed region. A step of N stacked runs is N run-steps; "vs alone" is the run-step rate over that of
 one run alone (above 1: the stacked path trains a group of seeds faster than one process per seed
 on the same cores), by wall clock and by this process's CPU time (the one to read on a contended
 machine). On CUDA each stacked group is also timed with its step recorded in a CUDA graph
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from fewlabels import data as D
-from fewlabels.batched import StackedRuns, build_run
+from fewlabels.batched import build_run, make_stacked
 from fewlabels.capture import capture_step
 from fewlabels.train import device_name, pick_device
 
@@ -53,7 +53,8 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the workflow's runs use 1)")
     p.add_argument("--runs", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--methods", nargs="+", default=["supervised", "linear", "conv"])
+    p.add_argument("--methods", nargs="+", default=["supervised", "linear", "conv"],
+                   help="methods that need no first stage (a first stage itself, e.g. siamese-pairs, is fine)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -67,13 +68,13 @@ def main(argv=None) -> None:
             one, one_cpu = timed(m.train_step, args.steps, device)
             rows.append((method, "alone (Method.train_step)", 1, one, one_cpu, 1.0, 1.0))
             for n in args.runs:
-                st = StackedRuns([build_run(method, None, s, MNIST, split, device, data=data) for s in range(n)])
+                st = make_stacked([build_run(method, None, s, MNIST, split, device, data=data) for s in range(n)])
                 dt, cpu = timed(st.train_step, args.steps, device)
-                rows.append((method, "stacked (StackedRuns)", n, dt, cpu, n * one / dt, n * one_cpu / cpu))
+                rows.append((method, "stacked", n, dt, cpu, n * one / dt, n * one_cpu / cpu))
                 print(f"{method} N={n}: {dt * 1e3:.1f} ms/step, {cpu * 1e3:.1f} CPU ms/step", flush=True)
                 if device.type == "cuda":
                     runs = [build_run(method, None, s, MNIST, split, device, data=data) for s in range(n)]
-                    st = StackedRuns(runs, capturable=True)
+                    st = make_stacked(runs, capturable=True)
                     step, _ = capture_step(st.train_step, device, log=print,
                                            generators=[m.gen for m in st.methods] + list(st.noise))
                     dt, cpu = timed(step, args.steps, device)

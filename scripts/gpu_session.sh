@@ -28,7 +28,8 @@ case "${1:-}" in
     python3 -m pytest -q -p no:cacheprovider tests/test_batched.py tests/test_group.py tests/test_train.py \
       tests/test_resume.py 2>&1 | tee "$OUT/tests.txt" ;;
   bench)
-    python3 scripts/benchmark_batched.py --device cuda --steps 50 --runs 1 5 20 | tee "$OUT/benchmark_batched.md"
+    python3 scripts/benchmark_batched.py --device cuda --steps 50 --runs 1 5 20 \
+      --methods supervised linear conv aae sgan sgan-fm siamese-pairs | tee "$OUT/benchmark_batched.md"
     python3 scripts/benchmark.py --device cuda --steps 50 | tee "$OUT/benchmark.md" ;;
   group)
     cat > /tmp/group.yaml <<'YAML'
