@@ -330,7 +330,8 @@ def test_stacked_aae_resumes_from_its_checkpoints(tmp_path, splits, mnist_path):
 # dropout and batch norm (its G too), whose collapse check's samples move G's batch-norm statistics
 GAN_HP = {
     "sgan-fm": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 20, "z_dim": 8, "init_batch": 50,
-                "d_hidden": [32, 16, 16], "g_hidden": [16, 16], "ema_decay": 0.9},
+                "d_hidden": [32, 16, 16], "g_hidden": [16, 16], "ema_decay": 0.9,
+                "input_noise": 0.0},  # a noise layer that draws nothing: the stacked hooks must skip it
     "sgan": {"epochs": 2, "steps_per_epoch": 3, "batch_size": 20, "z_dim": 8},
 }
 

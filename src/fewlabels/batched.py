@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -162,42 +163,67 @@ def graph_safe(m: Method) -> bool:
 
 # ----------------------------------------------------------------------------- dropout from per-run generators
 
-class _DropoutMasks:
-    """Forward hooks on the template's ``nn.Dropout`` layers (kept in eval mode, so they pass their input
-    through) that multiply by the mask of the current run, handed in as a ``vmap``-ed argument."""
+class Injector:
+    """Forward hooks on some layers of a template (kept in eval mode, so that they pass their input
+    through) that combine each call's output with a tensor handed in per call, a ``vmap``-ed argument:
+    the run's dropout mask or Gaussian noise, drawn outside ``vmap`` from the run's own generator (no
+    random op runs under ``vmap``). ``calls`` lists the hooked calls of a forward, probed on the meta
+    device; ``use`` hands in one forward's tensors, in call order."""
 
-    def __init__(self, template: nn.Module):
-        self.layers = [m for m in template.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-        other = [type(m).__name__ for m in self.layers if type(m) is not nn.Dropout]
-        if other:
-            raise NotImplementedError(f"batched runs support nn.Dropout only, not {sorted(set(other))}")
-        self.masks: list | None = None  # while a forward runs: the masks, in call order
+    def __init__(self, layers: list[nn.Module], combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 skip: Callable[[int, nn.Module], bool] = lambda i, layer: False):
+        """``skip(i, layer)``: the hooked call draws nothing now (a dropout of p = 0, noise of sigma 0, a
+        layer the current mode leaves off), so it takes no tensor."""
+        self.layers, self.combine, self.skip = layers, combine, skip
+        self.pending: list | None = None
         self.recording: list | None = None
-        self.active: set[int] = set()   # layers that drop in the current mode
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(layers):
+            layer.eval()
             layer.register_forward_hook(self._hook(i))
 
     def _hook(self, i: int):
         def hook(module, inputs, output):
             if self.recording is not None:
                 self.recording.append((i, tuple(inputs[0].shape), inputs[0].dtype))
-                return None
-            if self.masks is None or i not in self.active or module.p == 0:
-                return None
-            return output * self.masks.pop(0)
+            elif self.pending is not None and not self.skip(i, module):
+                return self.combine(output, self.pending.pop(0))
+            return None
         return hook
 
+    def calls(self, forward: Callable[[torch.Tensor], object], shape: tuple) -> list[tuple[int, tuple, torch.dtype]]:
+        """(layer, input shape, dtype) of each hooked call of ``forward`` on one run's input of ``shape``."""
+        self.recording = []
+        try:
+            with torch.no_grad():
+                forward(torch.empty(shape, device="meta"))
+            return self.recording
+        finally:
+            self.recording = None
+
     @contextlib.contextmanager
-    def use(self, masks: list):
-        self.masks = list(masks)
+    def use(self, tensors: list):
+        self.pending = list(tensors)
         try:
             yield
-            left = self.masks
+            left = self.pending
         finally:
-            self.masks = None
+            self.pending = None
         if left:
-            raise RuntimeError(f"{len(left)} dropout masks were not used: the forward's dropout calls "
-                               "differ from the probe's")
+            raise RuntimeError(f"{len(left)} injected tensors were not used: the forward's hooked calls differ "
+                               "from the probe's")
+
+
+class _DropoutMasks(Injector):
+    """Hooks on the template's ``nn.Dropout`` layers that multiply by the current run's mask, for the
+    layers that drop in the current mode (``active``)."""
+
+    def __init__(self, template: nn.Module):
+        layers = [m for m in template.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+        other = [type(m).__name__ for m in layers if type(m) is not nn.Dropout]
+        if other:
+            raise NotImplementedError(f"batched runs support nn.Dropout only, not {sorted(set(other))}")
+        self.active: set[int] = set()   # layers that drop in the current mode
+        super().__init__(layers, lambda out, mask: out * mask, skip=lambda i, layer: i not in self.active or layer.p == 0)
 
 
 # ----------------------------------------------------------------------------- the stacked runs
@@ -277,13 +303,7 @@ class StackedRuns:
             self.template.train(training)
             for layer in self.drop.layers:
                 layer.eval()
-            self.drop.recording = []
-            try:
-                with torch.no_grad():
-                    self.template(torch.empty(shape, device="meta"))
-                self._probed[key] = self.drop.recording
-            finally:
-                self.drop.recording = None
+            self._probed[key] = self.drop.calls(self.template, shape)
         return self._probed[key]
 
     def _masks(self, shape: tuple, training: bool, active: set[int]) -> list[torch.Tensor]:

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from torch.func import vmap
 
-from .batched_nets import Injector, StackedNets, dropout_mask, gather
+from .batched import Injector
+from .batched_nets import StackedNets, dropout_mask, gather
 from .methods.gan import frozen_bn_stats
 from .methods.sgan import SGAN, generator_loss, real_fake_loss, supervised_loss
 from .methods.sgan_fm import SGANFM, feature_matching_loss, labeled_loss, unlabeled_loss
@@ -68,7 +69,8 @@ class StackedSGANFM(_StackedGAN):
     def __init__(self, runs, capturable: bool = False):
         super().__init__(runs, capturable=capturable)
         d = self.templates["D"]
-        self.noise_layers = Injector([d.input_noise, *d.noise], lambda out, t: out + t)
+        self.noise_layers = Injector([d.input_noise, *d.noise], lambda out, t: out + t,
+                                     skip=lambda i, layer: layer.sigma <= 0)
 
     def _noise(self, shape: tuple, g: torch.Generator) -> list[torch.Tensor]:
         return self.draw_injected(self.noise_layers, self.templates["D"].features, shape, g, _gaussian)
@@ -151,7 +153,8 @@ class StackedSGAN(_StackedGAN):
             raise NotImplementedError(self.why_not(runs[0][0]))
         super().__init__(runs, capturable=capturable)
         d = self.templates["D"]
-        self.drops = Injector([m for m in d.modules() if isinstance(m, nn.Dropout)], lambda out, t: out * t)
+        self.drops = Injector([m for m in d.modules() if isinstance(m, nn.Dropout)], lambda out, t: out * t,
+                              skip=lambda i, layer: layer.p == 0)
         m0 = self.methods[0]
         self.n_unl, self.n_lab = m0.n_unl, m0.n_lab
 

@@ -13,15 +13,13 @@ learning-rate schedule, batch-norm statistics updated by a GAN's collapse check)
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from .batched import run_state, shared_or_stacked, stack_state
+from .batched import Injector, run_state, shared_or_stacked, stack_state
 from .methods.base import Method, descend
 
 
@@ -35,53 +33,6 @@ class _Calls(nn.Module):
 
     def forward(self, *args):
         return getattr(self.m, self.fn)(*args)
-
-
-class Injector:
-    """Forward hooks on some layers of a template (kept in eval mode, so that they pass their input
-    through) that combine each call's output with a tensor handed in per call, a ``vmap``-ed argument:
-    the run's dropout mask or Gaussian noise, drawn outside ``vmap`` from the run's own generator (no
-    random op runs under ``vmap``). ``calls`` lists the hooked calls of a forward, probed on the meta
-    device; ``use`` hands in one forward's tensors, in call order."""
-
-    def __init__(self, layers: list[nn.Module], combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
-        self.layers, self.combine = layers, combine
-        self.pending: list | None = None
-        self.recording: list | None = None
-        for i, layer in enumerate(layers):
-            layer.eval()
-            layer.register_forward_hook(self._hook(i))
-
-    def _hook(self, i: int):
-        def hook(module, inputs, output):
-            if self.recording is not None:
-                self.recording.append((i, tuple(inputs[0].shape), inputs[0].dtype))
-            elif self.pending is not None:
-                return self.combine(output, self.pending.pop(0))
-            return None
-        return hook
-
-    def calls(self, forward: Callable[[torch.Tensor], object], shape: tuple) -> list[tuple[int, tuple, torch.dtype]]:
-        """(layer, input shape, dtype) of each hooked call of ``forward`` on one run's input of ``shape``."""
-        self.recording = []
-        try:
-            with torch.no_grad():
-                forward(torch.empty(shape, device="meta"))
-            return self.recording
-        finally:
-            self.recording = None
-
-    @contextlib.contextmanager
-    def use(self, tensors: list):
-        self.pending = list(tensors)
-        try:
-            yield
-            left = self.pending
-        finally:
-            self.pending = None
-        if left:
-            raise RuntimeError(f"{len(left)} injected tensors were not used: the forward's hooked calls differ "
-                               "from the probe's")
 
 
 def dropout_mask(layer: nn.Dropout, shape: tuple, dtype, g: torch.Generator) -> torch.Tensor | None:

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.func import vmap
 
-from .batched_nets import Injector, StackedNets, dropout_mask, gather
+from .batched import Injector
+from .batched_nets import StackedNets, dropout_mask, gather
 from .methods.siamese import SiamesePairs, pair_loss
 
 
@@ -33,7 +34,7 @@ class StackedSiamesePairs(StackedNets):
         drops = [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
         if any(type(m) is not nn.Dropout for m in drops):
             raise NotImplementedError("stacked siamese-pairs runs support nn.Dropout only")
-        self.drops = Injector(drops, lambda out, t: out * t)
+        self.drops = Injector(drops, lambda out, t: out * t, skip=lambda i, layer: layer.p == 0)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         n, width = self.hp["batch_size"], self.methods[0].data.x_pool.shape[1]
