@@ -89,7 +89,7 @@ def test_denoising_input_is_masked_and_the_target_is_clean():
     seen = []
     encode = m.net.encode
     m.net.encode = lambda inp: seen.append(inp) or encode(inp)
-    loss = m.loss(x)["recon"]
+    loss = m.loss(m.net, x, m.noise(x))["recon"]
     inp = seen[0]
     assert not torch.equal(inp, x)
     assert ((inp == 0) | (inp == x)).all()                          # masked, not shifted

@@ -27,7 +27,10 @@ class, so the same initial weights bit for bit), then trains them together:
 ``unstack()`` writes the stacked weights, buffers and Adam state back into each run's own ``Method``,
 so its ``state_dict()`` / ``payload()`` are exactly what a single run would checkpoint and save.
 
-Supported: methods with one network trained by one optimiser on the labeled cross-entropy
+Methods with several networks, optimisers or another loss have stackers of their own (``OWN_STACKER``,
+on ``batched_nets.StackedNets``: the AAE, both GANs, the pair stage, the autoencoder first stages).
+
+Supported here: methods with one network trained by one optimiser on the labeled cross-entropy
 (``SUPPORTED``: seed 004's ``supervised``, seed 003's ``linear`` and ``conv``, and the towers of
 seeds 002 and 000: ``transfer-source``, ``transfer``, ``scratch``, ``siamese``, ``siamese-scratch``,
 and seed 003's heads on an encoder: ``ae``, ``dae``, ``conv-ae``, ``vae`` and their scratch twins).
@@ -123,7 +126,8 @@ def labeled_batch_size(m: Method) -> int:
 # by module and class; their epoch-end hooks run on the unstacked runs, and ``resync`` takes back what
 # they changed.
 OWN_STACKER = {"aae": ("batched_aae", "StackedAAE"), "sgan-fm": ("batched_gan", "StackedSGANFM"),
-               "sgan": ("batched_gan", "StackedSGAN"), "siamese-pairs": ("batched_pairs", "StackedSiamesePairs")}
+               "sgan": ("batched_gan", "StackedSGAN"), "siamese-pairs": ("batched_pairs", "StackedSiamesePairs"),
+               **{f"{a}-pretrain": ("batched_ae", "StackedAEPretrain") for a in ("ae", "dae", "conv-ae", "vae")}}
 STACKABLE = SUPPORTED + tuple(OWN_STACKER)
 
 

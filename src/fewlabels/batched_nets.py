@@ -65,7 +65,7 @@ class StackedNets:
         self.methods = [m for m, _ in runs]
         self.noise = [g for _, g in runs]  # each run's stand-in for the global generator
         m0 = self.methods[0]
-        if any(type(m) is not self.METHOD or m.hp != m0.hp for m in self.methods):
+        if not isinstance(m0, self.METHOD) or any(type(m) is not type(m0) or m.hp != m0.hp for m in self.methods):
             raise ValueError(f"stacked {self.METHOD.NAME} runs must all be {self.METHOD.NAME} runs with the "
                              "same hyperparameters")
         self.n, self.device, self.hp = len(self.methods), m0.device, m0.hp

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..nets import ConvTiedAE, EncoderClassifier, NearestCentroid, TiedAE, VAE
 from .base import HParamError, Method, adam, descend
@@ -78,16 +79,24 @@ class AutoencoderPretrain(Method):
             return int(self.hp["steps_per_epoch"])
         return max(1, len(self.data.x_pool) // self.hp["batch_size"])
 
-    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+    def noise(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The step's random numbers besides its minibatch ``x``, drawn from the batch generator after it
+        (a plain autoencoder: none). Apart from ``loss`` so that stacked runs (``fewlabels.batched_ae``)
+        draw them per run, outside ``vmap``."""
+        return {}
+
+    def corrupt(self, x: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:
         """The input the encoder sees (plain autoencoder: the image itself)."""
         return x
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        recon = self.net.decode(self.net.encode(self.corrupt(x)))
-        return {"recon": reconstruction_loss(recon, x - self.net.mean)}  # target: the clean image
+    def loss(self, net: nn.Module, x: torch.Tensor, noise: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The step's losses of autoencoder ``net`` (the run's, or a stacked template) on minibatch ``x``."""
+        recon = net.decode(net.encode(self.corrupt(x, noise)))
+        return {"recon": reconstruction_loss(recon, x - net.mean)}  # target: the clean image
 
     def train_step(self):
-        losses = self.loss(self.batch(self.data.x_pool))
+        x = self.batch(self.data.x_pool)
+        losses = self.loss(self.net, x, self.noise(x))
         descend(self.opt, sum(losses.values()))
         return {k: v.detach() for k, v in losses.items()}
 

@@ -17,9 +17,10 @@ from .autoencoders import ARCH_DEFAULTS, AutoencoderPretrain, Pretrained
 from .base import HParamError
 
 
-def masked_noise(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
-    """Each pixel zeroed independently with probability ``p`` (masking noise, Vincent et al. 2010, 003:1443)."""
-    return x * (torch.rand(x.shape, generator=gen, device=x.device) >= p)
+def keep_mask(shape: tuple, p: float, gen: torch.Generator, device) -> torch.Tensor:
+    """Masking noise (Vincent et al. 2010, 003:1443): True where a pixel is kept, each zeroed
+    independently with probability ``p``; the input is ``x * mask``."""
+    return torch.rand(shape, generator=gen, device=device) >= p
 
 
 class DAEPretrain(AutoencoderPretrain):
@@ -38,8 +39,11 @@ class DAEPretrain(AutoencoderPretrain):
     def arch(self):
         return self.hp["arch"]
 
-    def corrupt(self, x):
-        return masked_noise(x, self.hp["noise"], self.gen)
+    def noise(self, x):
+        return {"keep": keep_mask(x.shape, self.hp["noise"], self.gen, x.device)}
+
+    def corrupt(self, x, noise):
+        return x * noise["keep"]
 
 
 class DAE(Pretrained):

@@ -37,11 +37,13 @@ class VAEPretrain(AutoencoderPretrain):
     ARCH = "vae"
     DEFAULTS = {**AutoencoderPretrain.DEFAULTS, **ARCH_DEFAULTS["vae"]}
 
-    def loss(self, x):
-        mu, logvar = self.net.posterior(x)
-        eps = torch.randn(mu.shape, generator=self.gen, device=mu.device)
-        z = mu + eps * (0.5 * logvar).exp()  # the reparameterisation trick (003:527)
-        return {"recon": bernoulli_nll(self.net.decode_logits(z), x), "kl": kl_to_standard_normal(mu, logvar)}
+    def noise(self, x):
+        return {"eps": torch.randn((len(x), self.net.code_dim), generator=self.gen, device=x.device)}
+
+    def loss(self, net, x, noise):
+        mu, logvar = net.posterior(x)
+        z = mu + noise["eps"] * (0.5 * logvar).exp()  # the reparameterisation trick (003:527)
+        return {"recon": bernoulli_nll(net.decode_logits(z), x), "kl": kl_to_standard_normal(mu, logvar)}
 
 
 class VAEScratch(EncoderHead):
