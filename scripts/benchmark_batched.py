@@ -6,9 +6,9 @@ Usage: python scripts/benchmark_batched.py [--device cpu] [--steps 20] [--thread
 For each method (its default hyperparameters, a 100-label mnist10 split), times ``--steps`` training
 steps of one run alone (the ``Method``'s own ``train_step``, as the trainer runs it) and of N runs
 stacked in one process (``batched.make_stacked``: ``StackedRuns``, or the method's own stacker), after
-a short warm-up, the device synchronised around the timed region. A step of N stacked runs is N run-steps; "vs alone" is the run-step rate over that of
-one run alone (above 1: the stacked path trains a group of seeds faster than one process per seed
-on the same cores), by wall clock and by this process's CPU time (the one to read on a contended
+a short warm-up, the device synchronised around the timed region. A step of N stacked runs is N
+run-steps; "vs alone" is the run-step rate over that of one run alone (above 1: the stacked path
+trains a group of seeds faster than one process per seed on the same cores), by wall clock and by this process's CPU time (the one to read on a contended
 machine). On CUDA each stacked group is also timed with its step recorded in a CUDA graph
 (``fewlabels.capture.capture_step``, as a stacked group job trains; "captured" rows), so one
 invocation gives the batched-vs-one and captured-vs-eager ratios side by side. Prints a Markdown table.

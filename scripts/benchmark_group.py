@@ -17,8 +17,8 @@ Each grouped path is also compared with the one-run path on the same seeds (the 
 indistinguishable"): the paired difference of test accuracy, group - alone, in points, its mean and 95 %
 t-interval over the seeds. On the CPU a group equals its runs alone up to float sums; on CUDA the
 stacked runs draw their dropout and noise from per-run generators (other numbers of the same
-distribution), so there the interval is the test. ``--epochs N`` (``--steps M``) shortens every schedule to N epochs (of M steps).
-Prints a Markdown table.
+distribution), so there the interval is the test. ``--epochs N`` (``--steps M``) shortens every
+schedule to N epochs (of M steps). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ MNIST = REPO / "resources" / "mnist.npz"
 
 def cli(method: str, task: str, labels, seeds, splits, outs, hparams: dict, args, pretrained=None,
         stack: str | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "fewlabels.train", "--method", method, "--task", task, "--labels", "all" if labels is None else str(labels),
+    cmd = [sys.executable, "-m", "fewlabels.train", "--method", method, "--task", task,
+           "--labels", "all" if labels is None else str(labels),
            "--mnist", str(MNIST), "--hparams", json.dumps(hparams), "--device", args.device,
            "--threads", str(args.threads), "--seed", *map(str, seeds), "--split", *map(str, splits),
            "--out", *map(str, outs)]

@@ -227,7 +227,8 @@ class _DropoutMasks(Injector):
         if other:
             raise NotImplementedError(f"batched runs support nn.Dropout only, not {sorted(set(other))}")
         self.active: set[int] = set()   # layers that drop in the current mode
-        super().__init__(layers, lambda out, mask: out * mask, skip=lambda i, layer: i not in self.active or layer.p == 0)
+        super().__init__(layers, lambda out, mask: out * mask,
+                         skip=lambda i, layer: i not in self.active or layer.p == 0)
 
 
 # ----------------------------------------------------------------------------- the stacked runs

@@ -1,6 +1,7 @@
-"""What the stacked forms of the multi-network methods share (``batched_aae.StackedAAE``,
-``batched_gan.StackedSGANFM``, ``batched_gan.StackedSGAN``): several networks per run, each stacked
-along a leading run axis, and each of the run's optimisers mirrored over the stacked tensors.
+"""What the stacked forms of the methods with several networks, optimisers or their own losses share
+(``batched_aae.StackedAAE``, ``batched_gan.StackedSGANFM`` and ``StackedSGAN``,
+``batched_pairs.StackedSiamesePairs``, ``batched_ae.StackedAEPretrain``): each of a run's networks
+stacked along a leading run axis, and each of the run's optimisers mirrored over the stacked tensors.
 
 A subclass names its networks (``nets``) and writes ``train_step`` as one ``vmap`` per phase over
 parameter-free templates (``fn``), stepping the mirrored optimiser of that phase (``step``). A mirrored
