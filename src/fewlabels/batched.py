@@ -81,11 +81,17 @@ def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist
     return m, noise
 
 
+def all_same(tensors: list[torch.Tensor]) -> bool:
+    """Whether every run holds the same values (one copy can serve them all)."""
+    t0 = tensors[0]
+    return all(t is t0 or (t.shape == t0.shape and torch.equal(t, t0)) for t in tensors)
+
+
 def shared_or_stacked(tensors: list[torch.Tensor], what: str = "data") -> tuple[torch.Tensor, int | None]:
     """One tensor and ``vmap`` dimension None when every run holds the same values, else the runs'
     tensors stacked along a leading run axis (dimension 0)."""
     t0 = tensors[0]
-    if all(t is t0 or (t.shape == t0.shape and torch.equal(t, t0)) for t in tensors):
+    if all_same(tensors):
         return t0, None
     if len({tuple(t.shape) for t in tensors}) != 1:
         raise NotImplementedError(f"batched runs need {what} of one size in every run")
@@ -217,18 +223,29 @@ class Injector:
                                "from the probe's")
 
 
-class _DropoutMasks(Injector):
-    """Hooks on the template's ``nn.Dropout`` layers that multiply by the current run's mask, for the
-    layers that drop in the current mode (``active``)."""
+class DropoutMasks(Injector):
+    """Hooks on a template's ``nn.Dropout`` layers that multiply by the current run's mask (``dropout_mask``),
+    for the layers that drop now: those in ``active`` (None: every one) whose p is not 0."""
 
     def __init__(self, template: nn.Module):
         layers = [m for m in template.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
         other = [type(m).__name__ for m in layers if type(m) is not nn.Dropout]
         if other:
             raise NotImplementedError(f"batched runs support nn.Dropout only, not {sorted(set(other))}")
-        self.active: set[int] = set()   # layers that drop in the current mode
+        self.active: set[int] | None = None   # layers that drop in the current mode (None: all)
         super().__init__(layers, lambda out, mask: out * mask,
-                         skip=lambda i, layer: i not in self.active or layer.p == 0)
+                         skip=lambda i, layer: (self.active is not None and i not in self.active) or layer.p == 0)
+
+
+def dropout_mask(layer: nn.Dropout, shape: tuple, dtype, g: torch.Generator) -> torch.Tensor | None:
+    """``F.dropout``'s CPU mask, ``empty_like(x).bernoulli_(1 - p) / (1 - p)``, from generator ``g``; None
+    for p = 0 (which draws nothing), zeros for p = 1 (which draws nothing either)."""
+    p = layer.p
+    if p == 0:
+        return None
+    if p == 1:
+        return torch.zeros(shape, dtype=dtype, device=g.device)
+    return torch.empty(shape, dtype=dtype, device=g.device).bernoulli_(1 - p, generator=g).div_(1 - p)
 
 
 # ----------------------------------------------------------------------------- the stacked runs
@@ -255,7 +272,7 @@ class StackedRuns:
         self.n = len(self.methods)
         self.batch_size = labeled_batch_size(m0)
         self.template = copy.deepcopy(m0.net).to("meta")
-        self.drop = _DropoutMasks(self.template)
+        self.drop = DropoutMasks(self.template)
         self._probed: dict[tuple, list] = {}
         self.params, self.buffers = stack_module_state([m.net for m in self.methods])
         self.names = list(self.params)
@@ -316,14 +333,8 @@ class StackedRuns:
         ``F.dropout`` draws them on the CPU; none for p = 0 or 1 (which draw nothing)."""
         out = []
         for i, shp, dtype in self._dropout_calls(shape, training):
-            p = self.drop.layers[i].p
-            if i not in active or p == 0:
-                continue
-            if p == 1:
-                out.append(torch.zeros((self.n, *shp), dtype=dtype, device=self.device))
-                continue
-            out.append(torch.stack([torch.empty(shp, dtype=dtype, device=self.device)
-                                    .bernoulli_(1 - p, generator=g).div_(1 - p) for g in self.noise]))
+            if i in active and self.drop.layers[i].p != 0:
+                out.append(torch.stack([dropout_mask(self.drop.layers[i], shp, dtype, g) for g in self.noise]))
         return out
 
     def _set_mode(self, training: bool, active: set[int]) -> None:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import vmap
 
-from .batched_nets import StackedNets, gather
+from .batched_nets import StackedNets
 from .methods.autoencoders import AutoencoderPretrain
 
 
@@ -36,25 +36,17 @@ class StackedAEPretrain(StackedNets):
 
     METHOD = AutoencoderPretrain
 
-    @classmethod
-    def nets(cls, m):
-        return ["net"]
-
     def __init__(self, runs, capturable: bool = False):
         super().__init__(runs, capturable=capturable)
         self.templates["loss"] = _Loss(self.templates["net"], self.methods[0])
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        n = self.hp["batch_size"]
-        pool = self.data("x_pool")
         loss = self.fn("loss")
-        idx, noises = [], []
+        xs, noises = [], []
         for m in self.methods:
-            i = torch.randint(len(m.data.x_pool), (n,), generator=m.gen, device=self.device)  # m.batch(x_pool)
-            x = m.data.x_pool[i]
-            idx.append(i)
-            noises.append(m.noise(x))  # after the minibatch, from the same generator
-        x = gather(pool, torch.stack(idx))
+            xs.append(m.batch(m.data.x_pool))  # as the run's own train_step draws it
+            noises.append(m.noise(xs[-1]))  # after the minibatch, from the same generator
+        x = torch.stack(xs)
         noise = {k: torch.stack([d[k] for d in noises]) for k in noises[0]}
         P, B = self.params["net"], self.buffers["net"]
         losses = vmap(loss)({f"net.{k}": v for k, v in P.items()}, {f"net.{k}": v for k, v in B.items()}, x, noise)

@@ -21,11 +21,10 @@ samples moved.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.func import vmap
 
-from .batched import Injector
-from .batched_nets import StackedNets, dropout_mask, gather
+from .batched import DropoutMasks, Injector, dropout_mask
+from .batched_nets import StackedNets, gather
 from .methods.gan import frozen_bn_stats
 from .methods.sgan import SGAN, generator_loss, real_fake_loss, supervised_loss
 from .methods.sgan_fm import SGANFM, feature_matching_loss, labeled_loss, unlabeled_loss
@@ -152,9 +151,7 @@ class StackedSGAN(_StackedGAN):
         if runs and self.why_not(runs[0][0]):
             raise NotImplementedError(self.why_not(runs[0][0]))
         super().__init__(runs, capturable=capturable)
-        d = self.templates["D"]
-        self.drops = Injector([m for m in d.modules() if isinstance(m, nn.Dropout)], lambda out, t: out * t,
-                              skip=lambda i, layer: layer.p == 0)
+        self.drops = DropoutMasks(self.templates["D"])
         m0 = self.methods[0]
         self.n_unl, self.n_lab = m0.n_unl, m0.n_lab
 
@@ -173,11 +170,10 @@ class StackedSGAN(_StackedGAN):
             z = m.noise(bs)
             # the global generator's draws: D's dropout on the labeled, unlabeled and generated batches
             masks = [self._masks((len_, *img), g) for len_ in (self.n_lab, self.n_unl, bs)]
-            self._k = len(masks[0])
             return (lab, unl, z, *masks[0], *masks[1], *masks[2])
 
         lab, unl, z, *masks = self.per_run(draws)
-        k = self._k
+        k = len(masks) // 3  # each of the three calls is one forward of D: as many masks each
         m_lab, m_unl, m_fake = masks[:k], masks[k:2 * k], masks[2 * k:]
         # flat [0, 1] images -> 1 x 28 x 28 in [-1, 1], as SGAN.images
         x_lab = gather(self.data("x_lab"), lab).view(self.n, self.n_lab, *img) * 2 - 1

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from .batched import Injector, run_state, shared_or_stacked, stack_state
+from .batched import Injector, all_same, run_state, stack_state
 from .methods.base import Method, descend
 
 
@@ -36,16 +36,6 @@ class _Calls(nn.Module):
         return getattr(self.m, self.fn)(*args)
 
 
-def dropout_mask(layer: nn.Dropout, shape: tuple, dtype, g: torch.Generator) -> torch.Tensor | None:
-    """``F.dropout``'s CPU mask, ``empty_like(x).bernoulli_(1 - p) / (1 - p)``, from generator ``g``."""
-    p = layer.p
-    if p == 0:
-        return None
-    if p == 1:
-        return torch.zeros(shape, dtype=dtype, device=g.device)
-    return torch.empty(shape, dtype=dtype, device=g.device).bernoulli_(1 - p, generator=g).div_(1 - p)
-
-
 def gather(data: tuple[torch.Tensor, torch.Tensor | None], idx: torch.Tensor) -> torch.Tensor:
     """Rows ``idx`` (N x batch, each run's indices into its own data) of the runs' data (``StackedNets.data``)."""
     t, offsets = data
@@ -54,7 +44,8 @@ def gather(data: tuple[torch.Tensor, torch.Tensor | None], idx: torch.Tensor) ->
 
 class StackedNets:
     """N runs of one multi-network method with the same hyperparameters (``batched.build_run`` or
-    ``train.Run``). Subclasses set ``METHOD`` and implement ``nets`` and ``train_step``."""
+    ``train.Run``). Subclasses set ``METHOD``, implement ``train_step`` and, for networks other than ``net``,
+    ``nets``."""
 
     METHOD: type[Method] = Method
 
@@ -93,8 +84,9 @@ class StackedNets:
 
     @classmethod
     def nets(cls, m: Method) -> list[str]:
-        """The attribute names of the networks to stack (every one a run's optimisers touch)."""
-        raise NotImplementedError
+        """The attribute names of the networks to stack (every one a run's optimisers touch); by default
+        the one network of the methods' convention, ``net``."""
+        return ["net"]
 
     def data(self, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The runs' ``data.<name>`` for ``gather``: one tensor and None when every run holds the same
@@ -102,9 +94,8 @@ class StackedNets:
         hold pools of different sizes)."""
         if name not in self._data:
             ts = [getattr(m.data, name) for m in self.methods]
-            shared, dim = shared_or_stacked(ts, name) if len({len(t) for t in ts}) == 1 else (None, 0)
-            if dim is None:
-                self._data[name] = shared, None
+            if all_same(ts):
+                self._data[name] = ts[0], None
             else:
                 starts = torch.tensor([0] + [len(t) for t in ts[:-1]], device=self.device).cumsum(0)
                 self._data[name] = torch.cat(ts), starts

@@ -11,11 +11,10 @@ alone. The nearest-class-mean readout is set by each run's own epoch-end hook, o
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.func import vmap
 
-from .batched import Injector
-from .batched_nets import StackedNets, dropout_mask, gather
+from .batched import DropoutMasks, dropout_mask
+from .batched_nets import StackedNets, gather
 from .methods.siamese import SiamesePairs, pair_loss
 
 
@@ -24,17 +23,9 @@ class StackedSiamesePairs(StackedNets):
 
     METHOD = SiamesePairs
 
-    @classmethod
-    def nets(cls, m):
-        return ["net"]
-
     def __init__(self, runs, capturable: bool = False):
         super().__init__(runs, capturable=capturable)
-        net = self.templates["net"]
-        drops = [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-        if any(type(m) is not nn.Dropout for m in drops):
-            raise NotImplementedError("stacked siamese-pairs runs support nn.Dropout only")
-        self.drops = Injector(drops, lambda out, t: out * t, skip=lambda i, layer: layer.p == 0)
+        self.drops = DropoutMasks(self.templates["net"])
 
     def train_step(self) -> dict[str, torch.Tensor]:
         n, width = self.hp["batch_size"], self.methods[0].data.x_pool.shape[1]

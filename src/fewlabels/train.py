@@ -291,6 +291,12 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+def _add_losses(sums: dict[str, torch.Tensor], losses: dict[str, torch.Tensor]) -> None:
+    """A step's losses into the epoch's sums (on the device: no host sync)."""
+    for k, v in losses.items():
+        sums[k] = sums[k] + v if k in sums else v.clone()
+
+
 def _train_alone(r: Run) -> None:
     """The epochs left to one run, its random state in the global generators."""
     _set_rng_state(r.rng, r.gen)
@@ -299,8 +305,7 @@ def _train_alone(r: Run) -> None:
         t0 = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
         for _ in range(r.steps):
-            for k, v in r.m.train_step().items():
-                sums[k] = sums[k] + v if k in sums else v.clone()
+            _add_losses(sums, r.m.train_step())
         _sync(r.dev)
         r.end_epoch(epoch, sums, time.perf_counter() - t0)
 
@@ -336,10 +341,10 @@ def _global_torch_state(dev: torch.device) -> torch.Tensor:
 
 
 def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture: str = "auto") -> None:
-    """The runs' epochs trained together (``fewlabels.batched.StackedRuns``); each run's evaluation and
-    checkpoint as the one-run path makes them, its random state swapped into the global generators
-    around them. The stacked dropout masks come from a generator per run that carries the run's global
-    state, so on the CPU every number equals the one-run path's up to the order of float sums
+    """The runs' epochs trained together (``fewlabels.batched.make_stacked``: ``StackedRuns`` or the
+    method's own stacker); each run's evaluation and checkpoint as the one-run path makes them, its
+    random state swapped into the global generators around them. The stacked dropout masks (and noise)
+    come from a generator per run that carries the run's global state, so on the CPU every number equals the one-run path's up to the order of float sums
     (tests/test_group.py). ``last_epoch``: stop after it (default: the schedule's last).
     ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``fewlabels.capture``; the
     first epoch's first steps run eagerly as its warm-up, and a step that cannot be captured runs
@@ -367,9 +372,8 @@ def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture:
         t0 = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
 
-        def add(losses):
-            for k, v in losses.items():
-                sums[k] = sums[k] + v if k in sums else v.clone()
+        def add(losses):  # (capture_step hands its warm-up steps' losses here too)
+            _add_losses(sums, losses)
 
         left = r0.steps
         if step is None:
@@ -475,18 +479,22 @@ def _one_after_another(specs: list[dict], code: dict, log) -> list[dict]:
         r.resume()
         _train_alone(r)
         done.append(r.finish(keep_checkpoint=True, group=len(specs)))
-    for spec in specs:
-        if spec.get("checkpoint"):
-            Path(spec["checkpoint"]).unlink(missing_ok=True)
+    _drop_checkpoints([spec.get("checkpoint") for spec in specs])
     return done
 
 
 def _finish_group(runs: list[Run]) -> list[dict]:
     metrics = [r.finish(keep_checkpoint=True, group=len(runs)) for r in runs]
-    for r in runs:  # only now: a group that failed before here finishes its finished runs without training
-        if r.checkpoint:
-            Path(r.checkpoint).unlink(missing_ok=True)
+    _drop_checkpoints([r.checkpoint for r in runs])
     return metrics
+
+
+def _drop_checkpoints(paths: list) -> None:
+    """A group's checkpoints, once every run's files are written (not before: a group that failed
+    earlier finishes its finished runs from their final checkpoints, without training)."""
+    for path in paths:
+        if path:
+            Path(path).unlink(missing_ok=True)
 
 
 def _per_run(values: list | None, n: int, flag: str) -> list:
