@@ -209,3 +209,56 @@ def test_atomic_write_removes_its_temp_file_on_failure(tmp_path):
     # ... and left the destination as it was and no temporary file behind
     assert dest.read_text() == "the old, complete contents"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+def _rows(x) -> np.ndarray:
+    """Task tensors back to the uint8 rows of the MNIST file."""
+    return (x.numpy() * 255).round().astype(np.uint8)
+
+
+def test_tf1_split_is_read_data_sets_and_first_500_is_the_notebooks(tmp_path, mnist_path, mnist):
+    """Seed 002 reads MNIST with read_data_sets (validation = the first 5,000 training images, train =
+    the other 55,000 in file order) and trains on ``mnist.train.labels > 4`` sliced ``[:500]``:
+    images from training index 5,000 on, none of them among the protocol's labeled ones."""
+    xtr, ytr = mnist["x_train"].reshape(60000, -1), mnist["y_train"]
+    out = tmp_path / "s.npz"
+    D.make_split(mnist_path, out, "digits59", 500, seed=0)
+    t = D.load_task(mnist_path, out, "cpu", label_draw="first", data_split="tf1")
+    notebook = 5000 + np.flatnonzero(ytr[5000:] > 4)[:500]
+    assert np.array_equal(_rows(t.x_lab), xtr[notebook])
+    assert np.array_equal(t.y_lab.numpy(), ytr[notebook] - 5)
+    assert np.array_equal(_rows(t.x_val), xtr[:5000][ytr[:5000] > 4])
+    assert np.array_equal(_rows(t.x_pool), xtr[5000:][ytr[5000:] > 4])
+    # the protocol's "first 500" are other images (its pool starts at training image 0)
+    p = D.load_task(mnist_path, out, "cpu", label_draw="first")
+    assert not {bytes(r) for r in _rows(p.x_lab)} & {bytes(r) for r in xtr[notebook]}
+    # label_offset: the first 500 from training index K, disjoint sets for K 5,000 apart
+    k = D.load_task(mnist_path, out, "cpu", label_draw="first", data_split="tf1", label_offset=20000)
+    assert np.array_equal(_rows(k.x_lab), xtr[20000 + np.flatnonzero(ytr[20000:] > 4)[:500]])
+    with pytest.raises(ValueError, match="lower label_offset"):
+        D.load_task(mnist_path, out, "cpu", label_draw="first", data_split="tf1", label_offset=59900)
+
+
+def test_tf1_split_for_seed004_and_geron(tmp_path, mnist_path, mnist):
+    """Seed 004: labels drawn from the test set, measured on the tf1 validation set (the first 5,000
+    training images), unlabeled = the other 55,000. Geron's exercise: the classifier trains on the
+    first 5,000 training images (label_draw 'head'), pairs come from the other 55,000."""
+    xtr, ytr = mnist["x_train"].reshape(60000, -1), mnist["y_train"]
+    out = tmp_path / "s.npz"
+    D.make_split(mnist_path, out, "mnist10", 1000, seed=1)
+    t = D.load_task(mnist_path, out, "cpu", label_draw="test", data_split="tf1")
+    assert len(t.x_lab) == 1000 and len(t.x_test) == 9000
+    assert np.array_equal(_rows(t.x_val), xtr[:5000]) and np.array_equal(_rows(t.x_pool), xtr[5000:])
+    D.make_split(mnist_path, out, "mnist10", 5000, seed=1)
+    g = D.load_task(mnist_path, out, "cpu", label_draw="head", data_split="tf1", unlabeled="rest")
+    assert np.array_equal(_rows(g.x_lab), xtr[:5000]) and np.array_equal(g.y_lab.numpy(), ytr[:5000])
+    assert np.array_equal(_rows(g.x_pool), xtr[5000:])
+    # monitoring images: the protocol's validation images of the tf1 pool, none of them labeled
+    val = D.validation_indices(ytr)
+    assert np.array_equal(_rows(g.x_val), xtr[val[val >= 5000]])
+    # a balanced draw under tf1 comes from the tf1 pool only
+    b = D.load_task(mnist_path, out, "cpu", data_split="tf1")
+    assert np.bincount(b.y_lab.numpy()).tolist() == [500] * 10
+    assert not {bytes(r) for r in _rows(b.x_lab)} & {bytes(r) for r in xtr[:5000]}
+    with pytest.raises(ValueError, match="needs data_split 'tf1'"):
+        D.load_task(mnist_path, out, "cpu", label_draw="head")

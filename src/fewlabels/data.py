@@ -299,12 +299,14 @@ def labeled_indices(y_train: np.ndarray, pool: np.ndarray, task: str, labels: in
     return np.sort(np.concatenate(chosen))
 
 
-def label_subset(balanced: np.ndarray, task_pool: np.ndarray, draw: str, seed: int) -> np.ndarray:
+def label_subset(balanced: np.ndarray, task_pool: np.ndarray, draw: str, seed: int,
+                 offset: int = 0) -> np.ndarray:
     """The labeled images of a run: the split's class-balanced subset (``draw="balanced"``, the
     protocol), or as many images drawn the way a seed drew them: uniformly from the task's pool
     with the run's seed, classes unbalanced (``"random"``; seed 000 permutes the training set and
-    takes the first 5,000, seed 001 calls train_test_split), or the first ones in file order
-    (``"first"``; seed 002 slices ``[:n_samples]``)."""
+    takes the first 5,000, seed 001 calls train_test_split), or the first ones in file order from
+    training index ``offset`` on (``"first"``; seed 002 slices ``[:n_samples]`` of ``mnist.train``,
+    which starts at training image 5,000 under ``read_data_sets``, see ``tf1_split``)."""
     n = len(balanced)
     if draw == "balanced":
         return balanced
@@ -312,8 +314,31 @@ def label_subset(balanced: np.ndarray, task_pool: np.ndarray, draw: str, seed: i
         # a stream of its own, so the draw does not change when the balanced split's code does
         return np.sort(np.random.default_rng([seed, 1]).choice(np.sort(task_pool), n, replace=False))
     if draw == "first":
-        return np.sort(task_pool)[:n]
+        after = np.sort(task_pool)
+        after = after[after >= offset]
+        if len(after) < n:
+            raise ValueError(f"label_draw 'first' from training index {offset}: only {len(after)} images of the "
+                             f"task are left, {n} asked for; lower label_offset")
+        return after[:n]
     raise ValueError(f"label_draw must be 'balanced', 'random' or 'first', got {draw!r}")
+
+
+def tf1_split(n_train: int = 60000) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, pool) as TF1's ``input_data.read_data_sets`` splits MNIST's training file:
+    validation = the first 5,000 images, train = the other 55,000 in file order (seeds 002 and 004
+    read MNIST this way, 002:197 and the seed-004 repository; Geron's exercise 10 slices the same,
+    ``X_valid, X_train = X_train[:5000], X_train[5000:]``)."""
+    idx = np.arange(n_train)
+    return idx[:VALIDATION_SIZE], idx[VALIDATION_SIZE:]
+
+
+DATA_SPLITS = ("protocol", "tf1")
+TASK_KEYS = ("label_draw", "unlabeled", "data_split", "label_offset")  # the hparams load_task reads
+
+
+def task_options(hp: dict) -> dict:
+    """The keyword arguments of ``load_task`` that a method's hyperparameters set."""
+    return {k: hp[k] for k in TASK_KEYS if k in hp}
 
 
 def make_split(mnist_path: Path, out: Path, task: str, labels: int | None, seed: int) -> None:
@@ -342,15 +367,21 @@ class TaskData:
 
 
 def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None = None,
-              label_draw: str = "balanced", unlabeled: str = "pool") -> TaskData:
+              label_draw: str = "balanced", unlabeled: str = "pool", data_split: str = "protocol",
+              label_offset: int = 0) -> TaskData:
     """Build a run's tensors from the MNIST file and its split file.
 
     The unlabeled pool, validation and test sets are restricted to the task's
     classes and their labels shifted to start at 0 (digits 5-9 become 0-4).
 
-    ``label_draw`` and ``unlabeled`` reproduce how a seed chose its labeled images (see
-    ``label_subset``); the defaults are the protocol: the split file's balanced subset, and the
-    whole pool as unlabeled data.
+    ``label_draw``, ``unlabeled`` and ``data_split`` reproduce how a seed chose its images (see
+    ``label_subset`` and ``tf1_split``); the defaults are the protocol: the split file's stratified
+    validation set, its balanced labeled subset, and the whole pool as unlabeled data.
+    ``data_split="tf1"``: validation and pool as ``read_data_sets`` makes them; a balanced draw is
+    then made afresh from that pool with the split's seed. ``label_draw="head"`` (tf1 only): the
+    labeled images are the first ones of the training file, i.e. the tf1 validation images (Geron's
+    exercise 10 trains its classifiers on ``X_valid``); monitoring then uses the protocol's
+    validation images that lie in the tf1 pool (the exercise has no validation set).
     """
     import torch
 
@@ -361,22 +392,39 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
     classes, offset = TASKS[task]
     xtr, ytr = arrays["x_train"], arrays["y_train"]
     xte, yte = arrays["x_test"], arrays["y_test"]
-    pool = split["pool"][task_mask(ytr[split["pool"]], task)]
+    seed, n_labels = int(split["seed"]), int(split["labels"])
+    if data_split not in DATA_SPLITS:
+        raise ValueError(f"data_split must be one of {list(DATA_SPLITS)}, got {data_split!r}")
+    if label_draw == "head" and data_split != "tf1":
+        raise ValueError("label_draw 'head' (the tf1 validation images as labeled set) needs data_split 'tf1'")
+    if data_split == "tf1":
+        val_all, pool_all = tf1_split(len(ytr))
+    else:
+        val_all, pool_all = split["validation"], split["pool"]
+    pool = pool_all[task_mask(ytr[pool_all], task)]
+    val = val_all[task_mask(ytr[val_all], task)]
     test = np.flatnonzero(task_mask(yte, task))
-    lab = split["labeled"]
+    lab = split["labeled"] if data_split == "protocol" else (
+        pool if n_labels < 0 else labeled_indices(ytr, pool_all, task, n_labels, seed))
     x_lab_src, y_lab_src = xtr, ytr
-    if int(split["labels"]) >= 0 and label_draw == "test":
+    if n_labels >= 0 and label_draw == "test":
         # seed 004's code takes its labeled images from MNIST's test set (mnist.test.next_batch(1000)) and
         # measures on the validation set; here the rest of the test set stays a clean test set
-        lab = np.sort(np.random.default_rng([int(split["seed"]), 2]).choice(test, len(lab), replace=False))
+        lab = np.sort(np.random.default_rng([seed, 2]).choice(test, len(lab), replace=False))
         test = np.setdiff1d(test, lab)
         x_lab_src, y_lab_src = xte, yte
-    elif int(split["labels"]) >= 0:  # a first stage (labels=all) has no subset to redraw
-        lab = label_subset(lab, pool, label_draw, int(split["seed"]))
+    elif n_labels >= 0 and label_draw == "head":
+        if len(lab) > len(val):
+            raise ValueError(f"label_draw 'head': {len(lab)} labels asked for, the tf1 validation part of "
+                             f"{task} has {len(val)} images")
+        lab = val[:len(lab)]
+        prot = split["validation"]
+        val = prot[task_mask(ytr[prot], task) & (prot >= VALIDATION_SIZE)]
+    elif n_labels >= 0:  # a first stage (labels=all) has no subset to redraw
+        lab = label_subset(lab, pool, label_draw, seed, label_offset)
     if pool_limit:
-        pool = np.random.default_rng(int(split["seed"])).permutation(pool)[:pool_limit]
-        pool = np.sort(np.union1d(pool, lab)) if x_lab_src is xtr else pool
-    val = split["validation"][task_mask(ytr[split["validation"]], task)]
+        pool = np.random.default_rng(seed).permutation(pool)[:pool_limit]
+        pool = np.sort(np.union1d(pool, lab)) if x_lab_src is xtr and label_draw != "head" else pool
 
     def xs(x):
         return torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0).to(device)
@@ -386,7 +434,7 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
 
     if unlabeled == "rest" and x_lab_src is xtr:
         pool = np.setdiff1d(pool, lab)
-    elif unlabeled != "pool":
+    elif unlabeled not in ("pool", "rest"):
         raise ValueError(f"unlabeled must be 'pool' or 'rest', got {unlabeled!r}")
     return TaskData(
         x_lab=xs(x_lab_src[lab]), y_lab=ys(y_lab_src[lab]),

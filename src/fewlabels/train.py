@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .data import MNIST_ARRAY_SHA256, DataError, atomic_write, file_sha256, load_task
+from .data import MNIST_ARRAY_SHA256, DataError, atomic_write, file_sha256, load_task, task_options
 from .methods import PRETRAIN
 from .methods import get as get_method
 from .methods.base import HParamError, Method, resolve_hparams
@@ -152,13 +152,13 @@ def build_method(cls: type, hp: dict, seed: int, mnist: Path, split: Path, dev: 
                  pool_limit: int | None = None, pretrained: Path | None = None, data=None):
     """A run's method, built in the one order every path shares (the numbers depend on it): seed
     everything, load the task (``data`` when the caller already loaded this split with the method's
-    ``label_draw``/``unlabeled``: loading draws nothing from the global RNGs), the batch generator
+    ``task_options``: loading draws nothing from the global RNGs), the batch generator
     seeded with ``seed``, the first stage's payload, the method."""
     seed_everything(seed)
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True)
     if data is None:
-        data = load_task(mnist, split, dev, pool_limit, label_draw=hp["label_draw"], unlabeled=hp["unlabeled"])
+        data = load_task(mnist, split, dev, pool_limit, **task_options(hp))
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed)
     payload = torch.load(pretrained, map_location=dev, weights_only=False) if pretrained else None

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import TaskData
+from ..data import DATA_SPLITS, TaskData
 
 # Keys every method understands; a method's DEFAULTS add to (or override) them.
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -27,13 +27,21 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # images of the task's pool in file order, as seed 002 takes them (002:219-224). "test": `labels`
     # images drawn from MNIST's test set, as seed 004's reference code does (mnist.test.next_batch(1000)
     # in semi_supervised_adversarial_autoencoder.py and basic_nn_classifier.py); the run is then tested
-    # on the rest of the test set.
+    # on the rest of the test set. "head" (with data_split "tf1"): the first `labels` images of the
+    # training file, which read_data_sets makes the validation set (Geron's exercise 10 trains on X_valid).
     "label_draw": "balanced",
     # Unlabeled data. "pool": the whole pool, labeled images included (the protocol, as the reference
     # implementations do). "rest": the pool without the labeled images (seeds 000 and 001 keep them apart).
     "unlabeled": "pool",
+    # How the training file is cut. "protocol": the fixed stratified validation set, the pool the rest.
+    # "tf1": as TF1's input_data.read_data_sets cuts it, validation = the first 5,000 images and train
+    # = the other 55,000 in file order (seeds 002 and 004 read MNIST this way, 002:197).
+    "data_split": "protocol",
+    # label_draw "first" starts at this training index (0: the pool's first images; the 500-image sets
+    # of the seeds preset's "which 500 images" cells start at 5,000 k).
+    "label_offset": 0,
 }
-LABEL_DRAWS = ("balanced", "random", "first", "test")
+LABEL_DRAWS = ("balanced", "random", "first", "test", "head")
 UNLABELED = ("pool", "rest")
 
 
@@ -154,9 +162,14 @@ class Method:
         for k in ("epochs", "batch_size"):
             if hp[k] < 1:
                 raise HParamError(f"method {cls.NAME!r}: {k} must be >= 1, got {hp[k]}")
-        for k, allowed in (("label_draw", LABEL_DRAWS), ("unlabeled", UNLABELED)):
+        for k, allowed in (("label_draw", LABEL_DRAWS), ("unlabeled", UNLABELED), ("data_split", DATA_SPLITS)):
             if hp[k] not in allowed:
                 raise HParamError(f"method {cls.NAME!r}: {k} must be one of {list(allowed)}, got {hp[k]!r}")
+        if hp["label_draw"] == "head" and hp["data_split"] != "tf1":
+            raise HParamError(f"method {cls.NAME!r}: label_draw 'head' takes the tf1 validation images; "
+                              "set data_split: tf1")
+        if hp["label_offset"] < 0:
+            raise HParamError(f"method {cls.NAME!r}: label_offset must be >= 0, got {hp['label_offset']}")
         spe = hp["steps_per_epoch"]
         if spe is not None and (isinstance(spe, bool) or not isinstance(spe, int) or spe < 1):
             raise HParamError(f"method {cls.NAME!r}: steps_per_epoch must be an integer >= 1, or null for "
