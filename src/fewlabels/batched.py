@@ -167,8 +167,9 @@ def labeled_indices(m: Method) -> torch.Tensor:
 
 
 def graph_safe(m: Method) -> bool:
-    """Whether a captured step can replay ``m``'s draws: not when Python decides them (an epoch sampler)."""
-    return not hasattr(m, "batches")
+    """Whether a captured step can replay ``m``'s draws: not when Python decides them (an epoch sampler,
+    a pair draw that rejects in rounds)."""
+    return not hasattr(m, "batches") and not getattr(m, "draws_in_python", False)
 
 
 # ----------------------------------------------------------------------------- dropout from per-run generators

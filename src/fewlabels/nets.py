@@ -101,13 +101,26 @@ class AAEDiscriminator(nn.Module):
 
 # ----------------------------------------------------------------------------- transfer / siamese (seeds 002, 000)
 
-def init_he_(module: nn.Module) -> nn.Module:
-    """TF's ``tf.contrib.layers.variance_scaling_initializer()`` with its defaults (factor 2, fan-in,
-    normal), the ``he_init`` of seeds 000 and 002: a normal truncated at 2 std, with std
-    sqrt(1.3 * 2 / fan_in) so that the truncated draw keeps He's variance 2 / fan_in. Biases 0."""
+# std of the untruncated normal over sqrt(1 / fan_in), per initialiser: TF's truncated draws divide by
+# the std of a unit normal cut at +-2 so that the variance survives the truncation.
+INITS = {
+    # tf.contrib.layers.variance_scaling_initializer(): factor 2, its own correction 1.3 (seeds 000, 002)
+    "he": (1.3 * 2.0) ** 0.5,
+    # tf.variance_scaling_initializer(): scale 1, truncated normal / 0.87962566103423978 (TF 1.x core;
+    # Geron's ``he_init`` in 11_deep_learning.ipynb, exercise 10)
+    "variance_scaling": 1.0 / 0.87962566103423978,
+}
+
+
+def init_he_(module: nn.Module, init: str = "he") -> nn.Module:
+    """TF's variance-scaling initialisers (``INITS``) on every Linear: a normal truncated at 2 std with
+    std ``INITS[init] * sqrt(1 / fan_in)``; biases 0. ``"he"``: contrib's default, the ``he_init`` of
+    seeds 000 and 002; ``"variance_scaling"``: TF core's default, the ``he_init`` of Geron's exercise."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {sorted(INITS)}, got {init!r}")
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            std = (1.3 * 2.0 / m.in_features) ** 0.5
+            std = INITS[init] / m.in_features ** 0.5 if init != "he" else (1.3 * 2.0 / m.in_features) ** 0.5
             nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -120,7 +133,8 @@ class ELUTower(nn.Module):
 
     ``bn_momentum``/``bn_eps`` are torch's (TF decay d is momentum 1 - d; TF's eps is 1e-3);
     ``bn_scale=False`` and ``bias=False`` give ``tf.contrib.layers.batch_norm``'s default (no gamma)
-    under a ``fully_connected`` layer that then has no bias (seed 000:84-88).
+    under a ``fully_connected`` layer that then has no bias (seed 000:84-88). ``batch_norm=False``:
+    Linear -> ELU -> Dropout (Geron's ``dnn()``); ``init``: see ``init_he_``.
 
     ``blocks[i]`` is hidden layer i, so "freeze the bottom k layers" is ``freeze(k)``:
     their parameters stop needing gradients and their batch-norm layers stay in
@@ -130,11 +144,13 @@ class ELUTower(nn.Module):
 
     def __init__(self, n_in: int = 784, hidden=(100, 100, 100, 100, 100), dropout: float = 0.0,
                  input_dropout: float = 0.0, bn_momentum: float = 0.1, bn_eps: float = 1e-5,
-                 bn_scale: bool = True, bias: bool = True):
+                 bn_scale: bool = True, bias: bool = True, batch_norm: bool = True, init: str = "he"):
         super().__init__()
         sizes = [n_in, *hidden]
 
         def norm(b):
+            if not batch_norm:
+                return nn.Identity()
             if bn_scale:
                 return nn.BatchNorm1d(b, eps=bn_eps, momentum=bn_momentum)
             bn = ShiftBatchNorm1d(b)
@@ -147,7 +163,7 @@ class ELUTower(nn.Module):
             for a, b in zip(sizes[:-1], sizes[1:]))
         self.out_dim = sizes[-1]
         self.frozen = 0
-        init_he_(self)
+        init_he_(self, init)
 
     def freeze(self, k: int) -> None:
         if not 0 <= k <= len(self.blocks):
@@ -176,36 +192,45 @@ class ELUTower(nn.Module):
 class TowerClassifier(nn.Module):
     """A tower with a linear softmax head on top (logits out)."""
 
-    def __init__(self, tower: ELUTower, n_classes: int):
+    def __init__(self, tower: ELUTower, n_classes: int, head_init: str = "glorot"):
         super().__init__()
         self.tower = tower
         self.head = nn.Linear(tower.out_dim, n_classes)
-        nn.init.xavier_uniform_(self.head.weight)  # TF1's default kernel initializer (glorot uniform)
-        nn.init.zeros_(self.head.bias)
+        if head_init == "glorot":
+            nn.init.xavier_uniform_(self.head.weight)  # TF1's default kernel initializer (glorot uniform)
+            nn.init.zeros_(self.head.bias)
+        else:
+            init_he_(self.head, head_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.tower(x))
 
 
 class SiameseNet(nn.Module):
-    """Two inputs through one shared tower; the pair's features -> dense (ELU) -> one "same digit" logit.
+    """Two inputs through the tower(s); the pair's features -> dense (ELU) -> one "same digit" logit.
 
     ``features="concat"``: [h1, h2], as Geron's exercise (ch. 11, ex. 10) concatenates the two
-    towers' outputs; ``"absdiff"``: |h1 - h2| (Koch et al. 2015).
+    towers' outputs; ``"absdiff"``: |h1 - h2| (Koch et al. 2015). ``tower_b``: None for one shared
+    tower (a Siamese network), else the second input's own tower (the exercise's DNN B; ``tower`` is
+    DNN A, the one a second stage reuses).
     """
 
-    def __init__(self, tower: ELUTower, pair_hidden: int = 10, features: str = "concat"):
+    def __init__(self, tower: ELUTower, pair_hidden: int = 10, features: str = "concat",
+                 tower_b: ELUTower | None = None, init: str = "he"):
         super().__init__()
         if features not in ("concat", "absdiff"):
             raise ValueError(f"pair features must be 'concat' or 'absdiff', got {features!r}")
-        self.tower, self.features = tower, features
+        self.tower, self.features, self.tower_b = tower, features, tower_b
         n = tower.out_dim * (2 if features == "concat" else 1)
         self.head = mlp([n, pair_hidden, 1], act=nn.ELU) if pair_hidden else nn.Linear(n, 1)
-        init_he_(self.head)
+        init_he_(self.head, init)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        h = self.tower(torch.cat([x1, x2]))  # one pass: both halves see the same batch-norm statistics
-        h1, h2 = h.chunk(2)
+        if self.tower_b is None:
+            h = self.tower(torch.cat([x1, x2]))  # one pass: both halves see the same batch-norm statistics
+            h1, h2 = h.chunk(2)
+        else:
+            h1, h2 = self.tower(x1), self.tower_b(x2)
         f = torch.cat([h1, h2], 1) if self.features == "concat" else (h1 - h2).abs()
         return self.head(f).squeeze(1)
 

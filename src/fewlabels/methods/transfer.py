@@ -33,7 +33,8 @@ import torch
 from ..nets import ELUTower, TowerClassifier
 from .base import HParamError, Method, adam, bn_init_statistics, classification_loss, descend, dropout_active
 
-ARCH_KEYS = ("hidden", "bn_scale", "dense_bias")  # what a second stage takes from its first stage
+# what a second stage takes from its first stage
+ARCH_KEYS = ("hidden", "bn_scale", "dense_bias", "batch_norm")
 
 
 def build_tower(n_in: int, hp: dict) -> ELUTower:
@@ -41,7 +42,17 @@ def build_tower(n_in: int, hp: dict) -> ELUTower:
     keys existed, e.g. the archived ones, load as they were built)."""
     return ELUTower(n_in, hp["hidden"], hp["dropout"], hp.get("input_dropout", 0.0),
                     hp.get("bn_momentum", 0.1), hp.get("bn_eps", 1e-5),
-                    hp.get("bn_scale", True), hp.get("dense_bias", True))
+                    hp.get("bn_scale", True), hp.get("dense_bias", True),
+                    hp.get("batch_norm", True), hp.get("init", "he"))
+
+
+def tower_optimizer(params, hp: dict) -> torch.optim.Optimizer:
+    """Adam (seeds 002 and 000), or ``optimizer: nesterov``: TF's ``MomentumOptimizer(lr, momentum,
+    use_nesterov=True)``, whose update (accum = m * accum + g; w -= lr * (g + m * accum)) is torch's
+    SGD with ``nesterov=True`` and no dampening (Geron's exercise 10: lr 0.01, momentum 0.95)."""
+    if hp.get("optimizer", "adam") == "nesterov":
+        return torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], nesterov=True)
+    return adam(params, lr=hp["lr"])
 
 
 class EpochBatches:
@@ -86,9 +97,10 @@ class TowerMethod(Method):
 
     def __init__(self, hp, data, device, gen, pretrained=None):
         super().__init__(hp, data, device, gen, pretrained)
-        self.net = TowerClassifier(build_tower(data.x_lab.shape[1], self.arch()), data.n_classes).to(device)
+        self.net = TowerClassifier(build_tower(data.x_lab.shape[1], self.arch()), data.n_classes,
+                                   hp.get("head_init", "glorot")).to(device)
         self.prepare()
-        self.opt = adam([p for p in self.net.parameters() if p.requires_grad], lr=hp["lr"])
+        self.opt = tower_optimizer([p for p in self.net.parameters() if p.requires_grad], hp)
         self.batches = EpochBatches(len(data.x_lab))
 
     def arch(self) -> dict:
