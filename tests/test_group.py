@@ -83,6 +83,7 @@ def test_one_after_another_is_the_one_run_path_bit_for_bit(tmp_path, alone, spli
         assert (tmp_path / "ck").exists() and not list((tmp_path / "ck").iterdir())  # deleted at the end
 
 
+@pytest.mark.numerical
 def test_stacked_equals_the_runs_alone_within_float_tolerance(tmp_path, alone, splits, mnist_path):
     lines = []
     run_group(specs(tmp_path, splits, mnist_path), stack="on", log=lines.append)
@@ -236,6 +237,7 @@ def test_cuda_group_resumes(tmp_path, splits, mnist_path):
 TOWER = {"epochs": 2, "steps_per_epoch": 4, "batch_size": 20}
 
 
+@pytest.mark.numerical
 @pytest.mark.parametrize("method", ["transfer"])  # scratch is the same tower without the frozen layer
 def test_stacked_towers_equal_their_runs_alone(tmp_path, mnist_path, method):
     """Seed 002's towers stack too: input dropout, batch norm, the epoch sampler of each run, and for
@@ -271,6 +273,7 @@ def test_stacked_towers_equal_their_runs_alone(tmp_path, mnist_path, method):
             assert torch.equal(p2["modules"]["net"][key], src) and torch.equal(p1["modules"]["net"][key], src)
 
 
+@pytest.mark.numerical
 @pytest.mark.parametrize("method", ["ae", "conv-ae-scratch"])
 def test_stacked_seed003_heads_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
     """Seed 003's heads stack: a pretrained (tied-weight) encoder under a head, and the conv twin."""
@@ -297,6 +300,7 @@ def aae_specs(root, splits, mnist_path):
     return specs(root, splits, mnist_path, method="aae", hp=AAE_HP, seeds=(0, 1))
 
 
+@pytest.mark.numerical
 def test_stacked_aae_equals_its_runs_alone(tmp_path, splits, mnist_path):
     """Seed 004's AAE stacks (fewlabels.batched_aae): four networks, five optimisers, every phase and
     the priors' draws per run; the learning-rate decay after epoch 1 reaches the stacked optimisers."""
@@ -337,7 +341,9 @@ GAN_HP = {
 }
 
 
-@pytest.mark.parametrize("method", ["sgan-fm", "sgan"])
+# sgan under the default capability costs a minute more than the suite can spare: measured to pass there
+# (bash scripts/tolerance_spread.sh), it is left out of the second pass
+@pytest.mark.parametrize("method", [pytest.param("sgan-fm", marks=pytest.mark.numerical), "sgan"])
 def test_stacked_gans_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
     """Both GANs stack (fewlabels.batched_gan): every run's minibatches, generator noise and the
     discriminator's noise or dropout masks are its own, so losses, weights (EMA included) and the
@@ -374,6 +380,7 @@ def test_stacked_sgan_refuses_three_discriminators(tmp_path, splits, mnist_path)
                   log=lambda line: None)
 
 
+@pytest.mark.numerical
 def test_stacked_siamese_pairs_equal_their_runs_alone(tmp_path, mnist_path):
     """Seed 000's pair stage stacks (fewlabels.batched_pairs): each run's pairs from its own sampler,
     its tower's dropout masks and batch-norm statistics; the readout is each run's own."""
@@ -418,6 +425,7 @@ def test_cuda_multi_network_groups_captured_equal_eager(tmp_path, splits, mnist_
         pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-3)
 
 
+@pytest.mark.numerical
 @pytest.mark.parametrize("method", ["dae-pretrain", "vae-pretrain", "conv-ae-pretrain"])
 def test_stacked_autoencoder_stages_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
     """Seed 003's first stages stack (fewlabels.batched_ae): each run's minibatch and then its noise (the
@@ -428,6 +436,8 @@ def test_stacked_autoencoder_stages_equal_their_runs_alone(tmp_path, splits, mni
     for (_, h1, p1), (_, _, p2) in got.values():
         assert len(h1) == 2
         for k, w in p1["modules"]["net"].items():
-            # (measured: the DAE's bit for bit; the VAE's within 6e-6, where Adam divides the float-order
-            # noise of a few small gradients by the root of their small second moments)
-            torch.testing.assert_close(p2["modules"]["net"][k], w, rtol=1e-4, atol=1e-5, msg=k)
+            # (measured: the DAE's bit for bit; the VAE's within 1.9e-5 over ATEN_CPU_CAPABILITY default /
+            # avx2 / avx512 and 1 / 2 threads, where Adam divides the float-order noise of a few small
+            # gradients by the root of their small second moments: a fraction of the 6 steps' 6e-3
+            # displacement, see tests/test_batched.py; allowed 2e-4, 1/30 of it)
+            torch.testing.assert_close(p2["modules"]["net"][k], w, rtol=1e-4, atol=2e-4, msg=lambda m, k=k: f"{k}: {m}")
