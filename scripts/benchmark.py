@@ -6,7 +6,7 @@ Builds each method on a real 100-label split (first stages on their own tasks), 
 then times `--steps` training steps with the device synchronised around the timed region.
 Print a Markdown table to paste into the README; run it before and after a change meant
 to be faster. ``--tsv scripts/benchmark_cpu.tsv`` also writes the table that
-``python -m fewlabels.estimate`` (and scripts/reproduce.sh) reads to say how long a preset takes.
+``python -m fewlabels.report.estimate`` (and scripts/reproduce.sh) reads to say how long a preset takes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import torch
 from fewlabels import data as D
 from fewlabels.methods import METHODS, PRETRAIN, get
 from fewlabels.methods.base import resolve_hparams
-from fewlabels.train import device_name, evaluate, pick_device, seed_everything
+from fewlabels.training.build import device_name, pick_device, seed_everything
+from fewlabels.training.trainer import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +62,7 @@ def bench(name: str, device: torch.device, steps: int, workdir: Path) -> tuple[f
     clf = m.classifier()
     evaluate(m, clf, data)  # warm-up
     t0 = time.perf_counter()
-    evaluate(m, clf, data)  # one epoch's evaluation, as fewlabels.train.run does it
+    evaluate(m, clf, data)  # one epoch's evaluation, as fewlabels.training.trainer.run does it
     eval_ms = 1000 * (time.perf_counter() - t0)  # evaluate() returns host numbers: synchronised
     return steps * m.samples_per_step() / dt, 1000 * dt / steps, eval_ms
 

@@ -1,16 +1,16 @@
-"""Many runs per process (fewlabels.batched) against one: steps/s and run-steps/s, eager and captured.
+"""Many runs per process (fewlabels.training.stacked) against one: steps/s and run-steps/s, eager and captured.
 
 Usage: python scripts/benchmark_batched.py [--device cpu] [--steps 20] [--threads 1] [--runs 1 4 8]
                                            [--methods supervised linear conv aae sgan sgan-fm siamese-pairs]
 
 For each method (its default hyperparameters, a 100-label mnist10 split), times ``--steps`` training
 steps of one run alone (the ``Method``'s own ``train_step``, as the trainer runs it) and of N runs
-stacked in one process (``batched.make_stacked``: ``StackedRuns``, or the method's own stacker), after
+stacked in one process (``stacked.make_stacked``: ``StackedRuns``, or the method's own stacker), after
 a short warm-up, the device synchronised around the timed region. A step of N stacked runs is N
 run-steps; "vs alone" is the run-step rate over that of one run alone (above 1: the stacked path
 trains a group of seeds faster than one process per seed on the same cores), by wall clock and by this process's CPU time (the one to read on a contended
 machine). On CUDA each stacked group is also timed with its step recorded in a CUDA graph
-(``fewlabels.capture.capture_step``, as a stacked group job trains; "captured" rows), so one
+(``fewlabels.training.stacked.capture.capture_step``, as a stacked group job trains; "captured" rows), so one
 invocation gives the batched-vs-one and captured-vs-eager ratios side by side. Prints a Markdown table.
 """
 
@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 
 from fewlabels import data as D
-from fewlabels.batched import build_run, make_stacked
-from fewlabels.capture import capture_step
-from fewlabels.train import device_name, pick_device
+from fewlabels.training.build import device_name, pick_device
+from fewlabels.training.stacked import make_stacked
+from fewlabels.training.stacked.capture import capture_step
+from fewlabels.training.stacked.common import build_run
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO / "resources" / "mnist.npz"

@@ -5,7 +5,7 @@ Usage: python scripts/benchmark_group.py [--methods linear ae transfer siamese] 
 
 For each method, the paper preset's schedule (config.yaml's ``methods:`` overrides on the method's
 defaults) at its smallest budget there, ``--seeds`` seeds, three ways: one
-``python -m fewlabels.train`` process per seed, one after another (rule ``train``); one process for
+``python -m fewlabels.training`` process per seed, one after another (rule ``train``); one process for
 all seeds (``--seed 0 1 ...``, rule ``train_group``) with each ``--stack`` setting the method allows.
 Times whole processes, as Snakemake's benchmark files do (start-up, reading MNIST, training,
 evaluation, writing files): wall clock and the children's CPU time (the one to read on a machine
@@ -39,16 +39,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from fewlabels import data as D  # noqa: E402
-from fewlabels.batched import STACKABLE  # noqa: E402
-from fewlabels.claims import Stats  # noqa: E402
 from fewlabels.methods import METHODS, PRETRAIN  # noqa: E402
+from fewlabels.report.claims import Stats  # noqa: E402
+from fewlabels.training.stacked import STACKABLE  # noqa: E402
 
 MNIST = REPO / "resources" / "mnist.npz"
 
 
 def cli(method: str, task: str, labels, seeds, splits, outs, hparams: dict, args, pretrained=None,
         stack: str | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "fewlabels.train", "--method", method, "--task", task,
+    cmd = [sys.executable, "-m", "fewlabels.training", "--method", method, "--task", task,
            "--labels", "all" if labels is None else str(labels),
            "--mnist", str(MNIST), "--hparams", json.dumps(hparams), "--device", args.device,
            "--threads", str(args.threads), "--seed", *map(str, seeds), "--split", *map(str, splits),

@@ -16,6 +16,6 @@ export PATH="$PWD/.venv/bin:$PATH"  # rules call `python`: the venv's
 # without CUDA the paper preset gets a warning that points to quick, seeds and the archive mode.
 cfgs=()
 [ "${#args[@]}" -gt 0 ] && cfgs=(--configfile "${args[1]}")
-PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" python -m fewlabels.estimate "${cfgs[@]}" \
-    || echo "(no time estimate: fewlabels.estimate failed)" >&2
+PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" python -m fewlabels.report.estimate "${cfgs[@]}" \
+    || echo "(no time estimate: fewlabels.report.estimate failed)" >&2
 exec snakemake --cores all --workflow-profile workflow/profiles/default "${args[@]}" "$@"

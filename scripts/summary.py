@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from fewlabels.claims import Stats, scorecard  # noqa: E402
+from fewlabels.report.claims import Stats, scorecard  # noqa: E402
 
 
 def runs_table(df: pd.DataFrame) -> str:

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fewlabels import train
+from fewlabels.training import trainer as train
 from fewlabels.data import TaskData, make_split
 from fewlabels.methods import aae as aae_mod
 from fewlabels.methods.aae import AAE, discriminator_loss, sample_categorical, sample_gaussian
@@ -169,7 +169,7 @@ def test_nan_stops_the_run_naming_phase_and_epoch(tmp_path, mnist_path, monkeypa
 
 
 def test_figures_from_the_runs_checkpoint(short_run, mnist_path, tmp_path):
-    from fewlabels.figures import main
+    from fewlabels.report.figures.__main__ import main
     d, _ = short_run
     outs = {k: tmp_path / f"fig_aae_{k}.pdf" for k in ("latent", "style", "recon")}
     main(["aae", "--model", str(d / "run" / "model.pt"), "--mnist", str(mnist_path),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fewlabels import ablation as A
+from fewlabels.report import ablation as A
 
 
 def rows(method, accs, **cols):

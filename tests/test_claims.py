@@ -1,12 +1,12 @@
-"""The scorecard's statistics and verdict rules (fewlabels.claims), on small synthetic metrics tables."""
+"""The scorecard's statistics and verdict rules (fewlabels.report.claims), on small synthetic metrics tables."""
 
 import math
 
 import pandas as pd
 import pytest
 
-from fewlabels import claims, tables
-from fewlabels.claims import paired, scorecard, t_pvalue, t_quantile
+from fewlabels.report import claims, tables
+from fewlabels.report.claims import paired, scorecard, t_pvalue, t_quantile
 
 
 def runs(method, accs, labels=1000, task="mnist10", split=None, preset=None):
@@ -196,7 +196,7 @@ def test_paired_table_pairs_same_architecture_and_variants_only():
 
 def test_claim_measured_on_validation_reads_that_column():
     import pandas as pd
-    from fewlabels.claims import scorecard
+    from fewlabels.report.claims import scorecard
     df = pd.DataFrame({"task": "mnist10", "method": "m", "labels": "1000", "seed": [0, 1, 2],
                        "test_accuracy": [0.50, 0.51, 0.52], "val_accuracy": [0.870, 0.872, 0.868],
                        "split_sha256": "x", "preset": "seeds"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fewlabels import estimate as E
+from fewlabels.report import estimate as E
 
 TABLE = {"supervised": 100.0, "transfer-source": 10.0, "transfer": 1.0, "sgan": 500.0}
 

@@ -8,7 +8,10 @@ import math
 import pytest
 import torch
 
-from fewlabels import figures_gan, train
+from fewlabels.report.figures import gan as figures_gan
+from fewlabels.training import build
+from fewlabels.training import trainer as train
+from fewlabels.training.__main__ import main as train_cli
 from fewlabels.data import make_split
 from fewlabels.methods import get
 from fewlabels.methods.base import HParamError, resolve_hparams
@@ -195,14 +198,14 @@ def test_sample_figure_rejects_a_checkpoint_without_generator():
 
 
 def test_nan_in_a_gan_stops_the_run_with_a_clear_error(split, mnist_path, tmp_path, monkeypatch):
-    real_load = train.load_task
+    real_load = build.load_task
 
     def poisoned(*a, **k):
         data = real_load(*a, **k)
         data.x_pool[:] = float("nan")
         return data
 
-    monkeypatch.setattr(train, "load_task", poisoned)
+    monkeypatch.setattr(build, "load_task", poisoned)
     with pytest.raises(train.DivergedError, match=r"sgan-fm: loss .* became nan in epoch 1"):
         run("sgan-fm", split, mnist_path, tmp_path / "run", {**FM_SHORT, "steps_per_epoch": 2}, pool_limit=200)
     assert not (tmp_path / "run" / "metrics.json").exists()
@@ -223,7 +226,7 @@ def test_collapse_exits_the_cli_with_an_error(split, mnist_path, tmp_path):
     import json
     hp = {**SGAN_SHORT, "steps_per_epoch": 2, "collapse_std": 10.0, "collapse_patience": 1}
     with pytest.raises(SystemExit, match="error: sgan: the GAN collapsed"):
-        train.main(["--method", "sgan", "--task", "mnist10", "--labels", "100", "--seed", "0",
+        train_cli(["--method", "sgan", "--task", "mnist10", "--labels", "100", "--seed", "0",
                     "--mnist", str(mnist_path), "--split", str(split), "--out", str(tmp_path / "run"),
                     "--device", "cpu", "--pool-limit", "200", "--hparams", json.dumps(hp)])
     assert not (tmp_path / "run" / "metrics.json").exists()

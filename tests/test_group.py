@@ -1,5 +1,5 @@
-"""Several runs in one process (``train.run_group``, ``--seed 0 1 2``): each run writes what it would
-write alone; one after another it is the one-run path bit for bit, stacked (``fewlabels.batched``)
+"""Several runs in one process (``group.run_group``, ``--seed 0 1 2``): each run writes what it would
+write alone; one after another it is the one-run path bit for bit, stacked (``fewlabels.training.stacked``)
 within float tolerance; a group that fails keeps its finished runs' final checkpoints."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from fewlabels import data as D
-from fewlabels.train import run, run_group
+from fewlabels.training.group import run_group, train_stacked
+from fewlabels.training.trainer import Run, run
 
 SEEDS = (0, 1, 2)
 POOL = 200
@@ -109,12 +110,10 @@ def test_stacked_group_resumes_from_its_checkpoints(tmp_path, splits, mnist_path
     first = specs(part, splits, mnist_path)
     lines = []
     # epoch 1 of each run, as a killed job leaves it: its checkpoint written after the epoch
-    from fewlabels import train
-
-    runs = [train.Run(**spec, log=lines.append) for spec in first]
+    runs = [Run(**spec, log=lines.append) for spec in first]
     for r in runs:
         r.resume()
-    train._train_stacked(runs, lines.append, last_epoch=1)
+    train_stacked(runs, lines.append, last_epoch=1)
     assert all((part / "ck" / f"seed{s}.pt").exists() for s in SEEDS)
     lines.clear()
     run_group(specs(part, splits, mnist_path), stack="on", log=lines.append)
@@ -153,7 +152,7 @@ def test_stack_on_refuses_what_it_cannot_stack(tmp_path, splits, mnist_path):
 
 
 def test_cli_takes_one_value_per_seed(tmp_path, splits, mnist_path):
-    cmd = [sys.executable, "-m", "fewlabels.train", "--method", "supervised", "--task", "mnist10", "--labels", "100",
+    cmd = [sys.executable, "-m", "fewlabels.training", "--method", "supervised", "--task", "mnist10", "--labels", "100",
            "--seed", "0", "1", "--mnist", str(mnist_path), "--split", str(splits[0]), str(splits[1]),
            "--out", str(tmp_path / "a"), "--device", "cpu", "--pool-limit", str(POOL),
            "--hparams", json.dumps(TINY)]
@@ -223,11 +222,9 @@ def test_cuda_stacked_group_captured_equals_eager(tmp_path, splits, mnist_path):
 @cuda
 def test_cuda_group_resumes(tmp_path, splits, mnist_path):
     """On a GPU: a stacked, captured group stopped after epoch 1 resumes from its checkpoints."""
-    from fewlabels import train
-
     sp = [{**spec, "device": "cuda"} for spec in specs(tmp_path, splits, mnist_path)]
-    runs = [train.Run(**spec, log=lambda s: None) for spec in sp]
-    train._train_stacked(runs, lambda s: None, last_epoch=1)
+    runs = [Run(**spec, log=lambda s: None) for spec in sp]
+    train_stacked(runs, lambda s: None, last_epoch=1)
     lines = []
     out = run_group(sp, stack="on", log=lines.append)
     assert sum("after epoch 1" in s for s in lines) == len(SEEDS)
@@ -302,7 +299,7 @@ def aae_specs(root, splits, mnist_path):
 
 @pytest.mark.numerical
 def test_stacked_aae_equals_its_runs_alone(tmp_path, splits, mnist_path):
-    """Seed 004's AAE stacks (fewlabels.batched_aae): four networks, five optimisers, every phase and
+    """Seed 004's AAE stacks (fewlabels.training.stacked.aae): four networks, five optimisers, every phase and
     the priors' draws per run; the learning-rate decay after epoch 1 reaches the stacked optimisers."""
     for (_, h1, p1), (_, _, p2) in alone_and_stacked(lambda root: aae_specs(root, splits, mnist_path),
                                                     tmp_path).values():
@@ -316,12 +313,10 @@ def test_stacked_aae_equals_its_runs_alone(tmp_path, splits, mnist_path):
 def test_stacked_aae_resumes_from_its_checkpoints(tmp_path, splits, mnist_path):
     """Stopped after epoch 1, the stacked AAE group takes up every run's five optimiser states and
     ends where an uninterrupted stacked group ends (bit for bit: same process, same sums)."""
-    from fewlabels import train
-
     sp = lambda root: aae_specs(root, splits, mnist_path)  # noqa: E731
     run_group(sp(tmp_path / "whole"), stack="on", log=lambda line: None)
-    runs = [train.Run(**spec, log=lambda line: None) for spec in sp(tmp_path / "part")]
-    train._train_stacked(runs, lambda line: None, last_epoch=1)
+    runs = [Run(**spec, log=lambda line: None) for spec in sp(tmp_path / "part")]
+    train_stacked(runs, lambda line: None, last_epoch=1)
     lines = []
     run_group(sp(tmp_path / "part"), stack="on", log=lines.append)
     assert sum("after epoch 1" in line for line in lines) == 2
@@ -345,7 +340,7 @@ GAN_HP = {
 # (bash scripts/tolerance_spread.sh), it is left out of the second pass
 @pytest.mark.parametrize("method", [pytest.param("sgan-fm", marks=pytest.mark.numerical), "sgan"])
 def test_stacked_gans_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
-    """Both GANs stack (fewlabels.batched_gan): every run's minibatches, generator noise and the
+    """Both GANs stack (fewlabels.training.stacked.gan): every run's minibatches, generator noise and the
     discriminator's noise or dropout masks are its own, so losses, weights (EMA included) and the
     generator's batch-norm statistics match the runs alone."""
     # seed 001's nets put biases before batch norm: their gradients are float noise, which Adam scales
@@ -382,7 +377,7 @@ def test_stacked_sgan_refuses_three_discriminators(tmp_path, splits, mnist_path)
 
 @pytest.mark.numerical
 def test_stacked_siamese_pairs_equal_their_runs_alone(tmp_path, mnist_path):
-    """Seed 000's pair stage stacks (fewlabels.batched_pairs): each run's pairs from its own sampler,
+    """Seed 000's pair stage stacks (fewlabels.training.stacked.siamese): each run's pairs from its own sampler,
     its tower's dropout masks and batch-norm statistics; the readout is each run's own."""
     for s in (0, 1):
         D.make_split(mnist_path, tmp_path / f"s{s}.npz", "mnist10", 100, seed=s)
@@ -428,7 +423,7 @@ def test_cuda_multi_network_groups_captured_equal_eager(tmp_path, splits, mnist_
 @pytest.mark.numerical
 @pytest.mark.parametrize("method", ["dae-pretrain", "vae-pretrain", "conv-ae-pretrain"])
 def test_stacked_autoencoder_stages_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
-    """Seed 003's first stages stack (fewlabels.batched_ae): each run's minibatch and then its noise (the
+    """Seed 003's first stages stack (fewlabels.training.stacked.autoencoders): each run's minibatch and then its noise (the
     denoising mask, the VAE's epsilon) from its own generator, the method's own loss under vmap."""
     hp = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 20}
     got = alone_and_stacked(lambda root: [{**sp, "labels": None} for sp in specs(

@@ -19,7 +19,7 @@ import yaml
 from conftest import REPO, SNAKEMAKE, snakemake, snakemake_env
 from test_workflow import jobs
 from fewlabels import archive, provenance as P
-from fewlabels.train import fingerprint_change
+from fewlabels.training.trainer import fingerprint_change
 
 
 def _tree(root: Path) -> Path:
@@ -207,7 +207,7 @@ def test_config_checks_run_on_a_host_without_torch(sandbox, tmp_path):
 
 
 def test_a_checkpoint_of_other_code_restarts_the_run_and_says_why(tmp_path, mnist_path, monkeypatch):
-    import fewlabels.train as T
+    import fewlabels.training.trainer as T
     from fewlabels import data as D
     from fewlabels.methods.supervised import Supervised
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, snakemake
-from fewlabels import benchmarks
+from fewlabels.report import benchmarks
 
 BENCH_TSV = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
              "{s}\t0:00:{s:02.0f}\t{rss}\t900.0\t300.0\t320.0\t0.1\t0.0\t90.0\t{s}\n")

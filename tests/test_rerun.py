@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from fewlabels import aggregate, data as D, rerun
-from fewlabels.train import run
+from fewlabels import data as D, rerun
+from fewlabels.report import aggregate
+from fewlabels.training.trainer import run
 
 CFG = {"preset": "tiny", "seeds": [0, 1], "data": {"source": "pypi", "pool_limit": 300},
        "grid": [{"task": "mnist10", "labels": [20], "methods": ["supervised"]}],

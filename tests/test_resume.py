@@ -27,7 +27,7 @@ POOL = 500
 
 
 def train_cmd(mnist: Path, split: Path, out: Path, ckpt: Path) -> list[str]:
-    return [sys.executable, "-m", "fewlabels.train", "--method", "supervised", "--task", "mnist10",
+    return [sys.executable, "-m", "fewlabels.training", "--method", "supervised", "--task", "mnist10",
             "--labels", "100", "--seed", "0", "--mnist", str(mnist), "--split", str(split), "--out", str(out),
             "--hparams", json.dumps(HP, sort_keys=True), "--device", "cpu", "--threads", "1",
             "--checkpoint", str(ckpt), "--pool-limit", str(POOL)]
@@ -103,7 +103,7 @@ def _training_pid(workdir: Path) -> int | None:
                 cwd = os.readlink(p / "cwd")
             except OSError:
                 continue
-            if b"fewlabels.train" in cmd and cwd == str(workdir):
+            if b"fewlabels.training" in cmd and cwd == str(workdir):
                 return int(p.name)
     return None
 

@@ -8,7 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fewlabels import aggregate, config, tables, train
+from fewlabels import config
+from fewlabels.report import aggregate, tables
+from fewlabels.training import trainer as train
 from fewlabels.data import TaskData, make_split
 from fewlabels.methods import METHODS, PRETRAIN, get
 from fewlabels.methods.base import HParamError, resolve_hparams

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fewlabels import aggregate, figures_transfer, train
+from fewlabels.report import aggregate
+from fewlabels.report.figures import transfer as figures_transfer
+from fewlabels.training import trainer as train
 from fewlabels.data import TaskData, make_split
 from fewlabels.methods.base import HParamError, resolve_hparams
 from fewlabels.methods.siamese import PairSampler, Siamese, SiamesePairs, SiameseScratch

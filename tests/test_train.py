@@ -12,7 +12,7 @@ from fewlabels.methods import get
 from fewlabels.methods.base import HParamError, resolve_hparams
 from fewlabels.methods.supervised import Supervised
 from fewlabels.nets import MLPClassifier
-from fewlabels.train import DivergedError, run
+from fewlabels.training.trainer import DivergedError, run
 
 TINY = {"epochs": 2, "steps_per_epoch": 15, "batch_size": 50, "hidden": [128, 64], "dropout": 0.2, "init_std": 0.05}
 
@@ -108,7 +108,7 @@ def test_hyperparameters_are_checked():
 def test_cli_reports_errors_without_a_traceback(tmp_path, mnist_path, split):
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", "fewlabels.train", "--method", "supervised", "--task", "mnist10",
+    proc = subprocess.run([sys.executable, "-m", "fewlabels.training", "--method", "supervised", "--task", "mnist10",
                            "--labels", "100", "--seed", "0", "--mnist", str(mnist_path), "--split", str(split),
                            "--out", str(tmp_path / "x"), "--hparams", '{"epoch": 3}'],
                           capture_output=True, text=True)
@@ -158,7 +158,7 @@ class _DropoutAtTest(Supervised):
 
 
 def test_eval_quirks_are_measured_on_the_same_model(tmp_path, mnist_path, split, monkeypatch):
-    import fewlabels.train as T
+    import fewlabels.training.trainer as T
     monkeypatch.setattr(T, "get_method", lambda name: _DropoutAtTest)
     m = train(tmp_path, mnist_path, split, hparams={**TINY, "dropout": 0.9})
     ev = m["results"]["eval_variants"]

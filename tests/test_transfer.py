@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import snakemake
-from fewlabels import train
+from fewlabels.training import trainer as train
 from fewlabels.data import TEST_CLASS_COUNTS, TaskData, load_mnist, load_task, make_split
 from fewlabels.methods.base import HParamError, resolve_hparams
 from fewlabels.methods.transfer import Scratch, Transfer, TransferSource

@@ -53,7 +53,7 @@ def spread(df: pd.DataFrame, task: str, method: str, labels) -> tuple[float, flo
 def rerun_one(cfg: dict, task: str, method: str, labels: int | None, seed: int, mnist: Path, work: Path,
               stages: dict, log) -> dict:
     from . import data as D
-    from .train import run
+    from .training.trainer import run
 
     pool_limit = (cfg.get("data") or {}).get("pool_limit")
     r = resolve(cfg, method)

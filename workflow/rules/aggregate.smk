@@ -11,4 +11,4 @@ rule aggregate:
     conda:
         ENV
     shell:
-        "python -m fewlabels.aggregate --preset {params.preset} --out {output} {input.runs} {input.pretrain} > {log} 2>&1"
+        "python -m fewlabels.report.aggregate --preset {params.preset} --out {output} {input.runs} {input.pretrain} > {log} 2>&1"

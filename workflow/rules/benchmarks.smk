@@ -12,4 +12,4 @@ rule benchmarks:
     conda:
         ENV
     shell:
-        "python -m fewlabels.benchmarks collect --out {output} {input} > {log} 2>&1"
+        "python -m fewlabels.report.benchmarks collect --out {output} {input} > {log} 2>&1"

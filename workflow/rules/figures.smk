@@ -9,7 +9,7 @@ rule fig_accuracy:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures accuracy --metrics {input} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures accuracy --metrics {input} --out {output.pdf} > {log} 2>&1"
 
 
 rule fig_aae:
@@ -29,7 +29,7 @@ rule fig_aae:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures aae --model {input.model} --mnist {input.mnist} --latent {output.latent}"
+        "python -m fewlabels.report.figures aae --model {input.model} --mnist {input.mnist} --latent {output.latent}"
         " --style {output.style} --recon {output.recon} > {log} 2>&1"
 
 
@@ -44,7 +44,7 @@ rule fig_transfer:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures transfer --metrics {input} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures transfer --metrics {input} --out {output.pdf} > {log} 2>&1"
 
 
 rule fig_siamese:
@@ -58,7 +58,7 @@ rule fig_siamese:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures siamese --metrics {input} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures siamese --metrics {input} --out {output.pdf} > {log} 2>&1"
 
 
 rule fig_siamese_embedding:
@@ -74,7 +74,7 @@ rule fig_siamese_embedding:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures siamese-embedding --model {input.model} --mnist {input.mnist}"
+        "python -m fewlabels.report.figures siamese-embedding --model {input.model} --mnist {input.mnist}"
         " --out {output.pdf} > {log} 2>&1"
 
 
@@ -89,7 +89,7 @@ rule fig_gan_samples:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures gan-samples --model {input.models} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures gan-samples --model {input.models} --out {output.pdf} > {log} 2>&1"
 
 
 rule fig_gan_curves:
@@ -104,14 +104,14 @@ rule fig_gan_curves:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures gan-curves --history {input.history} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures gan-curves --history {input.history} --out {output.pdf} > {log} 2>&1"
 
 
 # The figures the paper includes are those of FIGURE_NEEDS (common.smk) whose runs are in the grid:
 # the paper rule asks for wanted_figure_files(), evaluated after every figures file is read.
 
 
-# ---- seed 003: autoencoders (src/fewlabels/figures_ae.py) ----
+# ---- seed 003: autoencoders (src/fewlabels/report/figures/ae.py) ----
 rule fig_ae_recon:
     input:
         models=ae_stage_models,
@@ -124,7 +124,7 @@ rule fig_ae_recon:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures ae-recon --model {input.models} --mnist {input.mnist} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures ae-recon --model {input.models} --mnist {input.mnist} --out {output.pdf} > {log} 2>&1"
 
 
 rule fig_vae_latent:
@@ -140,7 +140,7 @@ rule fig_vae_latent:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures vae-latent --model {input.model} --mnist {input.mnist} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures vae-latent --model {input.model} --mnist {input.mnist} --out {output.pdf} > {log} 2>&1"
 
 
 rule fig_ae_accuracy:
@@ -155,7 +155,7 @@ rule fig_ae_accuracy:
     conda:
         ENV
     shell:
-        "python -m fewlabels.figures ae-accuracy --metrics {input} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures ae-accuracy --metrics {input} --out {output.pdf} > {log} 2>&1"
 
 
 

@@ -14,7 +14,7 @@ rule tables:
     conda:
         ENV
     shell:
-        "python -m fewlabels.tables --metrics {input.metrics} --claims {input.claims}"
+        "python -m fewlabels.report.tables --metrics {input.metrics} --claims {input.claims}"
         " --preset {params.preset} --outdir $(dirname {output.results}) > {log} 2>&1"
 
 
@@ -31,7 +31,7 @@ rule ablation:
     conda:
         ENV
     shell:
-        "python -m fewlabels.ablation --metrics {input.metrics} --claims {input.claims}"
+        "python -m fewlabels.report.ablation --metrics {input.metrics} --claims {input.claims}"
         " --outdir $(dirname {output.ablation}) > {log} 2>&1"
 
 
@@ -48,7 +48,7 @@ rule grid_tex:
     conda:
         ENV
     shell:
-        "python -m fewlabels.paper grid --out {output} --methods {params.methods} --figures {params.figures}"
+        "python -m fewlabels.report.paper grid --out {output} --methods {params.methods} --figures {params.figures}"
         " > {log} 2>&1"
 
 
@@ -83,4 +83,4 @@ rule paper:
     conda:
         ENV
     shell:
-        "python -m fewlabels.paper --tex {input.tex} --out {output} > {log} 2>&1"
+        "python -m fewlabels.report.paper --tex {input.tex} --out {output} > {log} 2>&1"

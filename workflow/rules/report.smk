@@ -11,7 +11,7 @@ rule tab_benchmarks:
     conda:
         ENV
     shell:
-        "python -m fewlabels.benchmarks table --benchmarks {input} --out {output} > {log} 2>&1"
+        "python -m fewlabels.report.benchmarks table --benchmarks {input} --out {output} > {log} 2>&1"
 
 
 rule report_tables:
@@ -26,5 +26,5 @@ rule report_tables:
     conda:
         ENV
     shell:
-        "python -m fewlabels.report --metrics {input.metrics} --benchmarks {input.benchmarks}"
+        "python -m fewlabels.report.snakemake_report --metrics {input.metrics} --benchmarks {input.benchmarks}"
         " --out-metrics {output.metrics} --out-benchmarks {output.benchmarks} > {log} 2>&1"

@@ -29,7 +29,7 @@ rule train:
     conda:
         ENV
     shell:
-        "python -m fewlabels.train --method {params.method} --name {wildcards.method} --task {wildcards.task}"
+        "python -m fewlabels.training --method {params.method} --name {wildcards.method} --task {wildcards.task}"
         " --labels {wildcards.labels} --seed {wildcards.seed} --mnist {input.mnist} --split {input.split}"
         " --out $(dirname {output.metrics}) --hparams {params.hparams} --device {params.device}"
         " --threads {threads} --checkpoint {params.checkpoint} {params.pool_limit} {params.pretrained}"
@@ -66,14 +66,14 @@ rule pretrain:
     conda:
         ENV
     shell:
-        "python -m fewlabels.train --method {params.method} --name {wildcards.stage} --task {params.task} --labels all"
+        "python -m fewlabels.training --method {params.method} --name {wildcards.stage} --task {params.task} --labels all"
         " --seed {wildcards.seed} --mnist {input.mnist} --split {input.split}"
         " --out $(dirname {output.metrics}) --hparams {params.hparams} --device {params.device}"
         " --threads {threads} --checkpoint {params.checkpoint} {params.pool_limit} > {log} 2>&1"
 
 
 # ---- group_runs: true -- one job per method x task x budget (or first stage), every seed of the
-# preset in one process (python -m fewlabels.train --seed 0 1 2 ...; stacked on a GPU where the method
+# preset in one process (python -m fewlabels.training --seed 0 1 2 ...; stacked on a GPU where the method
 # allows). Each run still writes its own files and checkpoint. A group job that fails loses its
 # outputs (Snakemake deletes a failed job's files), but its runs' checkpoints stay: run again, the
 # finished runs are written from their final checkpoint and the others resume. Snakemake reruns
@@ -119,7 +119,7 @@ if config["group_runs"]:
         conda:
             ENV
         shell:
-            "python -m fewlabels.train --method {params.method} --name {wildcards.method} --task {wildcards.task}"
+            "python -m fewlabels.training --method {params.method} --name {wildcards.method} --task {wildcards.task}"
             " --labels {wildcards.labels} --seed {params.seeds} --mnist {input.mnist} --split {input.splits}"
             " --out {params.outs} --hparams {params.hparams} --device {params.device} --stack {params.stack}"
             " --capture {params.capture}"
@@ -160,7 +160,7 @@ if config["group_runs"]:
         conda:
             ENV
         shell:
-            "python -m fewlabels.train --method {params.method} --name {wildcards.stage} --task {params.task}"
+            "python -m fewlabels.training --method {params.method} --name {wildcards.stage} --task {params.task}"
             " --labels all --seed {params.seeds} --mnist {input.mnist} --split {input.splits}"
             " --out {params.outs} --hparams {params.hparams} --device {params.device} --stack {params.stack}"
             " --capture {params.capture}"

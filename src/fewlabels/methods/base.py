@@ -1,7 +1,7 @@
 """The contract between a method and the shared trainer.
 
 A method owns its networks, optimisers and the body of one training step. The
-trainer (``fewlabels.train``) owns everything else: seeding, the device, the
+trainer (``fewlabels.training``) owns everything else: seeding, the device, the
 epoch loop, evaluation, checkpoints, the history and the metrics file.
 """
 
@@ -101,6 +101,11 @@ def bn_init_statistics(module: nn.Module):
             for m, (mean, var) in zip(bns, saved):
                 m.running_mean.copy_(mean)
                 m.running_var.copy_(var)
+
+
+class DivergedError(RuntimeError):
+    """A loss became NaN or infinite (the trainer checks every epoch; a method may raise it too, e.g. a
+    collapsed GAN). The CLI exits non-zero and writes no metrics file."""
 
 
 class HParamError(ValueError):

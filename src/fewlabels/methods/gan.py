@@ -15,8 +15,7 @@ import contextlib
 import torch
 from torch import nn
 
-from ..train import DivergedError
-from .base import HParamError, Method
+from .base import DivergedError, HParamError, Method
 
 GAN_DEFAULTS = {
     "z_dim": 100,

@@ -6,7 +6,7 @@ ours as published, each quirk switched off alone and ours corrected (every quirk
 
 - a training quirk off alone is a variant of its own, ``<prefix>-no-<quirk>``;
 - an evaluation-only quirk off alone is the published runs' own model evaluated with that
-  quirk flipped (``eval_<quirk>_<metric>`` columns of metrics.csv, from train.eval_variants).
+  quirk flipped (``eval_<quirk>_<metric>`` columns of metrics.csv, from trainer.eval_variants).
 
 The selection table shows, from each run's history.csv (aggregate.selection), what reading the
 curves would have reported: the best test epoch (the seeds printed test accuracy while training),
@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..data import atomic_write
 from .claims import Stats, check_claim, expected_text
-from .data import atomic_write
 from .tables import macro, tex_escape
 
 PUBLISHED, CORRECTED, NO = "-published", "-corrected", "-no-"
@@ -140,7 +140,7 @@ def macros(rs: list[dict]) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fewlabels.ablation", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.ablation", description=__doc__)
     p.add_argument("--metrics", required=True, type=Path)
     p.add_argument("--claims", required=True, type=Path)
     p.add_argument("--outdir", required=True, type=Path)

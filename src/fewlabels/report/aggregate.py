@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import atomic_write
+from ..data import atomic_write
 
 COLUMNS = ["preset", "task", "method", "base_method", "labels", "seed", "stage", "labels_used", "test_accuracy",
            "test_errors", "n_test",
@@ -27,7 +27,7 @@ PROVENANCE = ("cpu_capability", "cpu_model", "blas", "mkl", "onednn", "gpu", "co
 def row(path: Path, preset: str | None = None) -> dict:
     m = json.loads(Path(path).read_text())
     results = dict(m["results"])
-    # the final model re-evaluated with each evaluation-only quirk flipped (train.eval_variants)
+    # the final model re-evaluated with each evaluation-only quirk flipped (training.trainer.eval_variants)
     for name, entry in (results.pop("eval_variants", None) or {}).items():
         for k, v in entry.items():
             if k.endswith("_accuracy"):
@@ -76,7 +76,7 @@ def collect(paths, preset: str | None = None) -> pd.DataFrame:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fewlabels.aggregate", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.aggregate", description=__doc__)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--preset", default=None, help="the preset these runs belong to (a column of the table)")
     p.add_argument("metrics", nargs="*", type=Path)

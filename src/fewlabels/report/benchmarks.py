@@ -1,7 +1,7 @@
 """Cost of the runs: Snakemake's ``benchmark:`` files of the training jobs, joined with
 each run's ``metrics.json`` (which says the device), summarised per method and device.
 
-``python -m fewlabels.benchmarks collect --out results/benchmarks.csv RUN_DIR_METRICS BENCH_TSV ...``
+``python -m fewlabels.report.benchmarks collect --out results/benchmarks.csv RUN_DIR_METRICS BENCH_TSV ...``
 takes pairs (metrics.json, benchmark .tsv); ``table`` turns the CSV into the appendix
 table ``tab_benchmarks.tex``. Wall time is the job's (``s``: process start to end, data
 loading and evaluation included); peak memory is the job's maximum resident set size
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import atomic_write
-from .figures import METHOD_ORDER
+from ..data import atomic_write
+from .figures.common import METHOD_ORDER
 from .tables import tex_escape
 
 COLUMNS = ["stage", "task", "method", "labels", "seed", "device", "device_name", "wall_s", "max_rss_mb",
@@ -90,7 +90,7 @@ def table(df: pd.DataFrame) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fewlabels.benchmarks", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect", help="join benchmark TSVs with metrics.json into one CSV")

@@ -1,6 +1,6 @@
 """How long a configuration's training takes on this machine, before it starts.
 
-``python -m fewlabels.estimate [--configfile presets/quick.yaml] [--jobs N]``
+``python -m fewlabels.report.estimate [--configfile presets/quick.yaml] [--jobs N]``
 
 Sums, over every training run and first stage of the resolved config (config.yaml with the
 given files merged over it, as Snakemake does), its steps (epochs x steps per epoch) times the
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from . import config as flconfig
-from .config import POOL_SIZES, resolve
+from .. import config as flconfig
+from ..config import POOL_SIZES, resolve
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]  # src/fewlabels/report/estimate.py -> the checkout
 TABLE = REPO / "scripts" / "benchmark_cpu.tsv"
 JOB_OVERHEAD_S = 10.0  # python + torch start-up, data loading, writing the run's files, per job
 FINAL_EVALS = 2  # after the last epoch: the reported test accuracy and (about) the eval_variants pass
@@ -65,8 +65,8 @@ def load_eval_table(path: Path = TABLE) -> dict[str, float]:
 def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> tuple[int, int]:
     """(epochs, epochs x steps per epoch) of one run; a null steps_per_epoch is one pass over the
     method's data (the pool for methods that override Method.steps_per_epoch, else the labeled images)."""
-    from .methods import get
-    from .methods.base import Method, resolve_hparams
+    from ..methods import get
+    from ..methods.base import Method, resolve_hparams
 
     r = resolve(cfg, name)
     cls = get(r.method)
@@ -146,7 +146,7 @@ def report(est: dict, preset: str, cuda: bool) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fewlabels.estimate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.estimate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configfile", nargs="*", type=Path, default=[], help="presets merged over config.yaml")
     p.add_argument("--jobs", type=int, default=None, help="jobs at a time (default: CPU cores; 1 with CUDA)")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data import atomic_write
 from . import benchmarks
-from .data import atomic_write
 from .tables import summary
 
 RUN_COLUMNS = ["task", "method", "labels", "seed", "test_accuracy", "test_errors", "val_accuracy", "wall_s",
@@ -46,7 +46,7 @@ def benchmarks_page(df: pd.DataFrame) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fewlabels.report", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.snakemake_report", description=__doc__)
     p.add_argument("--metrics", required=True, type=Path)
     p.add_argument("--benchmarks", required=True, type=Path)
     p.add_argument("--out-metrics", required=True, type=Path)

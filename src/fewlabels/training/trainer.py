@@ -1,60 +1,31 @@
-"""The shared trainer and its CLI: one run -> ``metrics.json`` + ``history.csv`` + ``model.pt``.
+"""The one-run trainer: one (method, task, labels, seed) run -> ``metrics.json`` + ``history.csv`` + ``model.pt``.
 
-The loop is the same for every method: seed everything, put the data on the
-device, run ``epochs x steps_per_epoch`` calls of the method's ``train_step``,
-evaluate its classifier once per epoch, checkpoint, and report the final epoch
-(fixed in advance; test accuracy never chooses anything).
+The loop is the same for every method: seed everything, put the data on the device, run
+``epochs x steps_per_epoch`` calls of the method's ``train_step``, evaluate its classifier once per
+epoch, checkpoint, and report the final epoch (fixed in advance; test accuracy never chooses anything).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import io
 import json
 import math
 import platform
-import random
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__
-from .data import MNIST_ARRAY_SHA256, DataError, atomic_write, file_sha256, load_task, task_options
-from .methods import PRETRAIN
-from .methods import get as get_method
-from .methods.base import HParamError, Method, resolve_hparams
-from .provenance import build_info, code_fingerprint, describe
-
-
-class DivergedError(RuntimeError):
-    """A loss became NaN or infinite."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but torch {torch.__version__} sees no CUDA GPU; "
-                           "use device: auto or device: cpu")
-    return torch.device(name)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
+from .. import __version__
+from ..data import MNIST_ARRAY_SHA256, atomic_write, file_sha256
+from ..methods import PRETRAIN
+from ..methods import get as get_method
+from ..methods.base import DivergedError, resolve_hparams
+from ..provenance import build_info, code_fingerprint, describe
+from .build import build_method, device_name, pick_device, rng_state, set_rng_state
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000,
@@ -100,29 +71,11 @@ def eval_variants(m, clf, data) -> dict:
     return out
 
 
-def _rng_state(gen: torch.Generator) -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state(), "gen": gen.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict, gen: torch.Generator) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if not torch.equal(gen.get_state(), state["gen"]):  # (a graph-registered CUDA generator: leave it be)
-        gen.set_state(state["gen"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _torch_save(obj, path: Path) -> None:
+def torch_save(obj, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
@@ -148,30 +101,13 @@ def fingerprint_change(old, new: dict) -> str:
     return f"it was made with another configuration: {what}{hint}"
 
 
-def build_method(cls: type, hp: dict, seed: int, mnist: Path, split: Path, dev: torch.device,
-                 pool_limit: int | None = None, pretrained: Path | None = None, data=None):
-    """A run's method, built in the one order every path shares (the numbers depend on it): seed
-    everything, load the task (``data`` when the caller already loaded this split with the method's
-    ``task_options``: loading draws nothing from the global RNGs), the batch generator
-    seeded with ``seed``, the first stage's payload, the method."""
-    seed_everything(seed)
-    if dev.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    if data is None:
-        data = load_task(mnist, split, dev, pool_limit, **task_options(hp))
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(seed)
-    payload = torch.load(pretrained, map_location=dev, weights_only=False) if pretrained else None
-    return cls(hp, data, dev, gen, payload)
-
-
 class Run:
     """One (method, task, labels, seed) run, in the pieces every path shares: built and resumed
-    (``__init__``), one epoch's bookkeeping (``end_epoch``: divergence check, evaluation, history row,
-    checkpoint), and its files (``finish``). ``run`` drives one; ``run_group`` drives several in one
-    process, one after another or stacked (``fewlabels.batched``).
+    (``__init__``, ``resume``), one epoch's bookkeeping (``end_epoch``: divergence check, evaluation,
+    history row, checkpoint), and its files (``finish``). ``run`` drives one; ``group.run_group`` drives
+    several in one process, one after another or stacked (``fewlabels.training.stacked``).
 
-    ``rng``: the run's own random state (``_rng_state``: the global generators and the batch
+    ``rng``: the run's own random state (``build.rng_state``: the global generators and the batch
     generator) as it stands between epochs; the one-run path keeps it in the global generators,
     a stacked group swaps it in around each run's evaluation and checkpoint.
     """
@@ -183,17 +119,12 @@ class Run:
         self.t_start = time.perf_counter()
         self.code = code or code_fingerprint()  # once per run (or group): what code made it
         self.method, self.task, self.labels, self.seed, self.name = method, task, labels, seed, name
+        self.mnist, self.split = mnist, split
         self.out, self.checkpoint, self.pretrained, self.pool_limit, self.log = out, checkpoint, pretrained, pool_limit, log
         self.cls = get_method(method)
         self.hp = resolve_hparams(self.cls, hparams)
         self.dev = pick_device(device)
-        self.m = build_method(self.cls, self.hp, seed, mnist, split, self.dev, pool_limit, pretrained)
-        self.data, self.gen = self.m.data, self.m.gen
-        self.steps = self.m.steps_per_epoch()
-        self.clf = self.m.classifier()
-        self.rng = _rng_state(self.gen)  # the state the first training step starts from
-        self.history: list[dict] = []
-        self.start_epoch, self.train_s = 1, 0.0
+        self.build()
         # What a checkpoint must match to be resumed: anything that changes the numbers.
         self.fingerprint = {
             "method": method, "name": name, "hparams": self.hp, "split_sha256": self.data.split_sha256, "seed": seed,
@@ -201,6 +132,17 @@ class Run:
             "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": self.dev.type,
             # the sources' hash, not the commit: committing unchanged code must not restart runs
             "code_sha256": self.code["sha256"]}
+
+    def build(self) -> None:
+        """The run's method as it stands before its first step (``build.build_method``), no epoch done."""
+        self.m = build_method(self.cls, self.hp, self.seed, self.mnist, self.split, self.dev, self.pool_limit,
+                              self.pretrained)
+        self.data, self.gen = self.m.data, self.m.gen
+        self.steps = self.m.steps_per_epoch()
+        self.clf = self.m.classifier()
+        self.rng = rng_state(self.gen)  # the state the first training step starts from
+        self.history: list[dict] = []
+        self.start_epoch, self.train_s = 1, 0.0
 
     def resume(self) -> None:
         """Take up the checkpoint when there is one made by this configuration (``rng`` included)."""
@@ -234,9 +176,9 @@ class Run:
                              "val_accuracy": val, "test_accuracy": test, "train_s": round(self.train_s, 3)})
         self.log(f"epoch {epoch}/{self.hp['epochs']} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
                  + f" val={val:.4f} ({self.train_s:.1f}s)")  # test accuracy only in history.csv: nothing selects on it
-        self.rng = _rng_state(self.gen)
+        self.rng = rng_state(self.gen)
         if self.checkpoint:
-            _torch_save({"epoch": epoch, "fingerprint": self.fingerprint, "method": self.m.state_dict(),
+            torch_save({"epoch": epoch, "fingerprint": self.fingerprint, "method": self.m.state_dict(),
                          "rng": self.rng, "history": self.history, "train_s": self.train_s}, Path(self.checkpoint))
 
     def finish(self, keep_checkpoint: bool = False, group: int = 1) -> dict:
@@ -275,9 +217,9 @@ class Run:
         }
         out = Path(self.out)
         out.mkdir(parents=True, exist_ok=True)
-        _torch_save(m.payload(), out / "model.pt")
-        _write_text(out / "history.csv", history_csv(self.history))
-        _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run complete
+        torch_save(m.payload(), out / "model.pt")
+        write_text(out / "history.csv", history_csv(self.history))
+        write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: marks the run complete
         if self.checkpoint and not keep_checkpoint:
             Path(self.checkpoint).unlink(missing_ok=True)
         self.log(f"done: test accuracy {correct / n_test:.4f} ({n_test - correct} errors of {n_test}), "
@@ -286,27 +228,28 @@ class Run:
         return metrics
 
 
-def _sync(dev: torch.device) -> None:
+def sync(dev: torch.device) -> None:
+    """Wait for the device (timings of CUDA work)."""
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
 
 
-def _add_losses(sums: dict[str, torch.Tensor], losses: dict[str, torch.Tensor]) -> None:
+def add_losses(sums: dict[str, torch.Tensor], losses: dict[str, torch.Tensor]) -> None:
     """A step's losses into the epoch's sums (on the device: no host sync)."""
     for k, v in losses.items():
         sums[k] = sums[k] + v if k in sums else v.clone()
 
 
-def _train_alone(r: Run) -> None:
+def train_alone(r: Run) -> None:
     """The epochs left to one run, its random state in the global generators."""
-    _set_rng_state(r.rng, r.gen)
+    set_rng_state(r.rng, r.gen)
     for epoch in range(r.start_epoch, r.hp["epochs"] + 1):
-        _sync(r.dev)
+        sync(r.dev)
         t0 = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
         for _ in range(r.steps):
-            _add_losses(sums, r.m.train_step())
-        _sync(r.dev)
+            add_losses(sums, r.m.train_step())
+        sync(r.dev)
         r.end_epoch(epoch, sums, time.perf_counter() - t0)
 
 
@@ -332,230 +275,5 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
             f"first step losses {({k: float(v) for k, v in losses.items()})}")
         return {}
     r.resume()
-    _train_alone(r)
+    train_alone(r)
     return r.finish()
-
-
-def _global_torch_state(dev: torch.device) -> torch.Tensor:
-    return torch.cuda.get_rng_state(dev) if dev.type == "cuda" else torch.get_rng_state()
-
-
-def _train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture: str = "auto") -> None:
-    """The runs' epochs trained together (``fewlabels.batched.make_stacked``: ``StackedRuns`` or the
-    method's own stacker); each run's evaluation and checkpoint as the one-run path makes them, its
-    random state swapped into the global generators around them. The stacked dropout masks (and noise)
-    come from a generator per run that carries the run's global state, so on the CPU every number equals the one-run path's up to the order of float sums
-    (tests/test_group.py). ``last_epoch``: stop after it (default: the schedule's last).
-    ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``fewlabels.capture``; the
-    first epoch's first steps run eagerly as its warm-up, and a step that cannot be captured runs
-    eagerly, with a log line); "off" always eager."""
-    from .batched import graph_safe, make_stacked
-
-    dev = runs[0].dev
-    for r in runs:  # each run's batch generator where its last epoch (or its build) left it
-        _set_rng_state(r.rng, r.gen)
-    # each run's global state moves into a generator of its own: its dropout masks are drawn from it
-    noise = [torch.Generator(device=dev) for _ in runs]
-    for r, g in zip(runs, noise):
-        g.set_state(r.rng["cuda"][dev.index or 0] if dev.type == "cuda" else r.rng["torch"])
-    cuda = dev.type == "cuda" and capture != "off"
-    if cuda and not graph_safe(runs[0].m):
-        log(f"capture: {runs[0].cls.NAME} draws its minibatches in Python (an epoch sampler), which a CUDA "
-            "graph would replay unchanged; training steps run eagerly")
-        cuda = False
-    st = make_stacked([(r.m, g) for r, g in zip(runs, noise)], capturable=cuda)
-    r0 = runs[0]
-    log(f"training {len(runs)} runs of {r0.method} stacked in one process (seeds {[r.seed for r in runs]})")
-    step = None  # on CUDA: the captured step, made in the first epoch trained here
-    for epoch in range(r0.start_epoch, (last_epoch or r0.hp["epochs"]) + 1):
-        _sync(dev)
-        t0 = time.perf_counter()
-        sums: dict[str, torch.Tensor] = {}
-
-        def add(losses):  # (capture_step hands its warm-up steps' losses here too)
-            _add_losses(sums, losses)
-
-        left = r0.steps
-        if step is None:
-            if cuda:
-                from .capture import capture_step
-
-                step, taken = capture_step(st.train_step, dev, log=log, taken_out=add,
-                                           generators=[m.gen for m in st.methods] + list(st.noise))
-                left -= taken
-            else:
-                step = st.train_step
-        for _ in range(left):
-            add(step())
-        _sync(dev)
-        share = (time.perf_counter() - t0) / len(runs)
-        st.unstack()
-        for i, (r, g) in enumerate(zip(runs, noise)):
-            r.rng["gen"] = r.gen.get_state()
-            if dev.type == "cuda":
-                r.rng["cuda"][dev.index or 0] = g.get_state()
-            else:
-                r.rng["torch"] = g.get_state()
-            _set_rng_state(r.rng, r.gen)
-            r.end_epoch(epoch, {k: v[i] for k, v in sums.items()}, share)
-            drawn = _global_torch_state(dev)  # what its evaluation drew, if anything
-            if not torch.equal(drawn, g.get_state()):
-                g.set_state(drawn)
-        if hasattr(st, "resync"):  # what the runs' epoch ends changed (a schedule, BN statistics), back
-            st.resync()
-
-
-def stackable(runs: list[Run]) -> str | None:
-    """Why these runs (two or more of a method in ``batched.STACKABLE``: ``run_group`` checks that before
-    building them) cannot train stacked, or None when they can."""
-    from .batched import OWN_STACKER, why_not_stacked
-
-    r0 = runs[0]
-    if r0.cls.NAME not in OWN_STACKER and type(r0.m).on_epoch_end is not Method.on_epoch_end:
-        return f"{r0.cls.NAME} has an epoch-end hook, which stacked runs do not call"
-    why = why_not_stacked(r0.m)
-    if why:
-        return why
-    if any(r.hp != r0.hp for r in runs):
-        return "the runs' hyperparameters differ"
-    if len({r.start_epoch for r in runs}) > 1:
-        return f"their checkpoints are at different epochs ({sorted({r.start_epoch - 1 for r in runs})})"
-    if any(r.start_epoch > r.hp["epochs"] for r in runs):
-        return "they are already trained"
-    return None
-
-
-def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = "auto") -> list[dict]:
-    """Several runs in one process: ``specs``, each a dict of ``run``'s keyword arguments (one method,
-    task and budget; e.g. every seed). Each run writes its own files and checkpoint, as ``run`` does.
-
-    ``stack``: "on" trains the runs stacked (one method of ``batched.STACKABLE``, same hyperparameters,
-    same epoch: ``stackable``) or fails; "off" one after another (each then equals its ``run`` bit for
-    bit); "auto" stacks on a GPU when ``stackable`` and goes one after another on the CPU, where the
-    stacked step measured slower than N single steps (README, Speed).
-
-    Checkpoints are deleted only once every run's files are written: a group that fails (a killed job,
-    one diverged run) leaves each run at its last epoch, and running the group again finishes the
-    finished runs from their final checkpoint without training them again.
-    ``capture``: a stacked group on CUDA records its step in a CUDA graph ("auto") or not ("off").
-    """
-    if stack not in ("auto", "on", "off"):
-        raise ValueError(f"stack must be auto, on or off, not {stack!r}")
-    if not specs:
-        raise ValueError("a group needs at least one run")
-    from .batched import STACKABLE
-
-    code = code_fingerprint()
-    if stack == "auto" and pick_device(specs[0].get("device", "auto")).type != "cuda":
-        stack = "off"
-    if stack == "off" or len(specs) < 2 or get_method(specs[0]["method"]).NAME not in STACKABLE:
-        if stack == "on":
-            raise ValueError(f"cannot stack {len(specs)} run(s) of {specs[0]['method']}: batched runs support "
-                             f"{list(STACKABLE)}, two runs or more")
-        return _one_after_another(specs, code, log)
-    runs: list[Run] = []
-    for spec in specs:
-        runs.append(Run(**spec, log=log, code=code))
-        runs[-1].resume()
-    why = stackable(runs)
-    if why is None:
-        _train_stacked(runs, log, capture=capture)
-    elif stack == "on":
-        raise ValueError(f"cannot stack these runs: {why}")
-    else:  # auto on a GPU
-        log(f"training {len(runs)} runs one after another in one process (not stacked: {why})")
-        for r in runs:
-            _train_alone(r)
-    return _finish_group(runs)
-
-
-def _one_after_another(specs: list[dict], code: dict, log) -> list[dict]:
-    """Each run built, trained and written in turn (one run's data in memory at a time)."""
-    if len(specs) > 1:
-        log(f"training {len(specs)} runs one after another in one process")
-    done = []
-    for spec in specs:
-        r = Run(**spec, log=log, code=code)
-        r.resume()
-        _train_alone(r)
-        done.append(r.finish(keep_checkpoint=True, group=len(specs)))
-    _drop_checkpoints([spec.get("checkpoint") for spec in specs])
-    return done
-
-
-def _finish_group(runs: list[Run]) -> list[dict]:
-    metrics = [r.finish(keep_checkpoint=True, group=len(runs)) for r in runs]
-    _drop_checkpoints([r.checkpoint for r in runs])
-    return metrics
-
-
-def _drop_checkpoints(paths: list) -> None:
-    """A group's checkpoints, once every run's files are written (not before: a group that failed
-    earlier finishes its finished runs from their final checkpoints, without training)."""
-    for path in paths:
-        if path:
-            Path(path).unlink(missing_ok=True)
-
-
-def _per_run(values: list | None, n: int, flag: str) -> list:
-    """A per-run CLI list: one value per --seed (or none at all)."""
-    if not values:
-        return [None] * n
-    if len(values) != n:
-        raise HParamError(f"{flag} takes one value per --seed: {n} seed(s), {len(values)} value(s)")
-    return values
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fewlabels.train", description=__doc__)
-    p.add_argument("--method", required=True, help="a registered method or first stage")
-    p.add_argument("--name", default=None, help="the run's name when it is a named variant of --method")
-    p.add_argument("--task", required=True)
-    p.add_argument("--labels", required=True, help="label budget, or 'all' (every pool image: a first stage, or a full-label run)")
-    p.add_argument("--seed", required=True, type=int, nargs="+",
-                   help="one seed, or several: a group of runs in one process (--split, --out, --checkpoint "
-                        "and --pretrained then take one value per seed)")
-    p.add_argument("--mnist", required=True, type=Path)
-    p.add_argument("--split", required=True, type=Path, nargs="+")
-    p.add_argument("--out", required=True, type=Path, nargs="+", help="folder for metrics.json, history.csv, model.pt")
-    p.add_argument("--hparams", default="{}", help="JSON object of hyperparameter overrides")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--pool-limit", type=int, default=None)
-    p.add_argument("--pretrained", type=Path, default=None, nargs="+", help="model.pt of the first stage")
-    p.add_argument("--checkpoint", type=Path, default=None, nargs="+")
-    p.add_argument("--stack", choices=["auto", "on", "off"], default="auto",
-                   help="several seeds: stacked (fewlabels.batched) or one after another; auto: stacked on a "
-                        "GPU when the method allows, one after another on the CPU")
-    p.add_argument("--capture", choices=["auto", "off"], default="auto",
-                   help="stacked runs on CUDA: record the training step in a CUDA graph (auto) or not")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--dry-run", action="store_true", help="build everything, take one step, write nothing")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    log = lambda s: print(s, flush=True)  # noqa: E731
-    try:
-        hparams = json.loads(args.hparams)
-        if not isinstance(hparams, dict):
-            raise HParamError("--hparams must be a JSON object")
-        n = len(args.seed)
-        specs = [dict(method=args.method, task=args.task, labels=None if args.labels == "all" else int(args.labels),
-                      seed=seed, mnist=args.mnist, split=split, out=out, hparams=hparams, device=args.device,
-                      pool_limit=args.pool_limit, pretrained=pre, checkpoint=ck, name=args.name)
-                 for seed, split, out, pre, ck in zip(args.seed, _per_run(args.split, n, "--split"),
-                                                      _per_run(args.out, n, "--out"),
-                                                      _per_run(args.pretrained, n, "--pretrained"),
-                                                      _per_run(args.checkpoint, n, "--checkpoint"))]
-        if args.dry_run:
-            for spec in specs:
-                run(**spec, dry_run=True, log=log)
-        elif n == 1:
-            run(**specs[0], log=log)
-        else:
-            run_group(specs, stack=args.stack, log=log, capture=args.capture)
-    except (DataError, HParamError, DivergedError, KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
-        sys.exit(f"error: {e}")
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,7 @@
 - recon: test images and their reconstructions.
 
 Nothing here trains: the networks come from the checkpoint of the workflow's figure run.
-``python -m fewlabels.figures aae --model model.pt --mnist mnist.npz --latent A.pdf --style B.pdf --recon C.pdf``
+``python -m fewlabels.report.figures aae --model model.pt --mnist mnist.npz --latent A.pdf --style B.pdf --recon C.pdf``
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import load_mnist
+from .common import mnist_test_images, save, tiles
+
 
 N_TEST = 2000   # test images encoded for the latent figure (enough for the histograms, cheap to draw)
 N_STYLES = 10   # columns of the style grid
@@ -26,36 +27,18 @@ SEED = 0        # fixes the prior samples drawn for the figures
 
 
 def _load(model: Path):
-    from .methods.aae import nets_from_export
+    from ...methods.aae import nets_from_export
     payload = torch.load(model, map_location="cpu", weights_only=False)
     enc, dec = nets_from_export(payload)
     return payload["hparams"], payload["n_classes"], enc, dec
 
 
-def _test_images(mnist: Path) -> tuple[torch.Tensor, np.ndarray]:
-    arrays = load_mnist(mnist)
-    x = torch.from_numpy(arrays["x_test"].reshape(len(arrays["x_test"]), -1).astype(np.float32) / 255.0)
-    return x, arrays["y_test"]
-
-
-def _tiles(ax, images: np.ndarray, title: str = "") -> None:
-    """Draw a rows x cols x 28 x 28 array as one grey mosaic."""
-    rows, cols = images.shape[:2]
-    mosaic = images.transpose(0, 2, 1, 3).reshape(rows * 28, cols * 28)
-    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title)
-
-
 @torch.no_grad()
 def fig_latent(model: Path, mnist: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
-    from .figures import save
 
     hp, k, enc, _ = _load(model)
-    x, y = _test_images(mnist)
+    x, y = mnist_test_images(mnist)
     logits, z = enc.encode(x[:N_TEST])
     y, z, probs = y[:N_TEST], z.numpy(), F.softmax(logits, 1).numpy()
     std = hp["z_std"]
@@ -92,7 +75,6 @@ def fig_latent(model: Path, mnist: Path, out: Path) -> None:
 @torch.no_grad()
 def fig_style(model: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
-    from .figures import save
 
     hp, k, _, dec = _load(model)
     gen = torch.Generator().manual_seed(SEED)
@@ -100,7 +82,7 @@ def fig_style(model: Path, out: Path) -> None:
     rows = [dec(F.one_hot(torch.full((N_STYLES,), c), k).float(), z) for c in range(k)]
     images = torch.stack(rows).reshape(k, N_STYLES, 28, 28).numpy()
     fig, ax = plt.subplots(figsize=(0.5 * N_STYLES, 0.5 * k))
-    _tiles(ax, images)
+    tiles(ax, images)
     ax.set_yticks([14 + 28 * c for c in range(k)], [str(c) for c in range(k)])
     ax.set_ylabel("y (one class per row)")
     ax.set_xlabel("z ~ prior (one style per column)")
@@ -110,10 +92,9 @@ def fig_style(model: Path, out: Path) -> None:
 @torch.no_grad()
 def fig_recon(model: Path, mnist: Path, out: Path, per_class: int = 2) -> None:
     import matplotlib.pyplot as plt
-    from .figures import save
 
     _, k, enc, dec = _load(model)
-    x, y = _test_images(mnist)
+    x, y = mnist_test_images(mnist)
     idx = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(k)])
     xs = x[idx]
     logits, z = enc.encode(xs)
@@ -121,13 +102,13 @@ def fig_recon(model: Path, mnist: Path, out: Path, per_class: int = 2) -> None:
     n = len(idx)
     images = torch.stack([xs, x_hat]).reshape(2, n, 28, 28).numpy()
     fig, ax = plt.subplots(figsize=(0.5 * n, 1.2))
-    _tiles(ax, images)
+    tiles(ax, images)
     ax.set_yticks([14, 42], ["input", "output"])
     save(fig, out)
 
 
 def add_parser(sub) -> None:
-    """Register ``python -m fewlabels.figures aae`` on the figures CLI."""
+    """Register ``python -m fewlabels.report.figures aae`` on the figures CLI."""
     a = sub.add_parser("aae", help="AAE latent distribution, style grid and reconstructions from a model.pt")
     a.add_argument("--model", required=True, type=Path)
     a.add_argument("--mnist", required=True, type=Path)

@@ -1,95 +1,14 @@
-"""Figures of the paper, each drawn from files the workflow made (metrics.csv, histories, checkpoints).
-
-``python -m fewlabels.figures <name> ...``; every figure is written as PDF and PNG.
+"""The headline figure: test accuracy against label budget on mnist10, for the methods that use no
+labels beyond their budget (``python -m fewlabels.report.figures accuracy``).
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import matplotlib
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from .data import atomic_write  # noqa: E402
-
-# One colour and marker per method, so every figure reads the same way.
-METHOD_ORDER = ["supervised", "linear", "conv", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch",
-                "ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch", "transfer", "scratch"]
-# Seed 003's autoencoder families: drawn in their own figure (figures_ae), not in fig_accuracy.
-AE_METHODS = ["ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch"]
-
-
-def training_runs(metrics: Path, task: str | None = None, full: bool = False) -> pd.DataFrame:
-    """Training runs at a label budget (int ``labels``), or with ``full`` the runs with every pool
-    label (``labels`` "all", the full-label reference)."""
-    df = pd.read_csv(metrics, dtype={"labels": str})
-    df = df[(df["stage"] == "train") & ((df["labels"] == "all") == full)].copy()
-    if not full:
-        df["labels"] = df["labels"].astype(int)
-    df["accuracy (%)"] = 100 * df["test_accuracy"]
-    return df[df["task"] == task] if task else df
-
-
-def draw_ceilings(ax, full: pd.DataFrame, colors: dict) -> None:
-    """Each method's mean accuracy with all pool labels as a dashed horizontal line."""
-    for method, g in full.groupby("method", sort=False):
-        acc = g["accuracy (%)"].mean()
-        ax.axhline(acc, ls="--", lw=1, color=colors.get(method, "0.4"), label=f"{method}, all labels")
-
-
-def save(fig, out: Path) -> None:
-    """Write ``out`` (PDF) and the PNG beside it, each atomically."""
-    out = Path(out)
-    for path in (out, out.with_suffix(".png")):
-        atomic_write(path, lambda tmp, p=path: fig.savefig(tmp, format=p.suffix[1:], dpi=150, bbox_inches="tight"))
-    plt.close(fig)
-
-
-def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None, full: pd.DataFrame | None = None):
-    """Test accuracy against label budget (log x), mean ± std over seeds, one line per method;
-    ``full`` (runs with all labels) adds each method's dashed ceiling in the method's colour."""
-    methods = [m for m in METHOD_ORDER if m in set(df["method"])] if methods is None else methods
-    df = df[df["method"].isin(methods)]
-    extra = [] if full is None else [m for m in METHOD_ORDER if m in set(full["method"]) and m not in methods]
-    colors = dict(zip(methods + extra, sns.color_palette(n_colors=len(methods + extra))))
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    sns.lineplot(data=df, x="labels", y="accuracy (%)", hue="method", hue_order=methods, style="method",
-                 style_order=methods, markers=True, dashes=False, errorbar="sd", err_style="bars", ax=ax,
-                 palette=[colors[m] for m in methods])
-    if full is not None and len(full):
-        draw_ceilings(ax, full, colors)
-        ax.legend(fontsize="x-small")
-    ax.set_xscale("log")
-    budgets = sorted(df["labels"].unique())
-    ax.set_xticks(budgets, [str(b) for b in budgets])
-    ax.minorticks_off()
-    ax.set_xlabel("labeled images")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title)
-    return fig or ax.figure
-
-
-# Methods whose first stage uses labels beyond the budget: seed 000's pair stage makes its
-# same/different targets from the pool's labels. They have their own figure (fig_siamese).
-OWN_FIGURE = {"siamese"}
-
-
-def beyond_budget(df: pd.DataFrame) -> set[str]:
-    """Methods with a run that used more labels (of any kind) than its budget, by ``labels_used``,
-    plus OWN_FIGURE (runs made before the count was recorded carry no ``labels_used``)."""
-    over = set(OWN_FIGURE)
-    if "labels_used" in df.columns:
-        over |= set(df[df["labels_used"].notna() & (df["labels_used"] > df["labels"])]["method"])
-    return over
+from .common import AE_METHODS, METHOD_ORDER, accuracy_vs_labels, beyond_budget, save, training_runs
 
 
 def fig_accuracy(metrics: Path, out: Path) -> None:
@@ -103,26 +22,9 @@ def fig_accuracy(metrics: Path, out: Path) -> None:
                             "(dashed: all 55,000 pool labels)", full=full), out)
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fewlabels.figures", description=__doc__)
-    sub = p.add_subparsers(dest="name", required=True)
+def add_parser(sub) -> None:
+    """Register ``accuracy`` on the figures CLI."""
     a = sub.add_parser("accuracy", help="test accuracy vs label budget on mnist10")
     a.add_argument("--metrics", required=True, type=Path)
     a.add_argument("--out", required=True, type=Path)
-    from .figures_aae import add_parser as add_aae_parser  # AAE figures from a model.pt
-    add_aae_parser(sub)
-    from .figures_transfer import add_parser as add_transfer_parser  # transfer / siamese figures
-    add_transfer_parser(sub)
-    from .figures_gan import add_parser as add_gan_parser  # GAN samples and accuracy curves
-    add_gan_parser(sub)
-    from .figures_ae import add_parser as add_ae_parser  # seed 003's autoencoders
-    add_ae_parser(sub)
-    args = p.parse_args(argv)
-    if args.name == "accuracy":
-        fig_accuracy(args.metrics, args.out)
-    elif hasattr(args, "run"):  # subcommands registered by other modules carry their own runner
-        args.run(args)
-
-
-if __name__ == "__main__":
-    main()
+    a.set_defaults(run=lambda args: fig_accuracy(args.metrics, args.out))

@@ -7,7 +7,7 @@
 - ae-accuracy: test accuracy against label budget of each pretrained encoder + head against its
   scratch twin (same encoder and head from a random start), from ``metrics.csv``.
 
-``python -m fewlabels.figures ae-recon --model A.pt B.pt ... --mnist mnist.npz --out F.pdf``
+``python -m fewlabels.report.figures ae-recon --model A.pt B.pt ... --mnist mnist.npz --out F.pdf``
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .figures_aae import _test_images, _tiles
+from .common import accuracy_vs_labels, mnist_test_images, save, tiles, training_runs
+
 
 N_LATENT = 5000  # test images drawn in the latent plane
 # (pretrained, scratch twin) per family; dae's twin is ae-scratch (same fully connected encoder).
@@ -26,7 +27,7 @@ PAIRS = [("ae", "ae-scratch"), ("dae", "ae-scratch"), ("conv-ae", "conv-ae-scrat
 
 def load_autoencoder(model: Path):
     """The autoencoder of a first stage's ``model.pt`` (eval mode) and its stage name."""
-    from .methods.autoencoders import build_autoencoder
+    from ...methods.autoencoders import build_autoencoder
     p = torch.load(model, map_location="cpu", weights_only=False)
     net = build_autoencoder(p["arch"], p["hparams"])
     net.load_state_dict(p["autoencoder"])
@@ -36,9 +37,8 @@ def load_autoencoder(model: Path):
 @torch.no_grad()
 def fig_recon(models: list[Path], mnist: Path, out: Path, per_class: int = 1) -> None:
     import matplotlib.pyplot as plt
-    from .figures import save
 
-    x, y = _test_images(mnist)
+    x, y = mnist_test_images(mnist)
     idx = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(10)])
     rows, names = [x[idx]], ["input"]
     for m in models:
@@ -47,7 +47,7 @@ def fig_recon(models: list[Path], mnist: Path, out: Path, per_class: int = 1) ->
         names.append(name.removesuffix("-pretrain"))
     images = torch.stack(rows).reshape(len(rows), len(idx), 28, 28).numpy()
     fig, ax = plt.subplots(figsize=(0.5 * len(idx), 0.5 * len(rows) + 0.2))
-    _tiles(ax, images)
+    tiles(ax, images)
     ax.set_yticks([14 + 28 * i for i in range(len(rows))], names)
     save(fig, out)
 
@@ -55,10 +55,9 @@ def fig_recon(models: list[Path], mnist: Path, out: Path, per_class: int = 1) ->
 @torch.no_grad()
 def fig_vae_latent(model: Path, mnist: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
-    from .figures import save
 
     net, _ = load_autoencoder(model)
-    x, y = _test_images(mnist)
+    x, y = mnist_test_images(mnist)
     z = net.encode(x[:N_LATENT]).numpy()
     fig, ax = plt.subplots(figsize=(4.6, 4))
     pts = ax.scatter(z[:, 0], z[:, 1], c=y[:N_LATENT], cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
@@ -73,7 +72,6 @@ def fig_vae_latent(model: Path, mnist: Path, out: Path) -> None:
 def fig_ae_accuracy(metrics: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
-    from .figures import accuracy_vs_labels, save, training_runs
 
     sns.set_theme(style="ticks", context="paper")
     df = training_runs(metrics, "mnist10")

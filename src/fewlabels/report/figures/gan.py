@@ -4,8 +4,8 @@
 - curves: test accuracy per epoch of GAN runs against the supervised baseline on the same
   splits, from the runs' ``history.csv`` (mean over seeds, band = min..max).
 
-Nothing here trains. ``python -m fewlabels.figures gan-samples --model A/model.pt B/model.pt --out X.pdf``
-and ``python -m fewlabels.figures gan-curves --history R1/history.csv ... --out Y.pdf``.
+Nothing here trains. ``python -m fewlabels.report.figures gan-samples --model A/model.pt B/model.pt --out X.pdf``
+and ``python -m fewlabels.report.figures gan-curves --history R1/history.csv ... --out Y.pdf``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .common import METHOD_ORDER, save
+
 GRID = 10   # the sample grid is GRID x GRID digits
 SEED = 0    # fixes the generator's noise, so the figure is the same on every rebuild
 
@@ -24,8 +26,8 @@ SEED = 0    # fixes the generator's noise, so the figure is the same on every re
 @torch.no_grad()
 def generate(payload: dict, n: int, seed: int = SEED) -> np.ndarray:
     """n images (n x 28 x 28, [0, 1]) from the generator a GAN run exported."""
-    from .methods import get
-    from .methods.gan import GANMethod
+    from ...methods import get
+    from ...methods.gan import GANMethod
 
     cls = get(payload["method"])
     if not issubclass(cls, GANMethod):
@@ -44,7 +46,6 @@ def generate(payload: dict, n: int, seed: int = SEED) -> np.ndarray:
 
 def fig_samples(models: list[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
-    from .figures import save
 
     fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.4), squeeze=False)
     for ax, model in zip(axes[0], models):
@@ -76,7 +77,6 @@ def load_histories(histories: list[Path]) -> pd.DataFrame:
 
 def fig_curves(histories: list[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
-    from .figures import METHOD_ORDER, save
 
     df = load_histories(histories)
     fig, ax = plt.subplots(figsize=(5.8, 3.6))

@@ -6,7 +6,7 @@
 - siamese-embedding: a 2-D PCA of the pair-trained tower's embedding of test digits,
   coloured by class, from the ``siamese-pairs`` first-stage model (nothing here trains).
 
-``python -m fewlabels.figures transfer --metrics results/metrics.csv --out A.pdf`` (and
+``python -m fewlabels.report.figures transfer --metrics results/metrics.csv --out A.pdf`` (and
 ``siamese``; ``siamese-embedding --model model.pt --mnist mnist.npz --out B.pdf``).
 """
 
@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import load_mnist
+from ...data import load_mnist
+from .common import accuracy_vs_labels, save, training_runs
+
 
 N_TEST = 3000  # test images embedded for the projection (enough to see the clusters, few enough to read)
 SEED = 0       # fixes which test images are shown
@@ -26,7 +28,6 @@ SEED = 0       # fixes which test images are shown
 def fig_transfer(metrics: Path, out: Path) -> None:
     import seaborn as sns
 
-    from .figures import accuracy_vs_labels, save, training_runs
     sns.set_theme(style="ticks", context="paper")
     df = training_runs(metrics, "digits59")
     # only the methods the grid ran (a subset of the study draws what it has)
@@ -37,7 +38,6 @@ def fig_transfer(metrics: Path, out: Path) -> None:
 def fig_siamese(metrics: Path, out: Path) -> None:
     import seaborn as sns
 
-    from .figures import accuracy_vs_labels, save, training_runs
     sns.set_theme(style="ticks", context="paper")
     df = training_runs(metrics, "mnist10")
     save(accuracy_vs_labels(df, methods=[m for m in ("siamese", "siamese-scratch") if m in set(df["method"])],
@@ -47,7 +47,7 @@ def fig_siamese(metrics: Path, out: Path) -> None:
 @torch.no_grad()
 def embed_test(model: Path, mnist: Path, n: int = N_TEST) -> tuple[np.ndarray, np.ndarray]:
     """The tower's outputs (eval mode) for ``n`` test images drawn with a fixed seed, and their digits."""
-    from .methods.transfer import build_tower
+    from ...methods.transfer import build_tower
     payload = torch.load(model, map_location="cpu", weights_only=False)
     if payload.get("method") != "siamese-pairs":
         raise ValueError(f"{model}: expected a siamese-pairs model, got {payload.get('method')!r}")
@@ -66,7 +66,6 @@ def fig_siamese_embedding(model: Path, mnist: Path, out: Path) -> None:
     import seaborn as sns
     from sklearn.decomposition import PCA
 
-    from .figures import save
     sns.set_theme(style="ticks", context="paper")
     h, y = embed_test(model, mnist)
     pca = PCA(n_components=2, random_state=SEED)

@@ -1,5 +1,5 @@
-"""N seeds of seed 004's ``aae`` trained together (the many-runs-per-process path of ``fewlabels.batched``
-for a method with four networks and five optimisers).
+"""N seeds of seed 004's ``aae`` trained together (the many-runs-per-process path of
+``fewlabels.training.stacked`` for a method with four networks and five optimisers).
 
 The runs' encoders, decoders and both discriminators are stacked along a leading run axis
 (``torch.func.stack_module_state``); each phase of ``AAE.train_step`` is one ``vmap`` over the runs of
@@ -11,7 +11,7 @@ categorical prior, the Gaussian prior, the labeled minibatch), so every run sees
 none comes from the global generator, so the step is graph-safe. The AAE nets have no dropout and no
 batch norm. Learning-rate decay (``lr_decay_epochs``) is the runs' own ``on_epoch_end``, copied onto
 the stacked optimisers (``resync``). ``unstack`` writes weights and optimiser states back into each
-run's ``AAE``, so its checkpoint and model.pt are what a single run writes (``batched_nets``).
+run's ``AAE``, so its checkpoint and model.pt are what a single run writes (``nets``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch.func import vmap
 
-from .batched_nets import StackedNets, gather
-from .methods.aae import (AAE, classification_loss, discriminator_loss, generator_loss, reconstruction_loss,
-                          sample_categorical, sample_gaussian)
+from ...methods.aae import (AAE, classification_loss, discriminator_loss, generator_loss, reconstruction_loss,
+                            sample_categorical, sample_gaussian)
+from .nets import StackedNets, gather
 
 NETS = ("enc", "dec", "d_cat", "d_gauss")
 
 
 class StackedAAE(StackedNets):
-    """N runs of ``aae`` with the same hyperparameters, built by ``batched.build_run`` (or ``train.Run``)."""
+    """N runs of ``aae`` with the same hyperparameters, built by ``common.build_run`` (or ``trainer.Run``)."""
 
     METHOD = AAE
 

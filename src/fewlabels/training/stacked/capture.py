@@ -11,7 +11,7 @@ flow); its inputs are tensors it owns and refills in place (no new tensors from 
 its optimisers built with ``capturable=True``; its random numbers from the device's default CUDA
 generator or from generators passed in ``generators`` (registered with the graph, torch >= 2.5's
 ``CUDAGraph.register_generator_state``); the tensors it returns are overwritten at each replay
-(clone or accumulate them before the next call, as ``train.run`` does with ``sums``).
+(clone or accumulate them before the next call, as ``group.train_stacked`` does with ``sums``).
 """
 
 from __future__ import annotations

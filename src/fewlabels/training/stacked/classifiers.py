@@ -1,4 +1,4 @@
-"""Many runs of one method in one process (issue 13, part 1): the runs' networks stacked with ``torch.func``.
+"""N runs of a one-network classifier (issue 13, part 1): the runs' networks stacked with ``torch.func``.
 
 Runs that share a method and its schedule (the seeds of one method x task x budget) differ only in
 their random numbers: initial weights, minibatch indices and dropout masks. ``StackedRuns`` builds
@@ -28,7 +28,7 @@ class, so the same initial weights bit for bit), then trains them together:
 so its ``state_dict()`` / ``payload()`` are exactly what a single run would checkpoint and save.
 
 Methods with several networks, optimisers or another loss have stackers of their own (``OWN_STACKER``,
-on ``batched_nets.StackedNets``: the AAE, both GANs, the pair stage, the autoencoder first stages).
+on ``nets.StackedNets``: the AAE, both GANs, the pair stage, the autoencoder first stages).
 
 Supported here: methods with one network trained by one optimiser on the labeled cross-entropy
 (``SUPPORTED``: seed 004's ``supervised``, seed 003's ``linear`` and ``conv``, and the towers of
@@ -42,211 +42,18 @@ from its own sampler; such a step cannot be replayed from a CUDA graph (``graph_
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import importlib
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .data import TaskData
-from .methods import get as get_method
-from .methods.base import Method, classification_loss, resolve_hparams
-from .train import build_method
+from ...methods.base import Method, classification_loss
+from .common import (DropoutMasks, dropout_mask, labeled_batch_size, labeled_indices, run_state, shared_or_stacked,
+                     stack_state)
 
 SUPPORTED = ("supervised", "linear", "conv", "transfer-source", "transfer", "scratch", "siamese", "siamese-scratch",
              "ae", "dae", "conv-ae", "vae", "ae-scratch", "conv-ae-scratch", "vae-scratch")
-
-
-# ----------------------------------------------------------------------------- building the runs
-
-def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist: Path, split: Path, device: torch.device,
-              pool_limit: int | None = None, data: TaskData | None = None) -> tuple[Method, torch.Generator]:
-    """One run's ``Method``, built as ``train.run`` builds it (``train.build_method``), and the
-    generator that stands in for the global RNG from then on (the state the global RNG has after the
-    initialisation: what the run's dropout masks would come from).
-
-    tests/test_batched.py checks the result against ``train.run``.
-    ``data``: the run's tensors when already loaded (``load_task`` of this ``split`` with the method's
-    ``label_draw``/``unlabeled``; it draws nothing from the global RNGs, so loading it earlier changes
-    no number): runs that share a split need not read MNIST again.
-    """
-    cls = get_method(method) if isinstance(method, str) else method
-    m = build_method(cls, resolve_hparams(cls, hparams), seed, mnist, split, device, pool_limit, data=data)
-    noise = torch.Generator(device=device)
-    noise.set_state(torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state())
-    return m, noise
-
-
-def all_same(tensors: list[torch.Tensor]) -> bool:
-    """Whether every run holds the same values (one copy can serve them all)."""
-    t0 = tensors[0]
-    return all(t is t0 or (t.shape == t0.shape and torch.equal(t, t0)) for t in tensors)
-
-
-def shared_or_stacked(tensors: list[torch.Tensor], what: str = "data") -> tuple[torch.Tensor, int | None]:
-    """One tensor and ``vmap`` dimension None when every run holds the same values, else the runs'
-    tensors stacked along a leading run axis (dimension 0)."""
-    t0 = tensors[0]
-    if all_same(tensors):
-        return t0, None
-    if len({tuple(t.shape) for t in tensors}) != 1:
-        raise NotImplementedError(f"batched runs need {what} of one size in every run")
-    return torch.stack(tensors), 0
-
-
-def stack_state(per_run: list[dict | None]) -> dict | None:
-    """One parameter's optimiser state over the runs: None when no run has any (a frozen parameter, or
-    one that never had a gradient), else each tensor stacked along the run axis and the step count,
-    which every run must share, once."""
-    if all(not s for s in per_run):
-        return None
-    if any(not s for s in per_run):
-        raise ValueError("some runs have optimiser state and some do not")
-    st = {}
-    for key in per_run[0]:
-        vals = [s[key] for s in per_run]
-        if key == "step":
-            if any(not torch.equal(v, vals[0]) for v in vals):
-                raise ValueError("stacked runs must have taken the same number of steps")
-            st[key] = vals[0].clone()
-        else:
-            st[key] = torch.stack(vals)
-    return st
-
-
-def run_state(st: dict, i: int) -> dict:
-    """Run ``i``'s slice of a stacked optimiser state (``stack_state``'s inverse)."""
-    return {k: (v.clone() if k == "step" else v[i].clone()) for k, v in st.items()}
-
-
-def labeled_batch_size(m: Method) -> int:
-    """The minibatch of a labeled step: seed 003's classifiers may take the library's (``batch_size()``)."""
-    return m.batch_size() if callable(getattr(m, "batch_size", None)) else m.hp["batch_size"]
-
-
-# Methods with a stacked form of their own (``batched_nets.StackedNets``: several networks and optimisers),
-# by module and class; their epoch-end hooks run on the unstacked runs, and ``resync`` takes back what
-# they changed.
-OWN_STACKER = {"aae": ("batched_aae", "StackedAAE"), "sgan-fm": ("batched_gan", "StackedSGANFM"),
-               "sgan": ("batched_gan", "StackedSGAN"), "siamese-pairs": ("batched_pairs", "StackedSiamesePairs"),
-               **{f"{a}-pretrain": ("batched_ae", "StackedAEPretrain") for a in ("ae", "dae", "conv-ae", "vae")}}
-STACKABLE = SUPPORTED + tuple(OWN_STACKER)
-
-
-def stacker(name: str) -> type:
-    """The class that stacks runs of method ``name``."""
-    if name not in OWN_STACKER:
-        return StackedRuns
-    module, cls = OWN_STACKER[name]
-    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
-
-
-def why_not_stacked(m: Method) -> str | None:
-    """Why runs configured as ``m`` cannot stack (a configuration the stacked form does not cover), or None."""
-    check = getattr(stacker(m.NAME), "why_not", None)
-    return check(m) if check else None
-
-
-def make_stacked(runs: list[tuple[Method, torch.Generator]], capturable: bool = False):
-    """The stacked form of these runs: ``StackedRuns`` or a method's own (``OWN_STACKER``)."""
-    if not runs:
-        raise ValueError("no runs to stack")
-    return stacker(runs[0][0].NAME)(runs, capturable=capturable)
-
-
-def labeled_indices(m: Method) -> torch.Tensor:
-    """The labeled images of ``m``'s next step, drawn as its own ``train_step`` draws them: a tower's
-    epoch sampler (``m.batches``), else ``Method.batch``'s uniform draw from the run's generator."""
-    if hasattr(m, "batches"):
-        return m.batches(m.hp["batch_size"], m.gen)
-    return torch.randint(len(m.data.x_lab), (labeled_batch_size(m),), generator=m.gen, device=m.device)
-
-
-def graph_safe(m: Method) -> bool:
-    """Whether a captured step can replay ``m``'s draws: not when Python decides them (an epoch sampler,
-    a pair draw that rejects in rounds)."""
-    return not hasattr(m, "batches") and not getattr(m, "draws_in_python", False)
-
-
-# ----------------------------------------------------------------------------- dropout from per-run generators
-
-class Injector:
-    """Forward hooks on some layers of a template (kept in eval mode, so that they pass their input
-    through) that combine each call's output with a tensor handed in per call, a ``vmap``-ed argument:
-    the run's dropout mask or Gaussian noise, drawn outside ``vmap`` from the run's own generator (no
-    random op runs under ``vmap``). ``calls`` lists the hooked calls of a forward, probed on the meta
-    device; ``use`` hands in one forward's tensors, in call order."""
-
-    def __init__(self, layers: list[nn.Module], combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 skip: Callable[[int, nn.Module], bool] = lambda i, layer: False):
-        """``skip(i, layer)``: the hooked call draws nothing now (a dropout of p = 0, noise of sigma 0, a
-        layer the current mode leaves off), so it takes no tensor."""
-        self.layers, self.combine, self.skip = layers, combine, skip
-        self.pending: list | None = None
-        self.recording: list | None = None
-        for i, layer in enumerate(layers):
-            layer.eval()
-            layer.register_forward_hook(self._hook(i))
-
-    def _hook(self, i: int):
-        def hook(module, inputs, output):
-            if self.recording is not None:
-                self.recording.append((i, tuple(inputs[0].shape), inputs[0].dtype))
-            elif self.pending is not None and not self.skip(i, module):
-                return self.combine(output, self.pending.pop(0))
-            return None
-        return hook
-
-    def calls(self, forward: Callable[[torch.Tensor], object], shape: tuple) -> list[tuple[int, tuple, torch.dtype]]:
-        """(layer, input shape, dtype) of each hooked call of ``forward`` on one run's input of ``shape``."""
-        self.recording = []
-        try:
-            with torch.no_grad():
-                forward(torch.empty(shape, device="meta"))
-            return self.recording
-        finally:
-            self.recording = None
-
-    @contextlib.contextmanager
-    def use(self, tensors: list):
-        self.pending = list(tensors)
-        try:
-            yield
-            left = self.pending
-        finally:
-            self.pending = None
-        if left:
-            raise RuntimeError(f"{len(left)} injected tensors were not used: the forward's hooked calls differ "
-                               "from the probe's")
-
-
-class DropoutMasks(Injector):
-    """Hooks on a template's ``nn.Dropout`` layers that multiply by the current run's mask (``dropout_mask``),
-    for the layers that drop now: those in ``active`` (None: every one) whose p is not 0."""
-
-    def __init__(self, template: nn.Module):
-        layers = [m for m in template.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-        other = [type(m).__name__ for m in layers if type(m) is not nn.Dropout]
-        if other:
-            raise NotImplementedError(f"batched runs support nn.Dropout only, not {sorted(set(other))}")
-        self.active: set[int] | None = None   # layers that drop in the current mode (None: all)
-        super().__init__(layers, lambda out, mask: out * mask,
-                         skip=lambda i, layer: (self.active is not None and i not in self.active) or layer.p == 0)
-
-
-def dropout_mask(layer: nn.Dropout, shape: tuple, dtype, g: torch.Generator) -> torch.Tensor | None:
-    """``F.dropout``'s CPU mask, ``empty_like(x).bernoulli_(1 - p) / (1 - p)``, from generator ``g``; None
-    for p = 0 (which draws nothing), zeros for p = 1 (which draws nothing either)."""
-    p = layer.p
-    if p == 0:
-        return None
-    if p == 1:
-        return torch.zeros(shape, dtype=dtype, device=g.device)
-    return torch.empty(shape, dtype=dtype, device=g.device).bernoulli_(1 - p, generator=g).div_(1 - p)
 
 
 # ----------------------------------------------------------------------------- the stacked runs
@@ -256,7 +63,7 @@ class StackedRuns:
 
     def __init__(self, runs: list[tuple[Method, torch.Generator]], capturable: bool = False):
         """``runs`` from ``build_run``. ``capturable``: the optimiser keeps its step counts on the device
-        (``capturable=True``), as a CUDA-graph capture of ``train_step`` needs (``fewlabels.capture``)."""
+        (``capturable=True``), as a CUDA-graph capture of ``train_step`` needs (``capture``)."""
         if not runs:
             raise ValueError("no runs to stack")
         self.methods = [m for m, _ in runs]
@@ -391,7 +198,7 @@ class StackedRuns:
     @torch.no_grad()
     def correct(self, split: str, batch: int = 2000) -> torch.Tensor:
         """Correct predictions of every run on ``split`` ("val" or "test"): N counts, in the chunks of
-        ``train.accuracy`` (so test-time dropout draws its masks in the single run's order)."""
+        ``trainer.accuracy`` (so test-time dropout draws its masks in the single run's order)."""
         (x, dim), (y, ydim) = self._data(f"x_{split}"), self._data(f"y_{split}")
         if dim != ydim:  # images shared, labels not (or the reverse): stack both
             x, y = (t.expand(self.n, *t.shape) if d is None else t for t, d in ((x, dim), (y, ydim)))

@@ -1,6 +1,6 @@
 """What the stacked forms of the methods with several networks, optimisers or their own losses share
-(``batched_aae.StackedAAE``, ``batched_gan.StackedSGANFM`` and ``StackedSGAN``,
-``batched_pairs.StackedSiamesePairs``, ``batched_ae.StackedAEPretrain``): each of a run's networks
+(``aae.StackedAAE``, ``gan.StackedSGANFM`` and ``StackedSGAN``,
+``siamese.StackedSiamesePairs``, ``autoencoders.StackedAEPretrain``): each of a run's networks
 stacked along a leading run axis, and each of the run's optimisers mirrored over the stacked tensors.
 
 A subclass names its networks (``nets``) and writes ``train_step`` as one ``vmap`` per phase over
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from .batched import Injector, all_same, run_state, stack_state
-from .methods.base import Method, descend
+from ...methods.base import Method, descend
+from .common import Injector, all_same, run_state, stack_state
 
 
 class _Calls(nn.Module):
@@ -43,15 +43,15 @@ def gather(data: tuple[torch.Tensor, torch.Tensor | None], idx: torch.Tensor) ->
 
 
 class StackedNets:
-    """N runs of one multi-network method with the same hyperparameters (``batched.build_run`` or
-    ``train.Run``). Subclasses set ``METHOD``, implement ``train_step`` and, for networks other than ``net``,
+    """N runs of one multi-network method with the same hyperparameters (``common.build_run`` or
+    ``trainer.Run``). Subclasses set ``METHOD``, implement ``train_step`` and, for networks other than ``net``,
     ``nets``."""
 
     METHOD: type[Method] = Method
 
     def __init__(self, runs: list[tuple[Method, torch.Generator]], capturable: bool = False):
         """``capturable``: the optimisers keep their step counts on the device, as a CUDA-graph capture
-        of ``train_step`` needs (``fewlabels.capture``)."""
+        of ``train_step`` needs (``capture``)."""
         if not runs:
             raise ValueError("no runs to stack")
         self.methods = [m for m, _ in runs]

@@ -1,0 +1,24 @@
+"""The figures CLI, ``python -m fewlabels.report.figures <name> ...``: one subcommand per figure (or
+set of figures), registered by its family module; every figure is written as PDF and PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import aae, accuracy, ae, gan, transfer
+
+FAMILIES = (accuracy, aae, transfer, gan, ae)  # each registers its subcommands (add_parser)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.figures", description=__doc__)
+    sub = p.add_subparsers(dest="name", required=True)
+    for family in FAMILIES:
+        family.add_parser(sub)
+    args = p.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

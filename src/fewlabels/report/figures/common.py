@@ -1,0 +1,116 @@
+"""What every figure family shares: writing a figure (``save``), accuracy against label budget
+(``accuracy_vs_labels``, ``training_runs``), one colour and order per method, MNIST's test images and
+image mosaics (``tiles``). The family modules import this one; it imports none of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ...data import atomic_write, load_mnist  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
+
+# One colour and marker per method, so every figure reads the same way.
+METHOD_ORDER = ["supervised", "linear", "conv", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch",
+                "ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch", "transfer", "scratch"]
+# Seed 003's autoencoder families: drawn in their own figure (figures.ae), not in fig_accuracy.
+AE_METHODS = ["ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch"]
+
+
+def training_runs(metrics: Path, task: str | None = None, full: bool = False) -> pd.DataFrame:
+    """Training runs at a label budget (int ``labels``), or with ``full`` the runs with every pool
+    label (``labels`` "all", the full-label reference)."""
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    df = df[(df["stage"] == "train") & ((df["labels"] == "all") == full)].copy()
+    if not full:
+        df["labels"] = df["labels"].astype(int)
+    df["accuracy (%)"] = 100 * df["test_accuracy"]
+    return df[df["task"] == task] if task else df
+
+
+def draw_ceilings(ax, full: pd.DataFrame, colors: dict) -> None:
+    """Each method's mean accuracy with all pool labels as a dashed horizontal line."""
+    for method, g in full.groupby("method", sort=False):
+        acc = g["accuracy (%)"].mean()
+        ax.axhline(acc, ls="--", lw=1, color=colors.get(method, "0.4"), label=f"{method}, all labels")
+
+
+def save(fig, out: Path) -> None:
+    """Write ``out`` (PDF) and the PNG beside it, each atomically."""
+    out = Path(out)
+    for path in (out, out.with_suffix(".png")):
+        atomic_write(path, lambda tmp, p=path: fig.savefig(tmp, format=p.suffix[1:], dpi=150, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None, full: pd.DataFrame | None = None):
+    """Test accuracy against label budget (log x), mean ± std over seeds, one line per method;
+    ``full`` (runs with all labels) adds each method's dashed ceiling in the method's colour."""
+    methods = [m for m in METHOD_ORDER if m in set(df["method"])] if methods is None else methods
+    df = df[df["method"].isin(methods)]
+    extra = [] if full is None else [m for m in METHOD_ORDER if m in set(full["method"]) and m not in methods]
+    colors = dict(zip(methods + extra, sns.color_palette(n_colors=len(methods + extra))))
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    sns.lineplot(data=df, x="labels", y="accuracy (%)", hue="method", hue_order=methods, style="method",
+                 style_order=methods, markers=True, dashes=False, errorbar="sd", err_style="bars", ax=ax,
+                 palette=[colors[m] for m in methods])
+    if full is not None and len(full):
+        draw_ceilings(ax, full, colors)
+        ax.legend(fontsize="x-small")
+    ax.set_xscale("log")
+    budgets = sorted(df["labels"].unique())
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("labeled images")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig or ax.figure
+
+
+# Methods whose first stage uses labels beyond the budget: seed 000's pair stage makes its
+# same/different targets from the pool's labels. They have their own figure (fig_siamese).
+OWN_FIGURE = {"siamese"}
+
+
+def beyond_budget(df: pd.DataFrame) -> set[str]:
+    """Methods with a run that used more labels (of any kind) than its budget, by ``labels_used``,
+    plus OWN_FIGURE (runs made before the count was recorded carry no ``labels_used``)."""
+    over = set(OWN_FIGURE)
+    if "labels_used" in df.columns:
+        over |= set(df[df["labels_used"].notna() & (df["labels_used"] > df["labels"])]["method"])
+    return over
+
+
+def mnist_test_images(mnist: Path) -> tuple[torch.Tensor, np.ndarray]:
+    """MNIST's test images as float rows in [0, 1] (a torch tensor) and their labels."""
+    import torch
+
+    arrays = load_mnist(mnist)
+    x = torch.from_numpy(arrays["x_test"].reshape(len(arrays["x_test"]), -1).astype(np.float32) / 255.0)
+    return x, arrays["y_test"]
+
+
+def tiles(ax, images: np.ndarray, title: str = "") -> None:
+    """Draw a rows x cols x 28 x 28 array as one grey mosaic."""
+    rows, cols = images.shape[:2]
+    mosaic = images.transpose(0, 2, 1, 3).reshape(rows * 28, cols * 28)
+    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
