@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from fewlabels import data as D
-from fewlabels.training.build import device_name, pick_device
+from fewlabels.training.build import deterministic, device_name, pick_device
 from fewlabels.training.stacked import make_stacked
 from fewlabels.training.stacked.capture import capture_step
 from fewlabels.training.stacked.common import build_run
@@ -60,7 +60,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    # as the trainer runs them (build.deterministic: on the CPU, deterministic algorithms)
+    with tempfile.TemporaryDirectory() as tmp, deterministic(device):
         split = Path(tmp) / "split.npz"
         D.make_split(MNIST, split, "mnist10", 100, seed=0)
         data = D.load_task(MNIST, split, device)  # one split for every seed: the timing does not depend on it

@@ -30,6 +30,7 @@ from fewlabels import data as D
 from fewlabels.methods.base import adam
 from fewlabels.methods.supervised import Supervised
 from fewlabels.training.stacked.classifiers import StackedRuns
+from fewlabels.training.build import deterministic
 from fewlabels.training.stacked.common import build_run
 from fewlabels.training.trainer import accuracy, run
 
@@ -42,6 +43,14 @@ POOL = 200
 TINY = {"epochs": 1, "steps_per_epoch": K, "batch_size": 32, "hidden": [64, 32], "dropout": 0.3, "init_std": 0.05}
 CLOSE = {"rtol": 1e-5, "atol": 1e-7}   # losses, accuracies, anything summed only once
 WEIGHTS = {"rtol": 1e-5, "atol": 2e-5}  # weights and Adam moments after K steps (module docstring)
+
+
+@pytest.fixture(autouse=True)
+def as_the_trainer_trains():
+    """Runs built here with ``build_run`` train as ``run`` and ``run_group`` train them: on the CPU with
+    deterministic algorithms (``build.deterministic``), switched off again after each test."""
+    with deterministic(CPU):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +269,7 @@ def cuda_tasks(splits, mnist_path):
 
 
 def cuda_runs(tasks, hp=NODROP):
-    torch.use_deterministic_algorithms(False)  # CPU runs earlier in the process switched it on; cuBLAS refuses it
+    torch.use_deterministic_algorithms(False)  # as_the_trainer_trains switched it on for the CPU; cuBLAS refuses it
     return [build_run("supervised", hp, s, None, None, torch.device("cuda"), POOL, data=tasks[s]) for s in tasks]
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from fewlabels import data as D
+from fewlabels.training.build import deterministic
 from fewlabels.training.group import run_group, train_stacked
 from fewlabels.training.trainer import Run, run
 
@@ -110,10 +111,11 @@ def test_stacked_group_resumes_from_its_checkpoints(tmp_path, splits, mnist_path
     first = specs(part, splits, mnist_path)
     lines = []
     # epoch 1 of each run, as a killed job leaves it: its checkpoint written after the epoch
-    runs = [Run(**spec, log=lines.append) for spec in first]
-    for r in runs:
-        r.resume()
-    train_stacked(runs, lines.append, last_epoch=1)
+    with deterministic(torch.device("cpu")):  # as run_group trains
+        runs = [Run(**spec, log=lines.append) for spec in first]
+        for r in runs:
+            r.resume()
+        train_stacked(runs, lines.append, last_epoch=1)
     assert all((part / "ck" / f"seed{s}.pt").exists() for s in SEEDS)
     lines.clear()
     run_group(specs(part, splits, mnist_path), stack="on", log=lines.append)
@@ -223,8 +225,9 @@ def test_cuda_stacked_group_captured_equals_eager(tmp_path, splits, mnist_path):
 def test_cuda_group_resumes(tmp_path, splits, mnist_path):
     """On a GPU: a stacked, captured group stopped after epoch 1 resumes from its checkpoints."""
     sp = [{**spec, "device": "cuda"} for spec in specs(tmp_path, splits, mnist_path)]
-    runs = [Run(**spec, log=lambda s: None) for spec in sp]
-    train_stacked(runs, lambda s: None, last_epoch=1)
+    with deterministic(torch.device("cuda")):
+        runs = [Run(**spec, log=lambda s: None) for spec in sp]
+        train_stacked(runs, lambda s: None, last_epoch=1)
     lines = []
     out = run_group(sp, stack="on", log=lines.append)
     assert sum("after epoch 1" in s for s in lines) == len(SEEDS)
@@ -315,8 +318,9 @@ def test_stacked_aae_resumes_from_its_checkpoints(tmp_path, splits, mnist_path):
     ends where an uninterrupted stacked group ends (bit for bit: same process, same sums)."""
     sp = lambda root: aae_specs(root, splits, mnist_path)  # noqa: E731
     run_group(sp(tmp_path / "whole"), stack="on", log=lambda line: None)
-    runs = [Run(**spec, log=lambda line: None) for spec in sp(tmp_path / "part")]
-    train_stacked(runs, lambda line: None, last_epoch=1)
+    with deterministic(torch.device("cpu")):  # as run_group trains
+        runs = [Run(**spec, log=lambda line: None) for spec in sp(tmp_path / "part")]
+        train_stacked(runs, lambda line: None, last_epoch=1)
     lines = []
     run_group(sp(tmp_path / "part"), stack="on", log=lines.append)
     assert sum("after epoch 1" in line for line in lines) == 2

@@ -177,3 +177,47 @@ def test_named_variant_is_recorded(tmp_path, mnist_path, split):
             hparams={**TINY, "label_draw": "random"})
     assert m["run"]["method"] == "supervised-as-seed" and m["run"]["base_method"] == "supervised"
     assert m["data"]["n_labeled"] == 100
+
+
+@pytest.fixture
+def determinism_as_it_was():
+    """The process's deterministic-algorithms setting, put back after the test whatever it does."""
+    was = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.use_deterministic_algorithms(was[0], warn_only=was[1])
+
+
+def test_deterministic_algorithms_are_set_for_a_run_and_restored_after_it(tmp_path, mnist_path, split, monkeypatch,
+                                                                          determinism_as_it_was):
+    """A run on the CPU trains with torch.use_deterministic_algorithms on; its caller (a test session,
+    a group's next run) gets back the setting it had, also when the run fails."""
+    from fewlabels.training.group import run_group
+
+    seen, killed = [], []
+    real = Supervised.train_step
+
+    def step(self):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()))
+        if killed:
+            raise RuntimeError("killed")
+        return real(self)
+
+    monkeypatch.setattr(Supervised, "train_step", step)
+    hp = {**TINY, "epochs": 1, "steps_per_epoch": 2}
+    torch.use_deterministic_algorithms(False)
+    train(tmp_path, mnist_path, split, "a", hparams=hp)
+    assert seen == [(True, False)] * 2
+    assert not torch.are_deterministic_algorithms_enabled()
+
+    spec = dict(method="supervised", task="mnist10", labels=100, mnist=mnist_path, split=split, hparams=hp,
+                device="cpu", pool_limit=500)
+    run_group([{**spec, "seed": s, "out": tmp_path / f"g{s}"} for s in (0, 1)], log=lambda s: None)
+    assert seen[2:] == [(True, False)] * 4
+    assert not torch.are_deterministic_algorithms_enabled()
+
+    torch.use_deterministic_algorithms(True, warn_only=True)  # a caller's own setting
+    killed.append(True)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(tmp_path, mnist_path, split, "killed", hparams=hp)
+    assert seen[-1] == (True, False)
+    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()

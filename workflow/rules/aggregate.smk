@@ -8,6 +8,7 @@ rule aggregate:
         preset=lambda wc: config["preset"],
     log:
         "logs/aggregate.log",
+    threads: 1
     conda:
         ENV
     shell:

@@ -9,6 +9,7 @@ rule benchmarks:
         "results/benchmarks.csv",
     log:
         "logs/benchmarks.log",
+    threads: 1
     conda:
         ENV
     shell:

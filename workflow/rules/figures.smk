@@ -1,3 +1,7 @@
+# Figure jobs (like the report jobs) take one core each: threads: 1, which Snakemake also passes to
+# BLAS and OpenMP (OMP_NUM_THREADS), and the figures CLI pins torch to one thread.
+
+
 rule fig_accuracy:
     input:
         "results/metrics.csv",
@@ -6,6 +10,7 @@ rule fig_accuracy:
         png="paper/generated/fig_accuracy.png",
     log:
         "logs/figures/accuracy.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -26,6 +31,7 @@ rule fig_aae:
         recon_png="paper/generated/fig_aae_recon.png",
     log:
         "logs/figures/aae.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -41,6 +47,7 @@ rule fig_transfer:
         png="paper/generated/fig_transfer.png",
     log:
         "logs/figures/transfer.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -55,6 +62,7 @@ rule fig_siamese:
         png="paper/generated/fig_siamese.png",
     log:
         "logs/figures/siamese.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -71,6 +79,7 @@ rule fig_siamese_embedding:
         png="paper/generated/fig_siamese_embedding.png",
     log:
         "logs/figures/siamese_embedding.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -86,6 +95,7 @@ rule fig_gan_samples:
         png="paper/generated/fig_gan_samples.png",
     log:
         "logs/figures/gan_samples.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -101,6 +111,7 @@ rule fig_gan_curves:
         png="paper/generated/fig_gan_curves.png",
     log:
         "logs/figures/gan_curves.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -121,6 +132,7 @@ rule fig_ae_recon:
         png="paper/generated/fig_ae_recon.png",
     log:
         "logs/figures/ae_recon.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -137,6 +149,7 @@ rule fig_vae_latent:
         png="paper/generated/fig_vae_latent.png",
     log:
         "logs/figures/vae_latent.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -152,6 +165,7 @@ rule fig_ae_accuracy:
         png="paper/generated/fig_ae_accuracy.png",
     log:
         "logs/figures/ae_accuracy.log",
+    threads: 1
     conda:
         ENV
     shell:

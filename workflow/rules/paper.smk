@@ -11,6 +11,7 @@ rule tables:
         preset=lambda wc: config["preset"],
     log:
         "logs/paper/tables.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -28,6 +29,7 @@ rule ablation:
         macros="paper/generated/macros_ablation.tex",
     log:
         "logs/paper/ablation.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -45,6 +47,7 @@ rule grid_tex:
         figures=lambda wc: " ".join(wanted_figures()),
     log:
         "logs/paper/grid_tex.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -60,6 +63,7 @@ rule provenance_tex:
         "paper/generated/provenance.tex",
     log:
         "logs/paper/provenance.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -80,6 +84,7 @@ rule paper:
         "paper/ms.pdf",
     log:
         "logs/paper/latexmk.log",
+    threads: 1
     conda:
         ENV
     shell:

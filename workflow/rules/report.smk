@@ -8,6 +8,7 @@ rule tab_benchmarks:
         "paper/generated/tab_benchmarks.tex",
     log:
         "logs/paper/tab_benchmarks.log",
+    threads: 1
     conda:
         ENV
     shell:
@@ -23,6 +24,7 @@ rule report_tables:
         benchmarks=report("results/report/benchmarks.html", caption="../report/benchmarks.rst", category="Tables"),
     log:
         "logs/report/tables.log",
+    threads: 1
     conda:
         ENV
     shell:

@@ -1,9 +1,10 @@
 """What the one-run trainer, groups and the stacked forms share: the device, seeding, a run's method
-built in the one order every path uses, and a run's random state.
+built in the one order every path uses, a run's random state, and determinism scoped to a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 from pathlib import Path
@@ -35,15 +36,28 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+@contextlib.contextmanager
+def deterministic(dev: torch.device):
+    """``torch.use_deterministic_algorithms`` for a run (or a group): on on the CPU, where it makes the
+    numbers reproducible bit for bit, off on CUDA (cuBLAS refuses it), and back to what it was afterwards
+    (also when the run fails), so the process that called the trainer (a test session, a group's next
+    run on another device) does not inherit it. Every path that trains runs inside it: ``run``,
+    ``run_group``."""
+    was, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(dev.type == "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn_only)
+
+
 def build_method(cls: type, hp: dict, seed: int, mnist: Path, split: Path, dev: torch.device,
                  pool_limit: int | None = None, pretrained: Path | None = None, data=None):
     """A run's method, built in the one order every path shares (the numbers depend on it): seed
     everything, load the task (``data`` when the caller already loaded this split with the method's
     ``task_options``: loading draws nothing from the global RNGs), the batch generator
-    seeded with ``seed``, the first stage's payload, the method."""
+    seeded with ``seed``, the first stage's payload, the method. Call it inside ``deterministic``."""
     seed_everything(seed)
-    if dev.type == "cpu":
-        torch.use_deterministic_algorithms(True)
     if data is None:
         data = load_task(mnist, split, dev, pool_limit, **task_options(hp))
     gen = torch.Generator(device=dev)

@@ -11,7 +11,7 @@ import torch
 from ..methods import get as get_method
 from ..methods.base import Method
 from ..provenance import code_fingerprint
-from .build import global_torch_state, pick_device, set_rng_state
+from .build import deterministic, global_torch_state, pick_device, set_rng_state
 from .stacked import OWN_STACKER, STACKABLE, make_stacked, why_not_stacked
 from .stacked.capture import capture_step
 from .stacked.common import graph_safe
@@ -24,7 +24,7 @@ def train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture: 
     random state swapped into the global generators around them. The stacked dropout masks (and noise)
     come from a generator per run that carries the run's global state, so on the CPU every number equals
     the one-run path's up to the order of float sums (tests/test_group.py). ``last_epoch``: stop after it
-    (default: the schedule's last).
+    (default: the schedule's last). Call it inside ``build.deterministic`` (``run_group`` does).
     ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``stacked.capture``; the
     first epoch's first steps run eagerly as its warm-up, and a step that cannot be captured runs
     eagerly, with a log line); "off" always eager."""
@@ -116,28 +116,30 @@ def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = 
         raise ValueError(f"stack must be auto, on or off, not {stack!r}")
     if not specs:
         raise ValueError("a group needs at least one run")
+    dev = pick_device(specs[0].get("device", "auto"))
     code = code_fingerprint()  # once for the group
-    if stack == "auto" and pick_device(specs[0].get("device", "auto")).type != "cuda":
+    if stack == "auto" and dev.type != "cuda":
         stack = "off"
-    if stack == "off" or len(specs) < 2 or get_method(specs[0]["method"]).NAME not in STACKABLE:
-        if stack == "on":
-            raise ValueError(f"cannot stack {len(specs)} run(s) of {specs[0]['method']}: batched runs support "
-                             f"{list(STACKABLE)}, two runs or more")
-        return _one_after_another(specs, code, log)
-    runs: list[Run] = []
-    for spec in specs:
-        runs.append(Run(**spec, log=log, code=code))
-        runs[-1].resume()
-    why = stackable(runs)
-    if why is None:
-        train_stacked(runs, log, capture=capture)
-    elif stack == "on":
-        raise ValueError(f"cannot stack these runs: {why}")
-    else:  # auto on a GPU
-        log(f"training {len(runs)} runs one after another in one process (not stacked: {why})")
-        for r in runs:
-            train_alone(r)
-    return _finish_group(runs)
+    with deterministic(dev):
+        if stack == "off" or len(specs) < 2 or get_method(specs[0]["method"]).NAME not in STACKABLE:
+            if stack == "on":
+                raise ValueError(f"cannot stack {len(specs)} run(s) of {specs[0]['method']}: batched runs "
+                                 f"support {list(STACKABLE)}, two runs or more")
+            return _one_after_another(specs, code, log)
+        runs: list[Run] = []
+        for spec in specs:
+            runs.append(Run(**spec, log=log, code=code))
+            runs[-1].resume()
+        why = stackable(runs)
+        if why is None:
+            train_stacked(runs, log, capture=capture)
+        elif stack == "on":
+            raise ValueError(f"cannot stack these runs: {why}")
+        else:  # auto on a GPU
+            log(f"training {len(runs)} runs one after another in one process (not stacked: {why})")
+            for r in runs:
+                train_alone(r)
+        return _finish_group(runs)
 
 
 def _one_after_another(specs: list[dict], code: dict, log) -> list[dict]:

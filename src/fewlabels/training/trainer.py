@@ -25,7 +25,7 @@ from ..methods import PRETRAIN
 from ..methods import get as get_method
 from ..methods.base import DivergedError, resolve_hparams
 from ..provenance import build_info, code_fingerprint, describe
-from .build import build_method, device_name, pick_device, rng_state, set_rng_state
+from .build import build_method, deterministic, device_name, pick_device, rng_state, set_rng_state
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000,
@@ -266,14 +266,16 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
     Snakemake does not delete it with a failed job's outputs); a run that finds one
     resumes from it and ends with the same numbers as an uninterrupted run.
     """
-    r = Run(method=method, task=task, labels=labels, seed=seed, mnist=mnist, split=split, out=out, hparams=hparams,
-            device=device, pool_limit=pool_limit, pretrained=pretrained, checkpoint=checkpoint, name=name, log=log)
-    if dry_run:
-        losses = r.m.train_step()
-        log(f"dry run: {method} on {task}, {len(r.data.x_lab)} labeled, {len(r.data.x_pool)} unlabeled, "
-            f"{r.steps} steps/epoch x {r.hp['epochs']} epochs on {device_name(r.dev)}; "
-            f"first step losses {({k: float(v) for k, v in losses.items()})}")
-        return {}
-    r.resume()
-    train_alone(r)
-    return r.finish()
+    with deterministic(pick_device(device)):
+        r = Run(method=method, task=task, labels=labels, seed=seed, mnist=mnist, split=split, out=out,
+                hparams=hparams, device=device, pool_limit=pool_limit, pretrained=pretrained, checkpoint=checkpoint,
+                name=name, log=log)
+        if dry_run:
+            losses = r.m.train_step()
+            log(f"dry run: {method} on {task}, {len(r.data.x_lab)} labeled, {len(r.data.x_pool)} unlabeled, "
+                f"{r.steps} steps/epoch x {r.hp['epochs']} epochs on {device_name(r.dev)}; "
+                f"first step losses {({k: float(v) for k, v in losses.items()})}")
+            return {}
+        r.resume()
+        train_alone(r)
+        return r.finish()

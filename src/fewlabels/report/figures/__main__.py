@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from . import aae, accuracy, ae, gan, transfer
 
 FAMILIES = (accuracy, aae, transfer, gan, ae)  # each registers its subcommands (add_parser)
@@ -17,7 +19,14 @@ def main(argv=None) -> None:
     for family in FAMILIES:
         family.add_parser(sub)
     args = p.parse_args(argv)
-    args.run(args)
+    # A figure job is one of several at once (its rule has threads: 1): torch must not take every core.
+    # Back to what it was afterwards, for a caller in the same process (a test).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        args.run(args)
+    finally:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":
