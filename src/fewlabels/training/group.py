@@ -5,6 +5,7 @@ step in one ``vmap``-ed step, ``fewlabels.training.stacked``), each run writing 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
