@@ -46,6 +46,29 @@ def test_code_fingerprint_changes_with_any_source_or_workflow_file(tmp_path):
     assert P.code_fingerprint(tmp_path, pkg)["sha256"] == P.code_fingerprint(tmp_path, pkg)["sha256"]
 
 
+def test_run_code_hash_follows_what_makes_a_runs_numbers_only(tmp_path):
+    """The checkpoint's hash (run_code_sha256) changes with data, nets, config, methods and training
+    (stacked forms included), not with reporting modules, the provenance module or the workflow."""
+    pkg = _tree(tmp_path)
+    for rel in ("data.py", "nets.py", "config.py", "provenance.py", "training/trainer.py",
+                "training/stacked/aae.py", "report/figures/accuracy.py", "report/tables.py"):
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text("X = 1\n")
+    first = P.run_code_sha256(pkg)
+    for rel in ("report/figures/accuracy.py", "report/tables.py", "provenance.py", "../../workflow/rules/x.smk"):
+        (pkg / rel).write_text("X = 2  # an edit that changes no run's numbers\n")
+        assert P.run_code_sha256(pkg) == first, rel
+    seen = {first}
+    for rel in ("data.py", "nets.py", "config.py", "methods/m.py", "training/trainer.py", "training/stacked/aae.py"):
+        (pkg / rel).write_text("X = 3\n")
+        now = P.run_code_sha256(pkg)
+        assert now not in seen, rel
+        seen.add(now)
+    (pkg / "methods" / "new.py").write_text("")  # a new method file counts too
+    assert P.run_code_sha256(pkg) not in seen
+    assert P.run_code_sha256() == P.run_code_sha256(P.PACKAGE)  # this checkout's, by default
+
+
 @pytest.mark.skipif(not shutil.which("git"), reason="needs git")
 def test_code_fingerprint_names_the_commit_and_marks_a_dirty_tree(tmp_path):
     pkg = _tree(tmp_path)
@@ -85,9 +108,9 @@ def test_build_info_parses_torch_config_text():
 
 
 def test_checkpoint_mismatch_message_names_the_key():
-    old = {"method": "supervised", "seed": 0, "code_sha256": "a" * 64}
-    msg = fingerprint_change(old, {**old, "code_sha256": "b" * 64})
-    assert "code_sha256" in msg and "code changed" in msg and "seed" not in msg
+    old = {"method": "supervised", "seed": 0, "run_code_sha256": "a" * 64}
+    msg = fingerprint_change(old, {**old, "run_code_sha256": "b" * 64})
+    assert "run_code_sha256" in msg and "the code that trains it" in msg and "seed" not in msg
     assert "seed was 0, is 1" in fingerprint_change(old, {**old, "seed": 1})
     assert "no fingerprint" in fingerprint_change(None, old)
 
@@ -229,9 +252,11 @@ def test_a_checkpoint_of_other_code_restarts_the_run_and_says_why(tmp_path, mnis
         T.run(out=tmp_path / "a", log=lambda _: None, **kw)
     monkeypatch.setattr(Supervised, "train_step", real)
     # the method's file was "fixed" while the run was down
-    monkeypatch.setattr(T, "code_fingerprint", lambda: {"sha256": "f" * 64, "git": None})
+    monkeypatch.setattr(T, "run_code_sha256", lambda: "f" * 64)
+    monkeypatch.setattr(T, "code_fingerprint", lambda: {"sha256": "e" * 64, "git": None})
     logs = []
     m = T.run(out=tmp_path / "b", log=logs.append, **kw)
     [msg] = [s for s in logs if "ignoring checkpoint" in s]
-    assert "code_sha256" in msg and "f" * 16 in msg and not any("resuming" in s for s in logs)
-    assert m["env"]["code_sha256"] == "f" * 64 and m["env"]["cpu_capability"]
+    assert "run_code_sha256" in msg and "f" * 16 in msg and "the code that trains it" in msg
+    assert not any("resuming" in s for s in logs)
+    assert m["env"]["code_sha256"] == "e" * 64 and m["env"]["cpu_capability"]  # the whole tree's, for provenance

@@ -1,12 +1,14 @@
 """Resuming: a training run killed with SIGKILL after a per-epoch checkpoint, then started
 again, ends with exactly the numbers of an uninterrupted run (CPU, same seed), both when
 the trainer is called directly and when Snakemake's training job is killed and the workflow
-is rerun."""
+is rerun; a checkpoint survives an edit to a reporting module, not one to the method's file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,3 +135,90 @@ def test_killed_snakemake_job_resumes_on_rerun(reference, sandbox):
     log = (sandbox / "logs/train/mnist10/supervised/n100/seed0.log").read_text()
     assert "resuming from" in log
     assert_same(outcome((sandbox / target).parent), ref)
+
+
+# ----------------------------------------------------------------------------- in-process kills
+
+SMALL = {"epochs": 4, "steps_per_epoch": 10, "batch_size": 50, "hidden": [64, 32], "dropout": 0.2, "init_std": 0.05}
+
+
+@contextlib.contextmanager
+def killed_in_epoch(epoch: int, steps_per_epoch: int):
+    """``supervised`` runs die (an exception, as a kill would stop them) in the first step of ``epoch``:
+    the checkpoint of epoch ``epoch - 1`` is the last one written. Counted over every run inside."""
+    from fewlabels.methods.supervised import Supervised
+
+    real, calls = Supervised.train_step, {"n": 0}
+
+    def step(self):
+        calls["n"] += 1
+        if calls["n"] > (epoch - 1) * steps_per_epoch:
+            raise RuntimeError("killed")
+        return real(self)
+
+    Supervised.train_step = step
+    try:
+        with pytest.raises(RuntimeError, match="killed"):
+            yield
+    finally:
+        Supervised.train_step = real
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, mnist_path):
+    """A split and an uninterrupted in-process run of SMALL (the reference of the in-process kills)."""
+    from fewlabels.training.trainer import run
+
+    d = tmp_path_factory.mktemp("small")
+    split = d / "split.npz"
+    make_split(mnist_path, split, "mnist10", 100, 0)
+    kw = dict(method="supervised", task="mnist10", labels=100, seed=0, mnist=mnist_path, split=split,
+              hparams=SMALL, device="cpu", pool_limit=POOL)
+    m = run(**kw, out=d / "ref", log=lambda line: None)
+    assert m["results"]["test_accuracy"] > 0.3  # it learns: equal weights are not equal by being stuck
+    return kw, outcome(d / "ref")
+
+
+def test_a_checkpoint_survives_an_edit_to_a_figure_but_not_to_the_method(small, tmp_path, monkeypatch):
+    """Killed after epoch 2, the run resumes from epoch 2 after an edit to a reporting module and ends
+    bit-identical to an uninterrupted run; after an edit to the method's file it starts again. The
+    fingerprints are computed, as the trainer computes them, over a copy of the checkout whose files
+    the test edits (comments: the code that runs is unchanged, only the hashes see the edits)."""
+    from fewlabels import provenance as P
+    from fewlabels.training import trainer as T
+
+    kw, ref = small
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "workflow", tree / "workflow")
+    pkg = tree / "src" / "fewlabels"
+    monkeypatch.setattr(T, "run_code_sha256", lambda: P.run_code_sha256(pkg))
+    monkeypatch.setattr(T, "code_fingerprint", lambda: P.code_fingerprint(tree, pkg))
+
+    def edit(rel: str) -> None:
+        with open(pkg / rel, "a") as f:
+            f.write("# an edit while the run was down\n")
+
+    ckpt = tmp_path / "ck" / "run.pt"
+    with killed_in_epoch(3, SMALL["steps_per_epoch"]):
+        T.run(**kw, out=tmp_path / "a", checkpoint=ckpt, log=lambda line: None)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+    before = P.code_fingerprint(tree, pkg)["sha256"]
+    edit("report/figures/accuracy.py")
+    logs = []
+    m = T.run(**kw, out=tmp_path / "a", checkpoint=ckpt, log=logs.append)
+    assert f"resuming from {ckpt} after epoch 2" in logs
+    assert not any(line.startswith(("epoch 1/", "epoch 2/")) for line in logs)  # not trained again
+    assert_same(outcome(tmp_path / "a"), ref)
+    # metrics.json still names the whole tree, the edited figure included
+    assert m["env"]["code_sha256"] == P.code_fingerprint(tree, pkg)["sha256"] != before
+
+    with killed_in_epoch(3, SMALL["steps_per_epoch"]):
+        T.run(**kw, out=tmp_path / "b", checkpoint=ckpt, log=lambda line: None)
+    edit("methods/supervised.py")
+    logs = []
+    T.run(**kw, out=tmp_path / "b", checkpoint=ckpt, log=logs.append)
+    [why] = [line for line in logs if line.startswith("ignoring checkpoint")]
+    assert "run_code_sha256" in why and not any("resuming" in line for line in logs)
+    assert sum(line.startswith("epoch ") for line in logs) == SMALL["epochs"]  # every epoch trained again
+    assert_same(outcome(tmp_path / "b"), ref)

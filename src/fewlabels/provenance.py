@@ -3,8 +3,12 @@
 ``code_fingerprint()`` hashes the package's sources (``src/fewlabels/**/*.py``) and the
 workflow (``workflow/**``, ``Snakefile``) and adds the git commit when the checkout is a git
 repository ("-dirty" when those paths have uncommitted changes). The trainer computes it once
-per run and writes it into ``metrics.json``, the checkpoint fingerprint (a resumed run must
-come from the same code) and, through them, ``metrics.csv`` and the archive manifest.
+per run and writes it into ``metrics.json`` and, through it, ``metrics.csv`` and the archive
+manifest: what code made a result, all of it.
+
+``run_code_sha256()`` hashes only the code that makes a run's numbers (``RUN_CODE``: data, nets,
+config, methods, training and its stacked forms). A checkpoint must match it to be resumed, so an
+edit to a figure or a table does not restart a half-finished run, and an edit to a method does.
 
 ``build_info()`` records what decides the bits of a CPU result besides the code: the CPU
 capability torch dispatches to (AVX2, AVX512 ...: MKL and oneDNN pick other kernels on
@@ -28,6 +32,11 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent.parent  # the checkout (src/fewlabels -> .), when the package runs from one
 
 
+# The package's paths (files and folders) whose code decides a run's numbers; the rest (report/,
+# provenance, archive, rerun) only reads results.
+RUN_CODE = ("data.py", "nets.py", "config.py", "methods", "training")
+
+
 def _source_files(root: Path, package: Path) -> list[tuple[str, Path]]:
     files = [(f"src/{package.name}/{p.relative_to(package).as_posix()}", p) for p in package.rglob("*.py")]
     workflow = root / "workflow"
@@ -37,6 +46,19 @@ def _source_files(root: Path, package: Path) -> list[tuple[str, Path]]:
     if (root / "Snakefile").is_file():
         files.append(("Snakefile", root / "Snakefile"))
     return sorted(files)
+
+
+def run_code_sha256(package: Path = PACKAGE, parts: tuple[str, ...] = RUN_CODE) -> str:
+    """The hash of the paths and contents of the package's ``parts`` (``*.py`` under a folder)."""
+    package = Path(package)
+    files = []
+    for part in parts:
+        p = package / part
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.relative_to(package).as_posix()):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -11,7 +11,7 @@ import torch
 
 from ..methods import get as get_method
 from ..methods.base import Method
-from ..provenance import code_fingerprint
+from ..provenance import code_fingerprint, run_code_sha256
 from .build import deterministic, global_torch_state, pick_device, set_rng_state
 from .stacked import OWN_STACKER, STACKABLE, make_stacked, why_not_stacked
 from .stacked.capture import capture_step
@@ -118,7 +118,7 @@ def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = 
     if not specs:
         raise ValueError("a group needs at least one run")
     dev = pick_device(specs[0].get("device", "auto"))
-    code = code_fingerprint()  # once for the group
+    code = {"code": code_fingerprint(), "run_code": run_code_sha256()}  # once for the group
     if stack == "auto" and dev.type != "cuda":
         stack = "off"
     with deterministic(dev):
@@ -129,7 +129,7 @@ def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = 
             return _one_after_another(specs, code, log)
         runs: list[Run] = []
         for spec in specs:
-            runs.append(Run(**spec, log=log, code=code))
+            runs.append(Run(**spec, log=log, **code))
             runs[-1].resume()
         why = stackable(runs)
         if why is None:
@@ -144,12 +144,13 @@ def run_group(specs: list[dict], stack: str = "auto", log=print, capture: str = 
 
 
 def _one_after_another(specs: list[dict], code: dict, log) -> list[dict]:
-    """Each run built, trained and written in turn (one run's data in memory at a time)."""
+    """Each run built, trained and written in turn (one run's data in memory at a time). ``code``:
+    ``Run``'s ``code`` and ``run_code``, computed once for the group."""
     if len(specs) > 1:
         log(f"training {len(specs)} runs one after another in one process")
     done = []
     for spec in specs:
-        r = Run(**spec, log=log, code=code)
+        r = Run(**spec, log=log, **code)
         r.resume()
         train_alone(r)
         done.append(r.finish(keep_checkpoint=True, group=len(specs)))

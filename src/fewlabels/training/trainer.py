@@ -24,7 +24,7 @@ from ..data import MNIST_ARRAY_SHA256, atomic_write, file_sha256
 from ..methods import PRETRAIN
 from ..methods import get as get_method
 from ..methods.base import DivergedError, resolve_hparams
-from ..provenance import build_info, code_fingerprint, describe
+from ..provenance import build_info, code_fingerprint, describe, run_code_sha256
 from .build import build_method, deterministic, device_name, pick_device, rng_state, set_rng_state
 
 @torch.no_grad()
@@ -97,7 +97,8 @@ def fingerprint_change(old, new: dict) -> str:
         v = json.dumps(v, sort_keys=True, default=str)
         return v if len(v) <= 40 else v[:37] + "..."
     what = "; ".join(f"{k} was {short(old.get(k))}, is {short(new.get(k))}" for k in keys)
-    hint = " (the code changed since it was written)" if "code_sha256" in keys else ""
+    hint = (" (the code that trains it, data, nets, config, methods or training, changed since it was written)"
+            if "run_code_sha256" in keys else "")
     return f"it was made with another configuration: {what}{hint}"
 
 
@@ -110,14 +111,19 @@ class Run:
     ``rng``: the run's own random state (``build.rng_state``: the global generators and the batch
     generator) as it stands between epochs; the one-run path keeps it in the global generators,
     a stacked group swaps it in around each run's evaluation and checkpoint.
+
+    ``code``: the whole tree's fingerprint (``provenance.code_fingerprint``, recorded in metrics.json);
+    ``run_code``: the hash of the code that makes a run's numbers (``provenance.run_code_sha256``),
+    which a checkpoint must match. A group computes both once and hands them to its runs.
     """
 
     def __init__(self, *, method: str, task: str, labels: int | None, seed: int, mnist: Path, split: Path,
                  out: Path, hparams: dict | None = None, device: str = "auto", pool_limit: int | None = None,
                  pretrained: Path | None = None, checkpoint: Path | None = None, name: str | None = None,
-                 log=print, code: dict | None = None):
+                 log=print, code: dict | None = None, run_code: str | None = None):
         self.t_start = time.perf_counter()
         self.code = code or code_fingerprint()  # once per run (or group): what code made it
+        self.run_code = run_code or run_code_sha256()
         self.method, self.task, self.labels, self.seed, self.name = method, task, labels, seed, name
         self.mnist, self.split = mnist, split
         self.out, self.checkpoint, self.pretrained, self.pool_limit, self.log = out, checkpoint, pretrained, pool_limit, log
@@ -130,8 +136,9 @@ class Run:
             "method": method, "name": name, "hparams": self.hp, "split_sha256": self.data.split_sha256, "seed": seed,
             "pool_limit": pool_limit, "mnist_sha256": MNIST_ARRAY_SHA256, "fewlabels": __version__,
             "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": self.dev.type,
-            # the sources' hash, not the commit: committing unchanged code must not restart runs
-            "code_sha256": self.code["sha256"]}
+            # the training code's hash, not the commit (committing unchanged code must not restart runs),
+            # and not the whole tree's (an edit to a figure must not restart them either)
+            "run_code_sha256": self.run_code}
 
     def build(self) -> None:
         """The run's method as it stands before its first step (``build.build_method``), no epoch done."""
