@@ -109,6 +109,8 @@ FIGURE_NEEDS = {
     "fig_aae_style": ["aae"],
     "fig_aae_recon": ["aae"],
     "fig_transfer": ["transfer|scratch"],
+    # seed 002 as published on other sets of 500 images (presets/seeds.yaml)
+    "fig_which500": ["transfer-002-published-from10k|scratch-002-published-from10k"],
     "fig_siamese": ["siamese|siamese-scratch"],
     "fig_siamese_embedding": ["siamese"],
     "fig_gan_samples": ["sgan|sgan-fm"],

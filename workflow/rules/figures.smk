@@ -54,6 +54,21 @@ rule fig_transfer:
         "python -m fewlabels.report.figures transfer --metrics {input} --out {output.pdf} > {log} 2>&1"
 
 
+rule fig_which500:
+    input:
+        "results/metrics.csv",
+    output:
+        pdf=report("paper/generated/fig_which500.pdf", caption="../report/fig_which500.rst", category="Transfer"),
+        png="paper/generated/fig_which500.png",
+    log:
+        "logs/figures/which500.log",
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.report.figures which500 --metrics {input} --out {output.pdf} > {log} 2>&1"
+
+
 rule fig_siamese:
     input:
         "results/metrics.csv",

@@ -2,10 +2,12 @@ rule tables:
     input:
         metrics="results/metrics.csv",
         claims="paper/claims.yaml",
+        originals="paper/original_code.yaml",
     output:
         results="paper/generated/tab_results.tex",
         scorecard="paper/generated/tab_scorecard.tex",
         paired="paper/generated/tab_paired.tex",
+        fidelity="paper/generated/tab_fidelity.tex",
         macros="paper/generated/macros.tex",
     params:
         preset=lambda wc: config["preset"],
@@ -16,7 +18,7 @@ rule tables:
         ENV
     shell:
         "python -m fewlabels.report.tables --metrics {input.metrics} --claims {input.claims}"
-        " --preset {params.preset} --outdir $(dirname {output.results}) > {log} 2>&1"
+        " --originals {input.originals} --preset {params.preset} --outdir $(dirname {output.results}) > {log} 2>&1"
 
 
 rule ablation:
@@ -26,6 +28,7 @@ rule ablation:
     output:
         ablation="paper/generated/tab_ablation.tex",
         selection="paper/generated/tab_selection.tex",
+        steps="paper/generated/tab_siamese_steps.tex",
         macros="paper/generated/macros_ablation.tex",
     log:
         "logs/paper/ablation.log",

@@ -8,6 +8,10 @@ ours as published, each quirk switched off alone and ours corrected (every quirk
 - an evaluation-only quirk off alone is the published runs' own model evaluated with that
   quirk flipped (``eval_<quirk>_<metric>`` columns of metrics.csv, from trainer.eval_variants).
 
+The Siamese steps table walks from Geron's exercise 10 (the design seed 000 copies, run as its
+solution does: ``siamese-geron-*``) toward seed 000's tower, one setting at a time: pair accuracy,
+the reused tower's and the scratch control's test accuracy, and their paired difference.
+
 The selection table shows, from each run's history.csv (aggregate.selection), what reading the
 curves would have reported: the best test epoch (the seeds printed test accuracy while training),
 the test accuracy at the best validation epoch, beside the final epoch that this study reports.
@@ -22,8 +26,8 @@ import pandas as pd
 import yaml
 
 from ..data import atomic_write
-from .claims import Stats, check_claim, expected_text
-from .tables import macro, tex_escape
+from .claims import Stats, check_claim, expected_text, paired
+from .latex import macro, tex_escape
 
 PUBLISHED, CORRECTED, NO = "-published", "-corrected", "-no-"
 
@@ -139,6 +143,102 @@ def macros(rs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# From Geron's exercise 10 to seed 000's tower, one setting at a time (presets/seeds.yaml): each row is
+# (label, pair stage, reused tower's classifier, scratch control); a step that changes only the pair stage
+# keeps Geron's scratch control; a label indented by two spaces is one step away from Geron's protocol.
+SIAMESE_STEPS = [
+    ("Geron's exercise 10 (DNN A and B, frozen)", "siamese-geron-pairs", "siamese-geron-frozen", "siamese-geron-scratch"),
+    ("  fine-tuned instead of frozen", "siamese-geron-pairs", "siamese-geron-finetuned", "siamese-geron-scratch"),
+    ("  one shared tower", "siamese-geron-shared-pairs", "siamese-geron-shared-frozen", "siamese-geron-scratch"),
+    ("  + dropout 0.5 (000:79, 88-92)", "siamese-geron-dropout-pairs", "siamese-geron-dropout-frozen",
+     "siamese-geron-dropout-scratch"),
+    ("  + batch norm (000:84-87)", "siamese-geron-bn-pairs", "siamese-geron-bn-frozen", "siamese-geron-bn-scratch"),
+    ("  pair stage 5,000 x 200 pairs", "siamese-geron-pairsched-pairs", "siamese-geron-pairsched-frozen",
+     "siamese-geron-scratch"),
+    ("  Adam 1e-3 (000:102)", "siamese-geron-adam-pairs", "siamese-geron-adam-frozen", "siamese-geron-adam-scratch"),
+    ("seed 000's tower, corrected", "siamese-pairs-000-corrected", "siamese-000-corrected", "siamese-scratch-000-corrected"),
+    ("seed 000's tower, as published", "siamese-pairs-000-published", "siamese-000-published",
+     "siamese-scratch-000-published"),
+]
+
+
+def siamese_steps(df: pd.DataFrame, labels: str = "5000") -> list[dict]:
+    """The rows of SIAMESE_STEPS that have runs: pair accuracy (%, test pairs), the reused tower's and the
+    scratch control's test accuracy, and their paired difference (reused - scratch) with its interval."""
+    def acc(method, lab=labels):
+        return df[(df["task"] == "mnist10") & (df["method"] == method) & (df["labels"].astype(str) == lab)]
+    out = []
+    for label, pairs, reused, scratch in SIAMESE_STEPS:
+        a, b = acc(reused), acc(scratch)
+        if a.empty:
+            continue
+        p = acc(pairs, lab="all")
+        pair = Stats.of(100 * p["pair_accuracy"].dropna()) if "pair_accuracy" in p else Stats(0)
+        out.append({"step": label, "key": reused, "pairs": pair, "reused": Stats.of(100 * a["test_accuracy"]),
+                    "scratch": Stats.of(100 * b["test_accuracy"]),
+                    "diff": paired(a, b, f"{reused} vs {scratch}") if not b.empty else None})
+    return out
+
+
+def siamese_steps_table(rows: list[dict]) -> str:
+    if not rows:
+        return r"\textit{No run of Geron's exercise in this preset (the \texttt{seeds} preset has them).}" + "\n"
+    out = [r"\begin{tabular}{lrrrr}", r"\toprule",
+           r"protocol & pair acc. & reused & scratch & reused $-$ scratch [95\,\% CI] \\", r"\midrule"]
+    for r in rows:
+        d = r["diff"]
+        dtext = "--" if d is None or not d.n else (f"{d.mean:+.2f}" + (f" [{d.lo:+.2f}, {d.hi:+.2f}]" if d.n > 1 else "")
+                                                   + f" ({d.n})")
+        out.append(" & ".join([tex_escape(r["step"]).replace("  ", r"\quad "), short(r["pairs"]),
+                               short(r["reused"]), short(r["scratch"]), dtext]) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+def short(s: Stats) -> str:
+    return "--" if not s.n else f"{s.mean:.2f}" + (f" $\\pm$ {s.sd:.2f}" if s.n > 1 else "") + f" ({s.n})"
+
+
+def steps_macros(rows: list[dict]) -> list[str]:
+    """\\fl{steps/<reused variant>/pairs|reused|scratch|diff|lo|hi} (means, %; differences in points)."""
+    out = []
+    for r in rows:
+        key = f"steps/{r['key']}"
+        for name in ("pairs", "reused", "scratch"):
+            if r[name].n:
+                out.append(macro(f"{key}/{name}", f"{r[name].mean:.2f}"))
+        d = r["diff"]
+        if d is not None and d.n:
+            out.append(macro(f"{key}/diff", f"{d.mean:+.2f}"))
+            if d.n > 1:
+                out += [macro(f"{key}/lo", f"{d.lo:+.2f}"), macro(f"{key}/hi", f"{d.hi:+.2f}")]
+    return out
+
+
+def which500_macros(df: pd.DataFrame) -> list[str]:
+    """Seed 002 as published on the other sets of 500 images (``-from<K>k`` variants): the range of
+    the set means, \\fl{w500/<transfer|scratch>/min|max|sets}, and the share of sets where scratch
+    beats transfer, \\fl{w500/scratchwins}."""
+    import re
+    rows = []
+    for _, r in df[(df["task"] == "digits59") & (df["labels"].astype(str) == "500")].iterrows():
+        m = re.fullmatch(r"(transfer|scratch)-002-published-from(\d+)k", str(r["method"]))
+        if m:
+            rows.append((m.group(1), int(m.group(2)), 100 * r["test_accuracy"]))
+    if not rows:
+        return []
+    means = pd.DataFrame(rows, columns=["method", "start", "acc"]).groupby(["method", "start"])["acc"].mean().unstack(0)
+    out = []
+    for method in means.columns:
+        out += [macro(f"w500/{method}/min", f"{means[method].min():.1f}"),
+                macro(f"w500/{method}/max", f"{means[method].max():.1f}"),
+                macro(f"w500/{method}/sets", int(means[method].notna().sum()))]
+    if {"transfer", "scratch"} <= set(means.columns):
+        both = means.dropna()
+        out.append(macro("w500/scratchwins", f"{int((both['scratch'] > both['transfer']).sum())} of {len(both)}"))
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m fewlabels.report.ablation", description=__doc__)
     p.add_argument("--metrics", required=True, type=Path)
@@ -147,8 +247,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     df = pd.read_csv(args.metrics, dtype={"labels": str})
     rs = rows(df, yaml.safe_load(args.claims.read_text())["claims"])
+    steps = siamese_steps(df)
+    more = "\n".join([r"\makeatletter", *steps_macros(steps), *which500_macros(df), r"\makeatother"]) + "\n"
     for name, text in (("tab_ablation.tex", ablation_table(rs)), ("tab_selection.tex", selection_table(rs)),
-                       ("macros_ablation.tex", macros(rs))):
+                       ("tab_siamese_steps.tex", siamese_steps_table(steps)), ("macros_ablation.tex", macros(rs) + more)):
         atomic_write(args.outdir / name, lambda tmp, t=text: tmp.write_text(t))
 
 

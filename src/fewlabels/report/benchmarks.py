@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..data import atomic_write
 from .figures.common import METHOD_ORDER
-from .tables import tex_escape
+from .latex import tex_escape
 
 COLUMNS = ["stage", "task", "method", "labels", "seed", "device", "device_name", "wall_s", "max_rss_mb",
            "cpu_time_s", "train_s", "samples_per_s", "runs_per_job"]

@@ -34,54 +34,28 @@ import math
 from dataclasses import dataclass, field
 
 import pandas as pd
+from scipy import stats
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 NOT_RUN, REFERENCE, PROTOCOL_DIFFERS = "not run", "reference", "protocol differs"
 KINDS = ("approx", "range", "at_least", "reference", "beats")
 
 
-# ---- Student's t distribution (scipy is not a dependency)
-def t_two_sided_cdf(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with integer ``df`` degrees of freedom, t >= 0.
-
-    Closed form for integer df (Abramowitz & Stegun 26.7.3 / 26.7.4) with theta = atan(t/sqrt(df)).
-    """
-    if df < 1 or int(df) != df:
-        raise ValueError(f"df must be a positive integer, got {df}")
-    if t == math.inf:
-        return 1.0
-    th = math.atan(abs(t) / math.sqrt(df))
-    c2, s = math.cos(th) ** 2, math.sin(th)
-    if df % 2:  # odd: 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2.4/(3.5) cos^4 + ...))
-        term, total = 1.0, 0.0
-        for k in range(1, (df - 1) // 2 + 1):
-            total += term
-            term *= c2 * (2 * k) / (2 * k + 1)
-        return 2 / math.pi * (th + (s * math.cos(th) * total if df > 1 else 0.0))
-    term, total = 1.0, 0.0  # even: sin (1 + 1/2 cos^2 + 1.3/(2.4) cos^4 + ...)
-    for k in range(1, df // 2 + 1):
-        total += term
-        term *= c2 * (2 * k - 1) / (2 * k)
-    return s * total
-
-
+# ---- Student's t distribution (scipy.stats)
 def t_pvalue(t: float, df: int) -> float:
-    """Two-sided p-value of a t statistic."""
-    return max(0.0, 1.0 - t_two_sided_cdf(abs(t), df))
+    """Two-sided p-value of a t statistic with ``df`` degrees of freedom."""
+    if df < 1:
+        raise ValueError(f"df must be positive, got {df}")
+    return float(2 * stats.t.sf(abs(t), df))
 
 
 def t_quantile(p: float, df: int) -> float:
-    """The p-quantile (p >= 0.5) of Student's t with integer ``df``, by bisection of the CDF."""
+    """The p-quantile (p >= 0.5) of Student's t with ``df`` degrees of freedom."""
     if not 0.5 <= p < 1:
         raise ValueError(f"p must be in [0.5, 1), got {p}")
-    target = 2 * p - 1  # P(|T| <= q)
-    lo, hi = 0.0, 1.0
-    while t_two_sided_cdf(hi, df) < target:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if t_two_sided_cdf(mid, df) < target else (lo, mid)
-    return (lo + hi) / 2
+    if df < 1:
+        raise ValueError(f"df must be positive, got {df}")
+    return float(stats.t.ppf(p, df))
 
 
 @dataclass
@@ -226,9 +200,9 @@ def expected_text(exp: dict, short: bool = False) -> str:
     return f"$>$ \\hspace{{0pt}}{{\\scriptsize {exp['beats']}}}"  # the runs' column names the method
 
 
-# What a claim's number is measured on: the test set (default), or the validation set where the seed
-# measured there (seed 004's code evaluates on mnist.validation).
-METRICS = {"test_accuracy": "test", "val_accuracy": "validation"}
+# What a claim's number is measured on: the test set (default), the validation set where the seed
+# measured there (seed 004's code evaluates on mnist.validation), or a pair stage's test pairs.
+METRICS = {"test_accuracy": "test", "val_accuracy": "validation", "pair_accuracy": "test pairs"}
 
 
 def check_claim(c: dict) -> None:
@@ -252,7 +226,7 @@ def _numbers(c: dict, df: pd.DataFrame, method: str, other: str | None, labels, 
     metric = c.get("metric", "test_accuracy")
     a = select(df, c["run"]["task"], method, labels, presets)
     if other is None:
-        s = Stats.of(100 * a[metric])
+        s = Stats.of(100 * a[metric].dropna()) if metric in a else Stats(0)  # a table without the column: no runs
         return s, s.tex()
     b = select(df, c["run"]["task"], other, labels, presets)
     d = paired(a, b, f"claim {c['id']} ({method} vs {other}, {labels} labels)", metric)

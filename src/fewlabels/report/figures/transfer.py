@@ -3,6 +3,8 @@
 - transfer: test accuracy on digits 5-9 against the label budget, transfer vs scratch;
 - siamese: test accuracy on MNIST against the label budget, the pair-pretrained tower vs
   the same tower from scratch;
+- which500: seed 002's transfer and scratch as published against the set of 500 images they trained
+  on (the ``seeds`` preset's ``*-002-published[-from<K>k]`` variants), the notebook's own set marked;
 - siamese-embedding: a 2-D PCA of the pair-trained tower's embedding of test digits,
   coloured by class, from the ``siamese-pairs`` first-stage model (nothing here trains).
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ...data import load_mnist
@@ -83,10 +86,55 @@ def fig_siamese_embedding(model: Path, mnist: Path, out: Path) -> None:
     save(fig, out)
 
 
+def which500_runs(df: "pd.DataFrame") -> "pd.DataFrame":
+    """Seed 002's as-published transfer and scratch runs by the set of 500 images they trained on: the
+    start index K (thousands) of "the first 500 digits >= 5 from training index K"; the variants
+    without a ``-from<K>k`` suffix train on the notebook's own set, K = 5 (data_split tf1)."""
+    import re
+    rows = []
+    for _, r in df[df["task"] == "digits59"].iterrows():
+        m = re.fullmatch(r"(transfer|scratch)-002-published(?:-from(\d+)k)?", str(r["method"]))
+        if m and str(r["labels"]) == "500":
+            rows.append({"method": m.group(1), "start": int(m.group(2) or 5), "seed": r["seed"],
+                         "accuracy": 100 * r["test_accuracy"]})
+    return pd.DataFrame(rows, columns=["method", "start", "seed", "accuracy"])
+
+
+# What the notebook printed after its last epoch (002:289-292, 318): test accuracy of transfer and scratch
+NOTEBOOK_002 = {"transfer": 85.1, "scratch": 72.3}
+
+
+def fig_which500(metrics: Path, out: Path) -> None:
+    """Accuracy of seed 002's transfer and scratch against the set of 500 images, the notebook's own set
+    marked, its printed numbers as stars: the 13-point gap is a property of its set."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="ticks", context="paper")
+    df = which500_runs(pd.read_csv(metrics, dtype={"labels": str}))
+    fig, ax = plt.subplots(figsize=(6.2, 3.4))
+    colors, shift = {"transfer": "C0", "scratch": "C3"}, {"transfer": -0.5, "scratch": 0.5}
+    for method, g in df.groupby("method"):
+        x = g["start"] + shift[method]
+        ax.scatter(x, g["accuracy"], color=colors[method], alpha=0.4, s=9, lw=0)
+        m = g.groupby("start")["accuracy"].agg(["mean", "std"]).reset_index()
+        ax.errorbar(m["start"] + shift[method], m["mean"], yerr=m["std"].fillna(0), fmt="o-", color=colors[method],
+                    capsize=2, lw=1, ms=4, label=f"{method} as published (mean $\\pm$ sd, seeds as dots)")
+        ax.plot([5 + shift[method]], [NOTEBOOK_002[method]], marker="*", ms=12, color=colors[method], mec="k",
+                ls="none", label=f"{method}: the notebook's print (002)")
+    ax.axvspan(3, 7, color="0.88", zorder=0, label="the notebook's own 500 images")
+    ax.set_xticks(sorted(df["start"].unique()))
+    ax.set_xlabel("the 500 images: the first digits 5-9 from training image K (K in thousands)")
+    ax.set_ylabel("test accuracy on 5-9 (%)")
+    ax.legend(fontsize=6.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    save(fig, out)
+
+
 def add_parser(sub) -> None:
-    """Register the ``transfer``, ``siamese`` and ``siamese-embedding`` figure subcommands."""
+    """Register the ``transfer``, ``siamese``, ``which500`` and ``siamese-embedding`` figure subcommands."""
     for name, fn, help_ in (("transfer", fig_transfer, "transfer vs scratch on digits 5-9"),
-                            ("siamese", fig_siamese, "siamese vs siamese-scratch on mnist10")):
+                            ("siamese", fig_siamese, "siamese vs siamese-scratch on mnist10"),
+                            ("which500", fig_which500, "seed 002 as published on other sets of 500 images")):
         a = sub.add_parser(name, help=help_)
         a.add_argument("--metrics", required=True, type=Path)
         a.add_argument("--out", required=True, type=Path)

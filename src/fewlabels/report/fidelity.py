@@ -1,0 +1,143 @@
+"""Port fidelity: the seeds' own code against the port as published, claim by claim.
+
+``paper/original_code.yaml`` lists measurements of the seeds' own code (TensorFlow through
+``tensorflow.compat.v1``, run on this project's CPU machines; ``originals/`` says how). An entry that
+names a claim (``claim: <id>``) measures that claim's quantity under the seed's own protocol. For
+each such claim the port's as-published runs (the claim's run and metric) are set against the
+entry with the most seeds (on a tie, one with per-seed values): the difference port - original with its Welch 95 % interval (Student's t
+with the Welch-Satterthwaite degrees of freedom, ``scipy.stats.t``). "port matches" when the
+interval contains 0, "port differs" when it does not, "too few seeds" when either side has fewer
+than two. A claim whose port differs keeps its numbers but has its verdict withheld in the
+scorecard: a verdict from a port that does not do what the seed's code does would be the port's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from scipy import stats
+
+from .claims import Stats, Verdict, select
+from .latex import macro, tex_escape
+
+MATCHES, DIFFERS, TOO_FEW = "port matches", "port differs", "too few seeds"
+WITHHELD = "port differs: verdict withheld"
+
+
+@dataclass
+class Fidelity:
+    """One claim: the original code's measurement, the port's as-published runs, their difference."""
+    claim: str
+    what: str            # the original measurement's id
+    code: str            # where the original code came from
+    original: Stats
+    port: Stats
+    diff: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    status: str = TOO_FEW
+
+
+def welch(a: Stats, b: Stats) -> tuple[float, float, float]:
+    """Mean difference a - b and its Welch 95 % interval (both samples need n >= 2)."""
+    va, vb = a.sd ** 2 / a.n, b.sd ** 2 / b.n
+    d = a.mean - b.mean
+    if va + vb == 0:
+        return d, d, d
+    df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
+    half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    return d, d - half, d + half
+
+
+def load(path: Path) -> list[dict]:
+    """The measurements of ``paper/original_code.yaml`` (an empty list when the file is absent)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    entries = (yaml.safe_load(path.read_text()) or {}).get("measurements") or []
+    for e in entries:
+        if "id" not in e or "mean" not in e or "n" not in e:
+            raise ValueError(f"{path}: a measurement needs id, mean and n; got {sorted(e)}")
+    return entries
+
+
+def original_stats(e: dict) -> Stats:
+    """Mean, sd and n of a measurement: from its per-seed values when it lists them."""
+    if e.get("values"):
+        return Stats.of(e["values"])
+    return Stats(int(e["n"]), float(e["mean"]), float(e["sd"]) if e.get("sd") is not None else None)
+
+
+def fidelity(claims: list[dict], df: pd.DataFrame, originals: list[dict]) -> list[Fidelity]:
+    """One row per claim that an original-code measurement names (the one with the most seeds)."""
+    out = []
+    for c in claims:
+        mine = [e for e in originals if e.get("claim") == c["id"]]
+        if not mine:
+            continue
+        # the most seeds; on a tie, one that lists its per-seed values, then the last listed
+        e = max(enumerate(mine), key=lambda ie: (int(ie[1]["n"]), bool(ie[1].get("values")), ie[0]))[1]
+        presets = c["protocol"]["preset"]
+        presets = [str(p) for p in (presets if isinstance(presets, list) else [presets])]
+        metric = c.get("metric", "test_accuracy")
+        labels = c["run"]["labels"]
+        labels = labels[0] if isinstance(labels, list) else labels
+        runs = select(df, c["run"]["task"], c["run"]["method"], labels, presets)
+        port = Stats.of(100 * runs[metric].dropna()) if metric in runs else Stats(0)
+        orig = original_stats(e)
+        f = Fidelity(c["id"], str(e["id"]), str(e.get("code", "")), orig, port)
+        if orig.n >= 2 and port.n >= 2 and orig.sd is not None:
+            f.diff, f.lo, f.hi = welch(port, orig)
+            f.status = MATCHES if f.lo <= 0 <= f.hi else DIFFERS
+        out.append(f)
+    return out
+
+
+def withhold(verdicts: list[Verdict], rows: list[Fidelity]) -> list[Verdict]:
+    """The scorecard's verdicts, each claim whose port differs from its seed's code withheld."""
+    differs = {f.claim for f in rows if f.status == DIFFERS}
+    for v in verdicts:
+        if v.id in differs and not v.verdict.startswith("protocol differs"):
+            v.verdict = f"{WITHHELD} (ours: {v.verdict})"
+    return verdicts
+
+
+def _cell(s: Stats) -> str:
+    if not s.n:
+        return "--"
+    return f"{s.mean:.2f}" + (f" $\\pm$ {s.sd:.2f}" if s.sd is not None and s.n > 1 else "") + f" ({s.n})"
+
+
+def table(rows: list[Fidelity], claims: list[dict]) -> str:
+    """The port-fidelity table (LaTeX): per claim, the original code's mean +- sd (n), the port as
+    published, the Welch interval of the difference and the status."""
+    if not rows:
+        return r"\textit{No measurement of the seeds' own code names a claim of this preset.}" + "\n"
+    text = {c["id"]: c["claim"] for c in claims}
+    df = pd.DataFrame([{
+        "claim": f"{text.get(f.claim, f.claim)} [{f.claim}]",
+        "seed's own code": _cell(f.original),
+        "port as published": _cell(f.port),
+        "port $-$ original [95\\,\\% CI]": "--" if f.diff is None else f"${f.diff:+.2f}$ [${f.lo:+.2f}$, ${f.hi:+.2f}$]",
+        "": f.status} for f in rows])
+    df["claim"] = df["claim"].map(tex_escape)
+    styler = df.style.hide(axis="index")
+    return styler.to_latex(column_format="p{5.2cm}p{2.2cm}p{2.2cm}p{2.9cm}p{1.6cm}", hrules=True)
+
+
+def macros(rows: list[Fidelity]) -> list[str]:
+    """\\fl{fid/<claim>/original|port|diff|lo|hi|status} (means in %)."""
+    out = []
+    for f in rows:
+        key = f"fid/{f.claim}"
+        for name, v in (("original", f.original.mean), ("original_sd", f.original.sd), ("port", f.port.mean),
+                        ("diff", f.diff), ("lo", f.lo), ("hi", f.hi)):
+            if v is not None:
+                out.append(macro(f"{key}/{name}", f"{v:+.2f}" if name in ("diff", "lo", "hi") else f"{v:.2f}"))
+        out.append(macro(f"{key}/n", f.original.n))
+        out.append(macro(f"{key}/status", f.status))
+    return out
