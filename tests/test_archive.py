@@ -128,3 +128,40 @@ def test_archive_mode_with_another_grid_is_a_clear_error(smoke_run, sandbox):
     proc = snakemake(sandbox, "-n", "--config", "archive=true", check=False)  # the paper preset's grid
     assert proc.returncode != 0
     assert "--configfile results/archive/config.yaml" in proc.stdout + proc.stderr
+
+
+def test_update_merges_re_runs_of_some_cells(tmp_path):
+    """Re-running only the cells a change touches: their rows and files replace the archived ones, the
+    rest stays, and the manifest says the archive now mixes versions of the code."""
+    import pandas as pd
+
+    from fewlabels import archive as A
+
+    res = tmp_path / "results"
+    (res / "runs/t/m/n10/seed0").mkdir(parents=True)
+    key = {"stage": "train", "task": "t", "labels": "10"}
+    pd.DataFrame([{**key, "method": "m", "seed": 0, "test_accuracy": 0.5, "code_sha256": "old"},
+                  {**key, "method": "m", "seed": 1, "test_accuracy": 0.6, "code_sha256": "old"}]).to_csv(
+        res / "metrics.csv", index=False)
+    pd.DataFrame([{**key, "method": "m", "seed": s, "wall_s": 1.0} for s in (0, 1)]).to_csv(res / "benchmarks.csv", index=False)
+    (res / "runs/t/m/n10/seed0/history.csv").write_text("old\n")
+    arch = tmp_path / "archive"
+    A.create([res / "metrics.csv", res / "benchmarks.csv", res / "runs/t/m/n10/seed0/history.csv"], arch, {"grid": 1})
+    new = tmp_path / "new" / "results"
+    (new / "runs/t/m/n10/seed0").mkdir(parents=True)
+    pd.DataFrame([{**key, "method": "m", "seed": 0, "test_accuracy": 0.9, "code_sha256": "new"},
+                  {**key, "method": "m2", "seed": 0, "test_accuracy": 0.7, "code_sha256": "new"}]).to_csv(
+        new / "metrics.csv", index=False)
+    pd.DataFrame([{**key, "method": "m", "seed": 0, "wall_s": 2.0}]).to_csv(new / "benchmarks.csv", index=False)
+    (new / "runs/t/m/n10/seed0/history.csv").write_text("new\n")
+    A.update(arch, new / "metrics.csv", new / "benchmarks.csv", [new / "runs/t/m/n10/seed0/history.csv"], {"grid": 2})
+    got = pd.read_csv(arch / "metrics.csv").sort_values(["method", "seed"])
+    assert list(zip(got["method"], got["seed"], got["test_accuracy"])) == [("m", 0, 0.9), ("m", 1, 0.6), ("m2", 0, 0.7)]
+    assert sorted(pd.read_csv(arch / "benchmarks.csv")["wall_s"]) == [1.0, 2.0]
+    assert (arch / "runs/t/m/n10/seed0/history.csv").read_text() == "new\n"
+    assert "MIXES 2 versions" in (arch / "MANIFEST.tsv").read_text()
+    assert "grid: 2" in (arch / "config.yaml").read_text()
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame([{"method": "m"}]).to_csv(bad, index=False)
+    with pytest.raises(A.ArchiveError, match="run columns"):
+        A.update(arch, bad, new / "benchmarks.csv", [], {"grid": 2})

@@ -5,6 +5,9 @@ without training (``results/archive/``, committed to the repository).
 figures read into the archive (checkpoints with half-precision weights, to keep it small), with ``config.yaml`` (the run's configuration plus
 ``archive: true``) and ``MANIFEST.tsv`` (path, bytes, SHA-256 and code fingerprint of every file,
 and a closing note that says whether the archive mixes versions of the code).
+``update`` merges re-runs of some cells into an archive (``scripts/archive_update.sh``): their rows replace
+the archived rows of the same runs in metrics.csv and benchmarks.csv, their run files replace the
+archived ones, and the manifest says that the archive now mixes versions of the code.
 ``restore`` copies one archived file back to ``results/`` after checking its hash, so a
 truncated file or a Git LFS pointer is an error, not a silently wrong figure.
 """
@@ -81,8 +84,9 @@ def code_of(f: Path) -> str:
     return "-"
 
 
-def create(files, archive: Path, config: dict) -> list[str]:
-    """(Re)make ``archive`` from ``files`` (paths under results/); returns the manifest lines."""
+def create(files, archive: Path, config: dict, codes: dict[str, str] | None = None) -> list[str]:
+    """(Re)make ``archive`` from ``files`` (paths under results/); returns the manifest lines.
+    ``codes``: the code fingerprint of files whose run directory is gone (an archived copy), by path."""
     archive = Path(archive)
     tmp = archive.with_name(archive.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -95,7 +99,10 @@ def create(files, archive: Path, config: dict) -> list[str]:
             save_half(f, dest)
         else:
             shutil.copyfile(f, dest)
-        lines.append(f"{rel.as_posix()}\t{dest.stat().st_size}\t{file_sha256(dest)}\t{code_of(f)}")
+        code = code_of(f)
+        if code == "-" and codes:
+            code = codes.get(rel.as_posix(), "-")
+        lines.append(f"{rel.as_posix()}\t{dest.stat().st_size}\t{file_sha256(dest)}\t{code}")
     tmp.mkdir(parents=True, exist_ok=True)
     codes = sorted({c for line in lines for c in line.split("\t")[3].split(",") if c != "-"})
     note = f"# code fingerprints (fewlabels.provenance): {', '.join(codes) or 'not recorded'}"
@@ -121,6 +128,59 @@ def manifest(archive: Path) -> dict[str, tuple[int, str]]:
     # manifests before the code column had three columns; the '#' line is a note
     rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip() and line[0] != "#"]
     return {r[0]: (int(r[1]), r[2]) for r in rows}
+
+
+# The columns that name a run in metrics.csv and benchmarks.csv
+RUN_KEY = ["stage", "task", "method", "labels", "seed"]
+
+
+def merge_rows(old, new):
+    """``old`` with every run that ``new`` has replaced by ``new``'s row, and ``new``'s other runs added."""
+    import pandas as pd
+
+    for df in (old, new):
+        missing = [k for k in RUN_KEY if k not in df.columns]
+        if missing:
+            raise ArchiveError(f"cannot merge: a table lacks the run columns {missing}")
+
+    def key(df):
+        return df[RUN_KEY].astype(str).agg("/".join, axis=1)
+
+    return pd.concat([old[~key(old).isin(set(key(new)))], new], ignore_index=True)
+
+
+def update(archive: Path, metrics: Path, benchmarks: Path, files, config: dict) -> list[str]:
+    """Merge re-runs of some cells into ``archive``: their rows of ``metrics`` and ``benchmarks`` replace
+    the archived rows of the same runs (other new runs are added), ``files`` (their run files, paths under
+    results/) replace archived files of the same path, and the configuration becomes ``config``. What
+    re-running only the cells a change touches needs; the manifest then notes the mixed code versions."""
+    import tempfile
+
+    import pandas as pd
+
+    archive = Path(archive)
+    held = manifest(archive)
+    codes = {}
+    for line in (archive / MANIFEST).read_text().splitlines()[1:]:
+        cols = line.split("\t")
+        if line and line[0] != "#" and len(cols) > 3:
+            codes[cols[0]] = cols[3]
+    new_files = {relative(f).as_posix(): Path(f) for f in files}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "results"
+        out = []
+        for name, new in (("metrics.csv", metrics), ("benchmarks.csv", benchmarks)):
+            old = pd.read_csv(archive / name, dtype={"labels": str})
+            dest = root / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            merge_rows(old, pd.read_csv(new, dtype={"labels": str})).to_csv(dest, index=False)
+            out.append(dest)
+        for rel in held:
+            if rel in ("metrics.csv", "benchmarks.csv") or rel in new_files:
+                continue
+            restore(archive, rel, root / rel)  # checks its hash on the way
+            out.append(root / rel)
+        return create(out + list(new_files.values()), archive, config, codes)
 
 
 def restore(archive: Path, rel: str, out: Path) -> None:
@@ -160,6 +220,12 @@ def main(argv=None) -> None:
     c.add_argument("--archive", required=True, type=Path)
     c.add_argument("--config", required=True, help="the run's configuration as JSON")
     c.add_argument("files", nargs="+", type=Path)
+    u = sub.add_parser("update", help="merge re-runs of some cells (tables and run files) into the archive")
+    u.add_argument("--archive", required=True, type=Path)
+    u.add_argument("--config", required=True, type=Path, help="the configuration as JSON (results/config.json)")
+    u.add_argument("--metrics", required=True, type=Path, help="metrics.csv of the re-runs")
+    u.add_argument("--benchmarks", required=True, type=Path, help="benchmarks.csv of the re-runs")
+    u.add_argument("files", nargs="*", type=Path, help="the re-runs' files that the archive holds for figures")
     r = sub.add_parser("restore", help="copy one archived file back, checking its hash")
     r.add_argument("--archive", required=True, type=Path)
     r.add_argument("--path", required=True, help="the file's path inside results/")
@@ -170,6 +236,10 @@ def main(argv=None) -> None:
             lines = create(args.files, args.archive, json.loads(args.config))
             total = sum(int(line.split("\t")[1]) for line in lines)
             print(f"archived {len(lines)} files, {total / 1e6:.1f} MB, in {args.archive}", file=sys.stderr)
+        elif args.cmd == "update":
+            lines = update(args.archive, args.metrics, args.benchmarks, args.files,
+                           json.loads(Path(args.config).read_text()))
+            print(f"updated {args.archive}: {len(lines)} files", file=sys.stderr)
         else:
             restore(args.archive, args.path, args.out)
     except (ArchiveError, FileNotFoundError) as e:

@@ -45,3 +45,14 @@ else:
             ENV
         shell:
             "python -m fewlabels.archive create --archive {output} --config {params.config} {input} > {log} 2>&1"
+
+    # The resolved configuration, for merging re-runs of some cells into the archive
+    # (scripts/archive_update.sh: `python -m fewlabels.archive update --config results/config.json`).
+    rule config_json:
+        output:
+            "results/config.json",
+        params:
+            config=lambda wc: shlex.quote(json.dumps(config, sort_keys=True)),
+        localrule: True
+        shell:
+            "printf '%s\\n' {params.config} > {output}"

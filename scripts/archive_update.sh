@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Merge re-runs of some cells into a preset's archive, without re-running the rest: re-run the cells a
+# change touches first (snakemake <their metrics.json> --configfile <preset>, with --forcerun where
+# their outputs exist), then
+#   bash scripts/archive_update.sh presets/seeds.yaml results/runs/<task>/<name>/n<labels>/seed<s>/metrics.json ...
+# (first stages: results/pretrain/<stage>/seed<s>/metrics.json). Their rows replace the archived rows of
+# the same runs in metrics.csv and benchmarks.csv, their files that the archive holds replace the
+# archived ones, the archive's config.yaml becomes the preset's, and MANIFEST.tsv notes the code versions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${1:?usage: archive_update.sh PRESET.yaml METRICS.json...}; shift
+[ $# -gt 0 ] || { echo "name the re-runs' metrics.json files" >&2; exit 2; }
+PY=${PYTHON:-python}
+snakemake results/config.json --cores 1 --configfile "$preset" --forcerun config_json --quiet rules >/dev/null
+read -r archive name < <($PY -c "import json; c = json.load(open('results/config.json')); print(c['archive_dir'], c['preset'])")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pairs=() files=()
+for m in "$@"; do
+    [ -f "$m" ] || { echo "error: $m does not exist (run that cell first)" >&2; exit 2; }
+    dir=$(dirname "$m")
+    case "$dir" in
+        results/runs/*) bench="benchmarks/train/${dir#results/runs/}.tsv" ;;
+        results/pretrain/*) bench="benchmarks/pretrain/${dir#results/pretrain/}.tsv" ;;
+        *) echo "error: $m is not a run's metrics.json under results/runs or results/pretrain" >&2; exit 2 ;;
+    esac
+    pairs+=("$m" "$bench")
+    rel=${dir#results/}
+    while IFS= read -r f; do files+=("results/$f"); done < <(cut -f1 "$archive/MANIFEST.tsv" | grep "^$rel/" || true)
+done
+$PY -m fewlabels.report.aggregate --preset "$name" --out "$tmp/metrics.csv" "$@"
+$PY -m fewlabels.report.benchmarks collect --out "$tmp/benchmarks.csv" "${pairs[@]}"
+$PY -m fewlabels.archive update --archive "$archive" --config results/config.json --metrics "$tmp/metrics.csv" \
+    --benchmarks "$tmp/benchmarks.csv" "${files[@]}"
+tail -1 "$archive/MANIFEST.tsv"
