@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -262,3 +264,28 @@ def test_tf1_split_for_seed004_and_geron(tmp_path, mnist_path, mnist):
     assert not {bytes(r) for r in _rows(b.x_lab)} & {bytes(r) for r in xtr[:5000]}
     with pytest.raises(ValueError, match="needs data_split 'tf1'"):
         D.load_task(mnist_path, out, "cpu", label_draw="head")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="names open files through /proc")
+def test_atomic_write_flushes_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """A checkpoint or metrics file is on the disk before the rename publishes it (a crash of the machine
+    cannot leave a cut-short file under the real name), and the rename is flushed with its folder."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src), str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    dest = tmp_path / "ck" / "run.pt"
+    D.atomic_write(dest, lambda tmp: tmp.write_bytes(b"a checkpoint"))
+    [(a, flushed), (b, src, dst), (c, folder)] = events
+    assert (a, b, c) == ("fsync", "replace", "fsync")
+    assert flushed == src != dst == str(dest) and folder == str(dest.parent)
+    assert dest.read_bytes() == b"a checkpoint"

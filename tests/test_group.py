@@ -144,6 +144,53 @@ def test_a_failed_group_keeps_its_finished_runs(tmp_path, splits, mnist_path):
     assert not list((tmp_path / "ck").iterdir())
 
 
+def test_a_group_with_damaged_checkpoints_starts_those_runs_again(tmp_path, splits, mnist_path, monkeypatch):
+    """A group killed in its second run's epoch 3 of 4 leaves the first run's final checkpoint and the
+    second's after epoch 2; one cut to its first 3,000 bytes, the other inconsistent (its history one
+    epoch short). Run again, the group names each damaged file and why, sets it aside, trains those
+    runs from scratch and ends with every run bit-identical to an uninterrupted group."""
+    from fewlabels.methods.supervised import Supervised
+
+    hp = {**TINY, "epochs": 4}
+    run_group(specs(tmp_path / "whole", splits, mnist_path, hp=hp), stack="off", log=lambda s: None)
+    real, calls = Supervised.train_step, {"n": 0}
+
+    def killed_in_the_second_runs_third_epoch(self):
+        calls["n"] += 1
+        if calls["n"] > (hp["epochs"] + 2) * hp["steps_per_epoch"]:
+            raise RuntimeError("killed")
+        return real(self)
+
+    monkeypatch.setattr(Supervised, "train_step", killed_in_the_second_runs_third_epoch)
+    part = tmp_path / "part"
+    with pytest.raises(RuntimeError, match="killed"):
+        run_group(specs(part, splits, mnist_path, hp=hp), stack="off", log=lambda s: None)
+    monkeypatch.setattr(Supervised, "train_step", real)
+    ck = part / "ck"
+    assert sorted(p.name for p in ck.iterdir()) == ["seed0.pt", "seed1.pt"]
+    assert [torch.load(ck / f"seed{s}.pt", weights_only=False)["epoch"] for s in (0, 1)] == [4, 2]
+    (ck / "seed1.pt").write_bytes((ck / "seed1.pt").read_bytes()[:3000])
+    first = torch.load(ck / "seed0.pt", weights_only=False)
+    first["history"] = first["history"][:-1]
+    torch.save(first, ck / "seed0.pt")
+
+    lines = []
+    run_group(specs(part, splits, mnist_path, hp=hp), stack="off", log=lines.append)
+    damaged = [s for s in lines if s.startswith("damaged checkpoint")]
+    assert len(damaged) == 2
+    assert damaged[0].startswith(f"damaged checkpoint {ck / 'seed0.pt'}: its history does not hold 4 epoch(s)")
+    assert damaged[1].startswith(f"damaged checkpoint {ck / 'seed1.pt'}: it cannot be read")
+    assert not any("resuming" in s for s in lines)
+    assert sum(s.startswith("epoch ") for s in lines) == len(SEEDS) * hp["epochs"]  # all from scratch
+    assert sorted(p.name.split(".damaged-")[0] for p in ck.iterdir()) == ["seed0.pt", "seed1.pt"]  # aside
+    for s in SEEDS:
+        (m1, h1, w1), (m2, h2, w2) = files(tmp_path / "whole", s), files(part, s)
+        assert m2["results"] == m1["results"]
+        pd.testing.assert_frame_equal(h2.drop(columns="train_s"), h1.drop(columns="train_s"))
+        for k, t in w1["modules"]["net"].items():
+            assert torch.equal(t, w2["modules"]["net"][k]), (s, k)
+
+
 def test_stack_on_refuses_what_it_cannot_stack(tmp_path, splits, mnist_path):
     with pytest.raises(ValueError, match="cannot stack"):
         # every method stacks now; one run does not

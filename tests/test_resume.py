@@ -222,3 +222,53 @@ def test_a_checkpoint_survives_an_edit_to_a_figure_but_not_to_the_method(small, 
     assert "run_code_sha256" in why and not any("resuming" in line for line in logs)
     assert sum(line.startswith("epoch ") for line in logs) == SMALL["epochs"]  # every epoch trained again
     assert_same(outcome(tmp_path / "b"), ref)
+
+
+def cut(path: Path) -> None:
+    """The checkpoint as a disk that misbehaved leaves it: its first 3,000 bytes."""
+    path.write_bytes(path.read_bytes()[:3000])
+
+
+def emptied(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def history_short(path: Path) -> None:
+    """Readable, and of this configuration, but its history does not match its epoch."""
+    ck = torch.load(path, weights_only=False)
+    ck["history"] = ck["history"][:1]
+    torch.save(ck, path)
+
+
+def optimizer_unloadable(path: Path) -> None:
+    """The networks load, the optimiser does not: the run must not keep the networks it took."""
+    ck = torch.load(path, weights_only=False)
+    ck["method"]["optimizers"]["opt"]["param_groups"] = []
+    torch.save(ck, path)
+
+
+@pytest.mark.parametrize("damage,why", [
+    (cut, "it cannot be read (RuntimeError: PytorchStreamReader failed"),
+    (emptied, "it cannot be read"),
+    (history_short, "its history does not hold 2 epoch(s)"),
+    (optimizer_unloadable, "its state does not load (ValueError"),
+])
+def test_a_damaged_checkpoint_is_set_aside_and_the_run_starts_again(small, tmp_path, damage, why):
+    """Killed at epoch 3 of 4, its checkpoint (after epoch 2) damaged: the rerun says which file and why,
+    moves it aside, trains from scratch and ends bit-identical to an uninterrupted run."""
+    from fewlabels.training.trainer import run
+
+    kw, ref = small
+    ckpt = tmp_path / "ck" / "run.pt"
+    with killed_in_epoch(3, SMALL["steps_per_epoch"]):
+        run(**kw, out=tmp_path / "run", checkpoint=ckpt, log=lambda line: None)
+    damage(ckpt)
+    logs = []
+    run(**kw, out=tmp_path / "run", checkpoint=ckpt, log=logs.append)
+    [aside] = list(ckpt.parent.glob("run.pt.damaged-*"))
+    [line] = [s for s in logs if "damaged" in s]
+    assert line.startswith(f"damaged checkpoint {ckpt}: {why}") and aside.name in line and "from scratch" in line
+    assert not any("resuming" in s for s in logs)
+    assert sum(s.startswith("epoch ") for s in logs) == SMALL["epochs"]
+    assert not ckpt.exists()  # the finished run removed its own (new) checkpoint; the damaged one stays aside
+    assert_same(outcome(tmp_path / "run"), ref)

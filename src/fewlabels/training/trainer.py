@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -26,6 +27,11 @@ from ..methods import get as get_method
 from ..methods.base import DivergedError, resolve_hparams
 from ..provenance import build_info, code_fingerprint, describe, run_code_sha256
 from .build import build_method, deterministic, device_name, pick_device, rng_state, set_rng_state
+
+# What a checkpoint holds besides its fingerprint (``Run.end_epoch`` writes them).
+CHECKPOINT_KEYS = ("epoch", "method", "rng", "history", "train_s")
+RNG_KEYS = ("python", "numpy", "torch", "gen")
+
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000,
@@ -152,19 +158,68 @@ class Run:
         self.start_epoch, self.train_s = 1, 0.0
 
     def resume(self) -> None:
-        """Take up the checkpoint when there is one made by this configuration (``rng`` included)."""
-        if not (self.checkpoint and Path(self.checkpoint).exists()):
+        """Take up the checkpoint when there is one made by this configuration (``rng`` included).
+        One made by another configuration is ignored (the run's next checkpoint replaces it); one that
+        cannot be read or does not hold what a checkpoint holds is set aside (``set_aside``) and the run
+        starts again from scratch, with a log line that names the file and says why."""
+        path = Path(self.checkpoint) if self.checkpoint else None
+        if not (path and path.exists()):
             return
-        # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
-        ck = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        try:  # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
+            ck = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # noqa: BLE001 (a truncated zip, a pickle error, an empty file: all unreadable)
+            self.set_aside(f"it cannot be read ({type(e).__name__}: {_first_line(e)})")
+            return
+        if not isinstance(ck, dict):
+            self.set_aside(f"it holds a {type(ck).__name__}, not a checkpoint")
+            return
         if ck.get("fingerprint") != self.fingerprint:
-            self.log(f"ignoring checkpoint {self.checkpoint} and starting again: "
+            self.log(f"ignoring checkpoint {path} and starting again: "
                      f"{fingerprint_change(ck.get('fingerprint'), self.fingerprint)}")
             return
-        self.m.load_state_dict(ck["method"])
+        why = self.inconsistency(ck)
+        if why is None:
+            try:
+                set_rng_state(ck["rng"], torch.Generator(device=self.dev))  # a random state torch can take
+                self.m.load_state_dict(ck["method"])
+            except Exception as e:  # noqa: BLE001 (wrong shapes, missing keys, a broken random state)
+                why = f"its state does not load ({type(e).__name__}: {_first_line(e)})"
+        if why is not None:
+            self.set_aside(why)
+            self.build()  # load_state_dict may have taken part of it: the method again, as built
+            return
         self.rng = ck["rng"]
         self.history, self.start_epoch, self.train_s = ck["history"], ck["epoch"] + 1, ck["train_s"]
-        self.log(f"resuming from {self.checkpoint} after epoch {ck['epoch']}")
+        self.log(f"resuming from {path} after epoch {ck['epoch']}")
+
+    def inconsistency(self, ck: dict) -> str | None:
+        """What is wrong with a checkpoint of this configuration (``end_epoch`` writes it), or None."""
+        missing = [k for k in CHECKPOINT_KEYS if k not in ck]
+        if missing:
+            return f"it lacks {', '.join(missing)}"
+        epoch, history, rng = ck["epoch"], ck["history"], ck["rng"]
+        if not isinstance(epoch, int) or not 1 <= epoch <= self.hp["epochs"]:
+            return f"its epoch {epoch!r} is not one of 1..{self.hp['epochs']}"
+        if not isinstance(history, list) or len(history) != epoch:
+            return f"its history does not hold {epoch} epoch(s)"
+        if not isinstance(rng, dict) or any(k not in rng for k in RNG_KEYS):
+            return "its random state is incomplete"
+        if not isinstance(ck["train_s"], (int, float)):
+            return "its training time is not a number"
+        return None
+
+    def set_aside(self, why: str) -> None:
+        """Rename a damaged checkpoint to ``<name>.damaged-<time>`` (kept for a look, never read again)
+        and say so; the run then starts from scratch."""
+        path = Path(self.checkpoint)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        os.replace(path, aside)
+        self.log(f"damaged checkpoint {path}: {why}; set aside as {aside.name}, starting this run again from scratch")
 
     def end_epoch(self, epoch: int, sums: dict[str, torch.Tensor], seconds: float) -> None:
         """After an epoch's steps (``sums``: the losses summed over them; ``seconds``: its training
@@ -286,3 +341,8 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
         r.resume()
         train_alone(r)
         return r.finish()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else "no message"
