@@ -120,7 +120,8 @@ def init_he_(module: nn.Module, init: str = "he") -> nn.Module:
         raise ValueError(f"init must be one of {sorted(INITS)}, got {init!r}")
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            std = INITS[init] / m.in_features ** 0.5 if init != "he" else (1.3 * 2.0 / m.in_features) ** 0.5
+            # "he" keeps the expression it always had, so the archived runs re-run bit for bit
+            std = (1.3 * 2.0 / m.in_features) ** 0.5 if init == "he" else INITS[init] / m.in_features ** 0.5
             nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
