@@ -27,6 +27,7 @@ if not config["archive"]:
 
 
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/hparams.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/archive.smk"
