@@ -1,0 +1,179 @@
+"""Write the results tables of README.md and docs/results.md from the committed archives (and docs/hparams.md from the code).
+
+Numbers on the front page and the results page are read, never typed: this script computes them
+from ``results/archive-seeds/metrics.csv`` (the ``seeds`` preset: the scorecard of the seeds'
+claims, with the port-fidelity check of ``paper/original_code.yaml``) and ``results/archive/metrics.csv``
+(the ``quick`` preset) and rewrites the blocks between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``:
+
+    README.md          results       the headline table (scorecard of the seeds preset, quick at a glance)
+    docs/results.md    seeds-runs    every cell of the seeds archive
+                       seeds-score   the seeds preset's full scorecard, with port fidelity
+                       quick-runs    every cell of the quick archive
+    docs/hparams.md    hparams       every method's defaults with the citation beside each key in its
+                                     source (fewlabels.report.hparams, the paper's tables in Markdown)
+
+    python scripts/readme_results.py           # rewrite the blocks
+    python scripts/readme_results.py --check   # exit 1 when a block differs from what it would write
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from fewlabels.report import fidelity  # noqa: E402
+from fewlabels.report.claims import NOT_RUN, Stats, Verdict, scorecard  # noqa: E402
+
+SEEDS = ROOT / "results/archive-seeds/metrics.csv"
+QUICK = ROOT / "results/archive/metrics.csv"
+CLAIMS = ROOT / "paper/claims.yaml"
+ORIGINALS = ROOT / "paper/original_code.yaml"
+
+
+def plain(tex: str) -> str:
+    """LaTeX of the scorecard's cells as Markdown text."""
+    s = tex.replace("$\\approx$", "≈").replace("$\\pm$", "±").replace("$\\geq$", "≥").replace("$>$", ">")
+    s = re.sub(r"\\hspace\{0pt\}\{\\scriptsize (.*?)\}", r"\1", s)
+    s = s.replace("$\\Delta$", "Δ").replace("\\Delta", "Δ").replace("\\,", " ").replace("$", "").replace("--", "–")
+    return s.replace("|", "\\|")
+
+
+def load(path: Path, preset: str) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype={"labels": str})
+    df["preset"] = df["preset"].fillna(preset).astype(str) if "preset" in df else preset
+    return df
+
+
+def seeds_verdicts() -> tuple[list[dict], list[Verdict], dict[str, fidelity.Fidelity]]:
+    claims = yaml.safe_load(CLAIMS.read_text())["claims"]
+    df = load(SEEDS, "seeds")
+    verdicts = scorecard(claims, df, "seeds")
+    fid = fidelity.fidelity(claims, df, fidelity.load(ORIGINALS))
+    verdicts = fidelity.withhold(verdicts, fid)
+    return claims, verdicts, {f.claim: f for f in fid}
+
+
+def fid_cell(f: fidelity.Fidelity | None) -> str:
+    if f is None:
+        return "–"
+    if f.diff is None:
+        return f.status
+    return f"{f.diff:+.1f} [{f.lo:+.1f}, {f.hi:+.1f}]: {f.status}"
+
+
+def headline() -> str:
+    """README: the seeds preset's claims that ran under their own protocol, and the quick preset at a glance."""
+    claims, verdicts, fid = seeds_verdicts()
+    text = {c["id"]: c["claim"] for c in claims}
+    rows = ["| claim (source's words) | source's number | ours, as published: mean ± sd [95 % CI] (seeds) "
+            "| port − seed's own code | verdict |", "|---|---|---|---|---|"]
+    not_run = []
+    for v in verdicts:
+        if v.verdict == NOT_RUN:
+            not_run.append(v.id)
+            continue
+        if v.verdict.startswith("reference"):
+            continue  # a published paper's number, tested by the paper preset (not run)
+        rows.append(f"| {v.source.split(' (')[0]}: {plain(text[v.id])} | {plain(v.expected)} | {plain(v.ours)} | {fid_cell(fid.get(v.id))} "
+                    f"| **{plain(v.verdict)}** |")
+    out = ["Each seed's claims under its own protocol, as published (`results/archive-seeds/`, the `seeds` "
+           "preset; accuracies in %, on the set the seed measured on; Δ: paired difference):", "", *rows]
+    if not_run:
+        out += ["", "Not in the archive yet: " + ", ".join(f"`{c}`" for c in not_run) + "."]
+    out += ["", "Every method on the shared protocol, short schedules (`results/archive/`, the `quick` preset; "
+            "test accuracy in %, mean ± sd over its seeds):", "", quick_glance()]
+    return "\n".join(out)
+
+
+def quick_glance() -> str:
+    """Methods × (smaller, larger budget) of the quick archive's second-stage runs."""
+    df = load(QUICK, "quick")
+    df = df[(df["labels"] != "all") & (df.get("stage", "train") != "pretrain")]
+    rows = ["| task | method | fewer labels | more labels |", "|---|---|---:|---:|"]
+    for (task, method), g in df.groupby(["task", "method"], sort=False):
+        cells = []
+        for labels in sorted(g["labels"].unique(), key=int):
+            s = Stats.of(100 * g[g["labels"] == labels]["test_accuracy"])
+            cells.append(f"{s.mean:.1f}" + (f" ± {s.sd:.1f}" if s.n > 1 else "") + f" ({labels})")
+        rows.append(f"| {task} | {method} | " + " | ".join(cells[:2]) + " |")
+    return "\n".join(rows)
+
+
+def runs_table(df: pd.DataFrame) -> str:
+    rows = ["| task | method | labels | seeds | test accuracy (%) | validation (%) | wall per run (s) |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for (task, method, labels), g in df.groupby(["task", "method", "labels"], sort=False):
+        t, v = Stats.of((100 * g["test_accuracy"]).tolist()), Stats.of((100 * g["val_accuracy"]).tolist())
+
+        def fmt(s: Stats) -> str:
+            return "–" if not s.n else f"{s.mean:.2f}" + (f" ± {s.sd:.2f}" if s.n > 1 else "")
+        rows.append(f"| {task} | {method} | {labels} | {t.n} | {fmt(t)} | {fmt(v)} | {g['wall_s'].mean():.0f} |")
+    return "\n".join(rows)
+
+
+def seeds_score() -> str:
+    _, verdicts, fid = seeds_verdicts()
+    rows = ["| claim | labels | runs | expected | ours | port − seed's own code [95 % CI] | verdict |",
+            "|---|---|---|---|---|---|---|"]
+    for v in verdicts:
+        rows.append(f"| {v.id} | {v.labels} | {plain(v.runs)} | {plain(v.expected)} | {plain(v.ours)} "
+                    f"| {fid_cell(fid.get(v.id))} | {plain(v.verdict)} |")
+    return "\n".join(rows)
+
+
+def hparams() -> str:
+    from fewlabels.report.hparams import METHODS, PRETRAIN, markdown
+
+    return markdown([*METHODS, *PRETRAIN]).rstrip("\n")
+
+
+BLOCKS = {
+    ROOT / "README.md": {"results": headline},
+    ROOT / "docs/results.md": {"seeds-runs": lambda: runs_table(load(SEEDS, "seeds")),
+                               "seeds-score": seeds_score,
+                               "quick-runs": lambda: runs_table(load(QUICK, "quick"))},
+    ROOT / "docs/hparams.md": {"hparams": hparams},
+}
+
+
+def rewrite(text: str, name: str, body: str) -> str:
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise SystemExit(f"error: expected one {begin} and one {end}")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n<!-- written by scripts/readme_results.py from the archives: do not edit -->\n{body}\n{end}{tail}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="exit 1 when a block differs from what it would write")
+    a = p.parse_args(argv)
+    stale = []
+    for path, blocks in BLOCKS.items():
+        old = path.read_text()
+        new = old
+        for name, make in blocks.items():
+            new = rewrite(new, name, make())
+        if new != old:
+            stale.append(path.relative_to(ROOT))
+            if not a.check:
+                path.write_text(new)
+    if a.check and stale:
+        print("out of date with the archives: " + ", ".join(map(str, stale))
+              + " (run python scripts/readme_results.py)", file=sys.stderr)
+        return 1
+    if not a.check:
+        print("rewrote " + (", ".join(map(str, stale)) if stale else "nothing (up to date)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
