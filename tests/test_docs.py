@@ -51,18 +51,30 @@ def _pages() -> list[Path]:
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
 
 
+def anchors(page: Path) -> set[str]:
+    """The anchors a Markdown page offers: its headings as GitHub slugs them, and explicit <a id>s."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    heads = re.findall(r"^#+ (.*)$", text, re.M)
+    return ({re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+            | set(re.findall(r'<a id="([^"]+)"', text)))
+
+
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(REPO)))
 def test_relative_links_point_to_existing_files(page):
     text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code blocks hold no links
-    missing = []
+    missing, bad_anchor = [], []
     for m in LINK.finditer(text):
         target = m.group(1) or m.group(2)
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-            continue  # a URL, or an anchor on the same page
-        path = unquote(target.split("#")[0])
-        if not (page.parent / path).exists():
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            continue  # a URL
+        path, _, anchor = unquote(target).partition("#")
+        dest = page.parent / path if path else page
+        if not dest.exists():
             missing.append(target)
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            bad_anchor.append(target)
     assert not missing, f"{page.relative_to(REPO)} links to missing files: {missing}"
+    assert not bad_anchor, f"{page.relative_to(REPO)} links to headings that do not exist: {bad_anchor}"
 
 
 def test_the_docs_pages_exist_and_say_what_they_are_for():
