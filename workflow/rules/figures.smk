@@ -193,3 +193,25 @@ FIGURE_NEEDS.update({
     "fig_vae_latent": ["vae"],
     "fig_ae_accuracy": ["ae|dae|conv-ae|vae|ae-scratch|conv-ae-scratch|vae-scratch"],
 })
+
+
+# ---- pictures of the verdicts (src/fewlabels/report/figures/verdicts.py) ----
+# The seed claims as a forest plot (stated band, the seeds' own code, the port as published, each
+# quirk off, corrected) and the paired differences; presets without the seeds' variants draw the
+# claims' registered methods, marked "protocol differs".
+rule fig_forest:
+    input:
+        metrics="results/metrics.csv",
+        claims="paper/claims.yaml",
+        originals="paper/original_code.yaml",
+    output:
+        pdf=report("paper/generated/fig_forest.pdf", caption="../report/fig_forest.rst", category="Claims"),
+        png="paper/generated/fig_forest.png",
+    log:
+        "logs/figures/forest.log",
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.report.figures forest --metrics {input.metrics} --claims {input.claims}"
+        " --originals {input.originals} --out {output.pdf} > {log} 2>&1"

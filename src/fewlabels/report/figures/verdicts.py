@@ -1,0 +1,284 @@
+"""Pictures of the verdicts (issue 21, item 2).
+
+``fig_forest``: one small forest plot per seed claim (the claims whose run is a ``-published``
+variant, paper/claims.yaml): the seed's stated number or band (shaded), the seed's own code's runs
+(paper/original_code.yaml, via ``fidelity``), the port as published, each quirk off alone and the
+port corrected (``ablation.rows``), each as a mean with its 95 % t interval (``claims.Stats``) and
+its seeds as dots. A second panel shows paired differences over seeds (``claims.paired``): transfer -
+scratch, the Siamese pretrained tower - scratch, AAE - its baseline, as published and corrected.
+In a preset without the seeds' variants (``quick``, ``paper``) each claim's ``run.base`` runs are
+drawn instead, marked "protocol differs" (for information, as the scorecard shows them).
+
+``fig_seed_curves``: learning curves of the as-published variants (their history.csv) against the
+points the seeds printed while training (``PRINTED``), so a reader sees where a seed read its number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .. import ablation, fidelity
+from ..claims import PairingError, Stats, paired, select
+from .common import plt, save, sns
+
+# Paired differences of the second panel: (label, task, labels, a, b, metric). Each is drawn when
+# both variants are in the preset; "-published" pairs also draw their "-corrected" twins.
+PAIRS = [
+    ("transfer - scratch (seed 002)", "digits59", "500", "transfer-002-published", "scratch-002-published",
+     "test_accuracy"),
+    ("Siamese pretrained - scratch (seed 000)", "mnist10", "5000", "siamese-000-published",
+     "siamese-scratch-000-published", "test_accuracy"),
+    ("Geron ex. 10 frozen - scratch", "mnist10", "5000", "siamese-geron-frozen", "siamese-geron-scratch",
+     "test_accuracy"),
+    ("Geron ex. 10 fine-tuned - scratch", "mnist10", "5000", "siamese-geron-finetuned", "siamese-geron-scratch",
+     "test_accuracy"),
+    ("AAE - baseline (seed 004)", "mnist10", "1000", "aae-004-published", "supervised-004-published",
+     "val_accuracy"),
+]
+# The same comparisons between registered methods, for presets without the seeds' variants.
+BASE_PAIRS = [
+    ("transfer - scratch", "digits59", "transfer", "scratch"),
+    ("Siamese pretrained - scratch", "mnist10", "siamese", "siamese-scratch"),
+    ("AAE - supervised", "mnist10", "aae", "supervised"),
+]
+
+COLORS = {"seed": "#b8e0b8", "original": "#7f5f3f", "published": "#c0392b", "quirk": "#e69f00",
+          "corrected": "#1f5fa8", "base": "#666666"}
+METRIC_WORDS = {"test_accuracy": "test", "val_accuracy": "validation", "pair_accuracy": "test pairs"}
+
+
+# --------------------------------------------------------------------------------- what is drawn
+
+def _row(label: str, values, kind: str) -> dict:
+    v = [float(x) for x in values]
+    return {"label": label, "values": v, "stats": Stats.of(v), "kind": kind}
+
+
+def _original(c: dict, originals: list[dict]) -> dict | None:
+    """The original-code measurement fidelity compares with (most seeds, then per-seed values)."""
+    mine = [e for e in originals if e.get("claim") == c["id"]]
+    if not mine:
+        return None
+    e = max(enumerate(mine), key=lambda ie: (int(ie[1]["n"]), bool(ie[1].get("values")), ie[0]))[1]
+    s = fidelity.original_stats(e)
+    row = _row("seed's own code", e.get("values") or [], "original")
+    row["what"] = str(e["id"])
+    row["stats"] = s
+    return row
+
+
+def _quirk_label(q: str) -> str:
+    if q.startswith("training quirks"):
+        return "corrected, test quirks on"
+    return f"{q} off"
+
+
+def claim_groups(df: pd.DataFrame, claims: list[dict], originals: list[dict]) -> list[dict]:
+    """One group per seed claim with a stated number or band (``beats`` claims go to the paired
+    panel): its band and rows (original code, published, each quirk off, corrected)."""
+    groups = []
+    have = set(df["method"])
+    for r in ablation.rows(df, claims):
+        c = r["claim"]
+        if "beats" in c["expect"]:
+            continue
+        rows = []
+        o = _original(c, originals)
+        if o:
+            rows.append(o)
+        if len(r["published"]):
+            rows.append(_row("as published", r["published"], "published"))
+        rows += [_row(_quirk_label(q), v, "quirk") for q, v in r["alone"] if len(v)]
+        if len(r["corrected"]):
+            rows.append(_row("corrected", r["corrected"], "corrected"))
+        if c["run"]["method"] not in have:  # the preset lacks the seed's variants: its base runs, if any
+            rows = [x for x in rows if x["kind"] == "original"]
+            base_names = c["run"].get("base") or []
+            for base in [base_names] if isinstance(base_names, str) else base_names:
+                sel = select(df, c["run"]["task"], base, c["run"]["labels"])
+                m = r["metric"]
+                if m in sel and sel[m].notna().any():
+                    rows.append(_row(f"{base} (protocol differs)", 100 * sel[m].dropna(), "base"))
+        if not any(x["kind"] != "original" for x in rows):
+            continue
+        groups.append({"claim": c, "metric": r["metric"], "rows": rows})
+    return groups
+
+
+def _diff_row(df, label, task, labels, a, b, metric, kind) -> dict | None:
+    ra, rb = select(df, task, a, labels), select(df, task, b, labels)
+    if ra.empty or rb.empty or metric not in ra or metric not in rb:
+        return None
+    try:
+        p = paired(ra, rb, label, metric)
+    except PairingError:
+        return None
+    if p.n == 0:
+        return None
+    j = ra[["seed", metric]].merge(rb[["seed", metric]], on="seed", suffixes=("_a", "_b"))
+    row = _row(label, 100 * (j[f"{metric}_a"] - j[f"{metric}_b"]), kind)
+    row["stats"], row["p"] = p, p.p
+    return row
+
+
+def stated_difference(claims: list[dict], a: str, b: str) -> float | None:
+    """The difference of the two methods' stated numbers, when claims state both (e.g. 85 - 72)."""
+    def stated(m):
+        for c in claims:
+            if c["run"]["method"] == m and "approx" in c["expect"]:
+                return float(c["expect"]["approx"])
+        return None
+    sa, sb = stated(a), stated(b)
+    return None if sa is None or sb is None else sa - sb
+
+
+def paired_rows(df: pd.DataFrame, claims: list[dict]) -> list[dict]:
+    out = []
+    for label, task, labels, a, b, metric in PAIRS:
+        pub = _diff_row(df, f"{label}, as published", task, labels, a, b, metric, "published")
+        if pub is None:
+            continue
+        pub["stated"] = stated_difference(claims, a, b)
+        pub["metric"] = metric
+        out.append(pub)
+        if a.endswith("-published") and b.endswith("-published"):
+            ca, cb = a.replace("-published", "-corrected"), b.replace("-published", "-corrected")
+            cor = _diff_row(df, f"{label}, corrected", task, labels, ca, cb, metric, "corrected")
+            if cor is not None:
+                cor["stated"], cor["metric"] = None, metric
+                out.append(cor)
+    if out:
+        return out
+    # no seed variants in this preset: the registered methods, at every budget they share
+    for label, task, a, b in BASE_PAIRS:
+        both = set(df.loc[(df["method"] == a) & (df["task"] == task), "labels"].astype(str)) & \
+            set(df.loc[(df["method"] == b) & (df["task"] == task), "labels"].astype(str))
+        for labels in sorted((x for x in both if x != "all"), key=int):
+            row = _diff_row(df, f"{label}, {labels} labels", task, labels, a, b, "test_accuracy", "base")
+            if row is not None:
+                row["stated"], row["metric"] = None, "test_accuracy"
+                out.append(row)
+    return out
+
+
+# ------------------------------------------------------------------------------------- drawing
+
+def _draw_rows(ax, rows: list[dict]) -> None:
+    """Rows top to bottom: mean with its 95 % interval (a bar), the seeds as dots."""
+    n = len(rows)
+    for i, r in enumerate(rows):
+        y = n - 1 - i
+        color = COLORS[r["kind"]]
+        s = r["stats"]
+        if r["values"]:
+            jitter = np.linspace(-0.12, 0.12, len(r["values"])) if len(r["values"]) > 1 else [0.0]
+            ax.scatter(r["values"], y + np.asarray(jitter), s=9, color=color, alpha=0.55, linewidths=0, zorder=3)
+        if s.n >= 2 and s.lo is not None:
+            ax.plot([s.lo, s.hi], [y, y], color=color, lw=2.2, solid_capstyle="butt", zorder=4)
+        elif s.n >= 2 and s.sd is not None:  # an original measurement with mean and sd only
+            ax.plot([s.mean - s.sd, s.mean + s.sd], [y, y], color=color, lw=1, ls=":", zorder=4)
+        if s.mean is not None:
+            ax.plot([s.mean], [y], marker="D", ms=4.5, color=color, mec="white", mew=0.6, zorder=5)
+    ax.set_yticks(range(n))
+    ax.set_yticklabels([f"{r['label']} ({r['stats'].n})" for r in reversed(rows)], fontsize=6.5)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.tick_params(axis="x", labelsize=6.5)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _draw_claim(ax, g: dict) -> None:
+    c, exp = g["claim"], g["claim"]["expect"]
+    _draw_rows(ax, g["rows"])
+    vals = [v for r in g["rows"] for v in r["values"]] + [x for r in g["rows"] for x in
+                                                          (r["stats"].lo, r["stats"].hi, r["stats"].mean)
+                                                          if x is not None]
+    if "approx" in exp:
+        lo, hi = exp["approx"] - exp.get("tol", 0), exp["approx"] + exp.get("tol", 0)
+        stated = f"seed: about {exp['approx']:g} % (band ±{exp.get('tol', 0):g})"
+        ax.axvline(exp["approx"], color="#3a8a3a", lw=0.8, ls="--", zorder=1)
+    elif "range" in exp:
+        lo, hi = exp["range"]
+        stated = f"seed: {lo:g}–{hi:g} %"
+    else:  # at_least
+        lo = exp["at_least"]
+        hi = max(vals + [lo]) + 1
+        stated = f"seed: crossed {lo:g} %"
+        ax.axvline(lo, color="#3a8a3a", lw=0.8, ls="--", zorder=1)
+    ax.axvspan(lo, hi, color=COLORS["seed"], alpha=0.6, lw=0, zorder=0)
+    left, right = min(vals + [lo]), max(vals + [hi])
+    pad = 0.06 * (right - left or 1)
+    ax.set_xlim(left - pad, right + pad)
+    labels = c["run"]["labels"]
+    ax.set_title(f"{c['id']}: {c['run']['method'].rsplit('-published', 1)[0]}, "
+                 f"{'all' if labels == 'all' else labels} labels, {METRIC_WORDS.get(g['metric'], g['metric'])}"
+                 f" acc. (%)\n{stated}", fontsize=7, loc="left")
+
+
+def fig_forest(metrics: Path, claims_path: Path, originals_path: Path, out: Path) -> None:
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    df = df[df["stage"].isin(["train", "pretrain"])] if "stage" in df else df
+    claims = yaml.safe_load(Path(claims_path).read_text())["claims"]
+    groups = claim_groups(df, claims, fidelity.load(originals_path))
+    pairs = paired_rows(df, claims)
+    if not groups and not pairs:  # FIGURE_NEEDS names methods, not budgets: say so rather than fail the build
+        fig, ax = plt.subplots(figsize=(7.0, 1.0))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no run of this preset tests a seed claim at the claim's budget", ha="center", va="center")
+        save(fig, out)
+        return
+    sns.set_theme(style="ticks")
+    ncol = 2 if len(groups) > 1 else 1
+    nrow_claims = -(-len(groups) // ncol)
+    heights = []
+    for i in range(nrow_claims):
+        heights.append(max(len(g["rows"]) for g in groups[i * ncol:(i + 1) * ncol]) * 0.19 + 0.3)
+    pair_h = len(pairs) * 0.22 + 0.3 if pairs else 0
+    # each axes is its rows' height; each gap (hspace, in units of the mean axes height) ~0.75 in for the titles
+    fig = plt.figure(figsize=(7.0, sum(heights) + pair_h + 0.75 * (len(heights) + bool(pairs) - 1) + 1.0))
+    gs = fig.add_gridspec(nrow_claims + (1 if pairs else 0), ncol, height_ratios=heights + ([pair_h] if pairs else []),
+                          hspace=0.75 / np.mean(heights + ([pair_h] if pairs else [])), wspace=0.95, left=0.2, right=0.95, top=1 - 1.0 / fig.get_figheight())
+    for i, g in enumerate(groups):
+        _draw_claim(fig.add_subplot(gs[i // ncol, i % ncol]), g)
+    if pairs:
+        ax = fig.add_subplot(gs[nrow_claims, :])
+        _draw_rows(ax, pairs)
+        ax.axvline(0, color="black", lw=0.8)
+        n = len(pairs)
+        for i, r in enumerate(pairs):
+            if r.get("stated") is not None:
+                ax.plot([r["stated"]], [n - 1 - i], marker="*", ms=8, color="#3a8a3a", zorder=6)
+            if r.get("p") is not None:
+                ax.text(1.005, n - 1 - i, f"p={r['p']:.2g}" if r["p"] >= 0.001 else "p<0.001",
+                        transform=ax.get_yaxis_transform(), fontsize=6, va="center")
+        ax.set_title("paired differences over seeds (same labeled images per seed), percentage points; "
+                     "star: the difference of the seeds' stated numbers", fontsize=7, loc="left")
+    handles = [plt.Line2D([], [], color=COLORS[k], marker="D", lw=2, label=t) for k, t in
+               [("original", "seed's own code"), ("published", "port as published"), ("quirk", "one quirk off"),
+                ("corrected", "port corrected"), ("base", "registered method (protocol differs)")]
+               if any(r["kind"] == k for g in groups for r in g["rows"]) or any(r["kind"] == k for r in pairs)]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color=COLORS["seed"], label="what the seed states"))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=6.5, frameon=False,
+               bbox_to_anchor=(0.5, 1.0), title="mean with its 95 % t interval; dots: seeds; (n): seeds",
+               title_fontsize=6.5)
+    save(fig, out)
+
+
+# ------------------------------------------------------------------------- learning curves
+
+# What the seeds printed while training, with where (shared/seeds/<file>:<line>). Accuracy in %.
+# x is the epoch the seed printed it at. Filled in below per seed; see fig_seed_curves.
+PRINTED: dict[str, dict] = {}
+
+
+def add_parser(sub) -> None:
+    """Register ``forest`` (and ``seed-curves``) on the figures CLI."""
+    f = sub.add_parser("forest", help="forest plot of the seed claims and the paired differences")
+    f.add_argument("--metrics", required=True, type=Path)
+    f.add_argument("--claims", required=True, type=Path)
+    f.add_argument("--originals", required=True, type=Path)
+    f.add_argument("--out", required=True, type=Path)
+    f.set_defaults(run=lambda a: fig_forest(a.metrics, a.claims, a.originals, a.out))
