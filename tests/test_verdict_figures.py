@@ -97,3 +97,60 @@ def test_nothing_to_draw_is_a_note_not_a_failure(tmp_path):
     df.to_csv(metrics, index=False)
     V.fig_forest(metrics, CLAIMS, ORIGINALS, tmp_path / "f.pdf")
     assert (tmp_path / "f.png").exists()
+
+
+def _seed_doc(name):
+    for root in (REPO / "shared" / "seeds", REPO.parent / "shared" / "seeds"):
+        if (root / name).exists():
+            return (root / name).read_text().splitlines()
+    pytest.skip("the seeds' documents (shared/seeds/) are not here")
+
+
+@pytest.mark.parametrize("claim", ["source04", "transfer500", "scratch500", "sgan900", "baseline1000", "aae1000"])
+def test_printed_points_are_what_the_cited_lines_say(claim):
+    """Every number of PRINTED is on the line its citation names (file:first-last of shared/seeds)."""
+    import re
+
+    p = V.PRINTED[claim]
+    seed, lines = p["cite"].split(":")
+    first, _, last = lines.partition("-")
+    files = {"001": "001_c1f65a8d6218390a.txt", "002": "002_0e661fa08b2a740e.txt", "004": "004_e9283f98c02d3284.txt"}
+    text = _seed_doc(files[seed])[int(first) - 1:int(last or first)]
+    if "x" not in p:
+        assert f"{p['level']:g}%" in " ".join(text)
+        return
+    assert len(text) == len(p["x"]) == len(p["y"])
+    for line, x, y in zip(text, p["x"], p["y"]):
+        if seed == "002":
+            m = re.fullmatch(r"Epoch (\d+), Test accuracy: ([0-9.]+)", line.strip())
+            assert int(m.group(1)) + 1 == x  # "Epoch e" is printed after e + 1 passes
+        else:
+            m = re.fullmatch(r"(\d+) \. Training Acc [0-9.]+\tTest Acc ([0-9.]+)", line.strip())
+            assert int(m.group(1)) == x
+        assert 100 * float(m.group(2)) == pytest.approx(y)
+
+
+def test_seed_curves_from_the_original_code_alone(tmp_path):
+    """The seeds archive holds no history.csv: the figure shows the seeds' own code and prints."""
+    V.fig_seed_curves(ORIGINALS, [], tmp_path / "c.pdf", root=REPO)
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_seed_curves_read_port_histories(tmp_path):
+    """A run's history.csv (identity from the metrics.json beside it, or from its path) is drawn."""
+    import json
+
+    run = tmp_path / "results" / "runs" / "digits59" / "transfer-002-published" / "n500" / "seed0"
+    run.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 2, 3], "step": [5, 10, 15], "test_accuracy": [0.5, 0.7, 0.8]}).to_csv(
+        run / "history.csv", index=False)
+    (run / "metrics.json").write_text(json.dumps({"run": {"method": "transfer-002-published", "labels": 500,
+                                                          "seed": 0}}))
+    stage = tmp_path / "results" / "pretrain" / "transfer-source-002-published" / "seed1"
+    stage.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1], "step": [100], "test_accuracy": [0.97]}).to_csv(stage / "history.csv", index=False)
+    h = V.load_port_histories([run / "history.csv", stage / "history.csv"])
+    assert set(zip(h["method"], h["labels"], h["seed"])) == {("transfer-002-published", "500", 0),
+                                                            ("transfer-source-002-published", "all", 1)}
+    V.fig_seed_curves(ORIGINALS, [run / "history.csv", stage / "history.csv"], tmp_path / "c.pdf", root=REPO)
+    assert (tmp_path / "c.png").exists()

@@ -215,3 +215,43 @@ rule fig_forest:
     shell:
         "python -m fewlabels.report.figures forest --metrics {input.metrics} --claims {input.claims}"
         " --originals {input.originals} --out {output.pdf} > {log} 2>&1"
+
+
+def seed_curve_files(wc=None):
+    """history.csv and metrics.json of the grid's as-published runs that fig_seed_curves draws
+    (figures/verdicts.py SEED_CURVE_RUNS). In archive mode only those the archive holds (the `seeds`
+    archive holds tables only: the figure then shows the seeds' own code and their prints alone);
+    `snakemake archive` collects them, since they are inputs of this rule."""
+    from fewlabels.report.figures.verdicts import SEED_CURVE_RUNS
+
+    dirs = [run_dir(r) for r in RUNS if r["method"] in SEED_CURVE_RUNS]
+    dirs += [f"results/pretrain/{s}/seed{seed}" for s, seed in pretrain_stages() if s in SEED_CURVE_RUNS]
+    files = [f"{d}/{name}" for d in dirs for name in ("history.csv", "metrics.json")]
+    if config["archive"]:
+        files = [f for f in files if os.path.exists(f"{ARCHIVE}/{f[len('results/'):]}")]
+    return files
+
+
+rule fig_seed_curves:
+    input:
+        originals="paper/original_code.yaml",
+        runs=seed_curve_files,
+    output:
+        pdf=report("paper/generated/fig_seed_curves.pdf", caption="../report/fig_seed_curves.rst", category="Claims"),
+        png="paper/generated/fig_seed_curves.png",
+    params:
+        history=lambda wc, input: " ".join(f for f in input.runs if f.endswith("history.csv")),
+    log:
+        "logs/figures/seed_curves.log",
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.report.figures seed-curves --originals {input.originals} --history {params.history}"
+        " --out {output.pdf} > {log} 2>&1"
+
+
+FIGURE_NEEDS.update({
+    "fig_seed_curves": ["transfer-002-published|scratch-002-published|sgan-001-published"
+                        "|supervised-004-published|aae-004-published"],
+})

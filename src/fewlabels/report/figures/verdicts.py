@@ -269,9 +269,133 @@ def fig_forest(metrics: Path, claims_path: Path, originals_path: Path, out: Path
 
 # ------------------------------------------------------------------------- learning curves
 
-# What the seeds printed while training, with where (shared/seeds/<file>:<line>). Accuracy in %.
-# x is the epoch the seed printed it at. Filled in below per seed; see fig_seed_curves.
-PRINTED: dict[str, dict] = {}
+# What the seeds printed while training, cited by file:line of /work/shared/seeds (shared/seeds/).
+# x: epochs completed (a seed's "Epoch e" is printed after e + 1 passes) or training steps (seed 001
+# prints its iteration counter); y: accuracy in %. "level" is a statement without an epoch, drawn as
+# a horizontal line from "from" on.
+PRINTED = {
+    # seed 002, "Epoch e, Test accuracy: a" every 10 epochs (002:184 prints it)
+    "source04": {"cite": "002:268-270", "x": [1, 11, 21], "y": [95.8, 98.5, 98.3]},
+    "transfer500": {"cite": "002:283-292", "x": [1, 11, 21, 31, 41, 51, 61, 71, 81, 91],
+                    "y": [56.1, 78.4, 83.7, 83.2, 87.3, 84.7, 85.3, 83.9, 83.7, 85.1]},
+    "scratch500": {"cite": "002:309-318", "x": [1, 11, 21, 31, 41, 51, 61, 71, 81, 91],
+                   "y": [57.4, 68.4, 71.2, 70.1, 73.2, 70.6, 70.9, 71.7, 71.2, 72.3]},
+    # seed 001, "i . Training Acc t	Test Acc a" every 200 iterations (001:317 prints it)
+    "sgan900": {"cite": "001:333-352", "x": list(range(0, 4000, 200)),
+                "y": [15.9, 63.12, 67.51, 67.51, 84.03, 81.04, 83.8, 79.19, 87.92, 84.46, 88.88, 86.51, 88.85,
+                      88.35, 90.48, 83.66, 81.42, 90.0, 88.22, 86.08]},
+    # seed 004: "after about 50 epochs ... the testing accuracy has saturated at 87%" (its plot is
+    # validation accuracy, basic_nn_classifier.py)
+    "baseline1000": {"cite": "004:77-78", "level": 87.0, "from": 50},
+    # seed 004: "we crossed the 95% accuracy mark" (no epoch given)
+    "aae1000": {"cite": "004:255", "level": 95.0, "from": 0},
+}
+
+# One panel per seed claim: (claim, the port's as-published run, its task and budget, the history
+# column and x column, the original-code curve's stage (nb002's curve.csv), x and y columns, x offset).
+CURVE_PANELS = [
+    ("source04", "transfer-source-002-published", "digits04", "all", "test_accuracy", "epoch",
+     "source04", "epoch", "test_accuracy", 1),
+    ("transfer500", "transfer-002-published", "digits59", "500", "test_accuracy", "epoch",
+     "transfer500", "epoch", "test_accuracy", 1),
+    ("scratch500", "scratch-002-published", "digits59", "500", "test_accuracy", "epoch",
+     "scratch500", "epoch", "test_accuracy", 1),
+    ("sgan900", "sgan-001-published", "mnist10", "900", "test_accuracy", "step",
+     None, "iteration", "test_accuracy", 0),
+    ("baseline1000", "supervised-004-published", "mnist10", "1000", "val_accuracy", "epoch",
+     None, "epoch", "validation_accuracy", 1),
+    ("aae1000", "aae-004-published", "mnist10", "1000", "val_accuracy", "epoch",
+     None, "epoch", "validation_accuracy", 1),
+]
+SEED_CURVE_RUNS = tuple(p[1] for p in CURVE_PANELS)  # the runs whose history.csv the figure reads
+
+
+def original_curves(originals: list[dict], claim: str, stage: str | None, root: Path) -> list[pd.DataFrame]:
+    """The seed's own code's per-seed curves of ``claim`` (paper/original_code/*/seed*/curve.csv)."""
+    out = []
+    for e in originals:
+        if e.get("claim") != claim or not e.get("curves"):
+            continue
+        for path in e["curves"]:
+            f = root / path
+            if f.exists():
+                df = pd.read_csv(f)
+                out.append(df[df["stage"] == stage] if stage and "stage" in df else df)
+        if out:
+            break
+    return out
+
+
+def load_port_histories(histories: list[Path]) -> pd.DataFrame:
+    """One row per (run, epoch) of the given history.csv files; which run each is comes from the
+    metrics.json beside it (``run``), or from its path (results/runs/<task>/<method>/n<labels>/seed<s>,
+    results/pretrain/<stage>/seed<s>) when that file is absent."""
+    import json
+
+    frames = []
+    for h in map(Path, histories):
+        meta_file = h.parent / "metrics.json"
+        if meta_file.exists():
+            run = json.loads(meta_file.read_text())["run"]
+            method, labels, seed = run["method"], str(run.get("labels", "all")), run["seed"]
+        else:
+            parts = h.parent.parts
+            seed = int(parts[-1].removeprefix("seed"))
+            method, labels = (parts[-2], "all") if "pretrain" in parts else (parts[-3], parts[-2].removeprefix("n"))
+        frames.append(pd.read_csv(h).assign(method=method, labels=labels, seed=seed))
+    cols = ["method", "labels", "seed", "epoch", "step"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def fig_seed_curves(originals_path: Path, histories: list[Path], out: Path, root: Path = Path(".")) -> None:
+    originals = fidelity.load(originals_path)
+    port = load_port_histories(histories)
+    sns.set_theme(style="ticks")
+    panels = [p for p in CURVE_PANELS
+              if original_curves(originals, p[0], p[6], root) or (port["method"] == p[1]).any()]
+    if not panels:
+        raise ValueError("no curve of the seeds' own code and no as-published history to draw")
+    ncol = 3 if len(panels) > 4 else 2
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(7.0, 2.3 * nrow + 0.5), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (claim, method, _task, labels, hcol, hx, stage, ox, oy, off) in zip(axes.flat, panels):
+        for k, df in enumerate(original_curves(originals, claim, stage, root)):
+            ax.plot(df[ox] + off, 100 * df[oy], color=COLORS["original"], lw=0.7, alpha=0.45,
+                    label="seed's own code (per seed)" if k == 0 else None)
+        runs = port[port["method"] == method]
+        if labels != "all":  # a first stage's budget is whatever its run records
+            runs = runs[runs["labels"].astype(str) == str(labels)]
+        for k, (_, g) in enumerate(runs.groupby("seed")):
+            g = g.sort_values(hx)
+            ax.plot(g[hx], 100 * g[hcol], color=COLORS["published"], lw=0.8, alpha=0.7,
+                    label="port as published (per seed)" if k == 0 else None)
+        pr = PRINTED.get(claim)
+        if pr and "x" in pr:
+            ax.plot(pr["x"], pr["y"], "x", color="black", ms=4.5, mew=1.2, label="printed by the seed", zorder=5)
+        elif pr:
+            ax.axhline(pr["level"], xmin=0, color="black", lw=1, ls="--", label="stated by the seed", zorder=5)
+            if pr["from"]:
+                ax.axvline(pr["from"], color="black", lw=0.6, ls=":")
+        ax.set_title(f"{claim} ({pr['cite'] if pr else 'no printed points'})", fontsize=7, loc="left")
+        ax.set_xlabel("training step" if hx == "step" else "epochs completed", fontsize=7)
+        ax.set_ylabel(f"{METRIC_WORDS.get(hcol, hcol)} acc. (%)", fontsize=7)
+        ax.tick_params(labelsize=6.5)
+        ax.grid(alpha=0.3)
+        lo = [v for line in ax.get_lines() for v in np.asarray(line.get_ydata(), dtype=float).ravel()
+              if np.isfinite(v)]
+        if lo:  # the interesting part: from a little below the printed points (skip the first epochs)
+            ref = (pr["y"][1:] if pr and "y" in pr else [pr["level"]] if pr else lo)
+            ax.set_ylim(max(min(lo), min(ref) - 12), min(100, max(lo) + 1))
+    handles, labels_ = {}, {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=len(handles), fontsize=7,
+               frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    save(fig, out)
 
 
 def add_parser(sub) -> None:
@@ -282,3 +406,8 @@ def add_parser(sub) -> None:
     f.add_argument("--originals", required=True, type=Path)
     f.add_argument("--out", required=True, type=Path)
     f.set_defaults(run=lambda a: fig_forest(a.metrics, a.claims, a.originals, a.out))
+    c = sub.add_parser("seed-curves", help="learning curves of the as-published variants against the seeds' prints")
+    c.add_argument("--originals", required=True, type=Path)
+    c.add_argument("--history", type=Path, nargs="*", default=[], help="history.csv of as-published runs")
+    c.add_argument("--out", required=True, type=Path)
+    c.set_defaults(run=lambda a: fig_seed_curves(a.originals, a.history, a.out))
