@@ -1,5 +1,5 @@
-"""Any subset of the study builds its PDF: figures and paper sections of methods the grid lacks
-are left out and read "not run in this preset" (issue 11, part 1)."""
+"""Any subset of the study builds its PDF: figures, sections and sentences of methods the grid lacks
+are left out of the document, with no placeholder (issue 11, part 1; issue 21, item 1)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import Background, make_sandbox
+from fewlabels.report import texlog
 
 TINY = {"epochs": 1, "steps_per_epoch": 3}
 
@@ -69,14 +70,13 @@ def test_supervised_and_aae_at_one_budget_build_the_paper(builds):
     # only the figures whose runs exist were drawn
     assert figures_made(sandbox) == {"fig_accuracy", "fig_aae_latent", "fig_aae_style", "fig_aae_recon"}
     text = pdf_text(sandbox / "paper/ms.pdf")
-    # the GAN figure and the transfer/siamese paragraphs say they were not run ...
-    assert text.count("not run in this preset") >= 6, text
-    assert re.search(r"\(sgan\)\. \(not run in this preset\)", text)
-    assert re.search(r"\(transfer, scratch\)\. \(not run in this preset\)", text)
-    # ... while the methods that ran are not marked, and the provenance appendix names one code version
-    assert not re.search(r"\(supervised\)\. \(not run", text)
-    assert not re.search(r"\(aae\)\. \(not run", text)
-    assert "same code: fingerprint" in text
+    assert "not run" not in text and "??" not in text
+    # the methods that ran are described, the others are not in the document at all
+    assert "(supervised)." in text and "(aae)." in text
+    for absent in ("(sgan).", "(transfer, scratch).", "Siamese auxiliary task", "Transfer from digits 0"):
+        assert absent not in text, absent
+    assert "same code: fingerprint" in text  # the provenance appendix names one code version
+    assert texlog.undefined_numbers((sandbox / "paper/ms.log").read_text()) == []
 
 
 @needs_latex
@@ -84,11 +84,12 @@ def test_a_single_method_on_digits59_builds_the_paper(builds):
     sandbox = built(builds, "one-method")
     assert figures_made(sandbox) == {"fig_transfer"}  # no mnist10 run: not even the accuracy figure
     text = pdf_text(sandbox / "paper/ms.pdf")
-    assert not re.search(r"\(transfer, scratch\)\. \(not run", text)  # scratch ran
+    assert "not run" not in text and "??" not in text
+    assert "(transfer, scratch)." in text  # scratch ran
     for method in ("supervised", "aae", "sgan", "sgan-fm"):
-        assert re.search(rf"\({method}\)\. \(not run in this preset\)", text), method
-    # six of the nine figure slots (accuracy, 3 AAE, 2 GAN, 2 Siamese) are placeholders
-    assert text.count("not run in this preset") >= 8 + 4
+        assert f"({method})." not in text, method
+    assert "Figure 1: Transfer from digits 0" in text  # the only figure is the first
+    assert texlog.undefined_numbers((sandbox / "paper/ms.log").read_text()) == []
 
 
 def test_the_wanted_figures_follow_the_grid(sandbox):

@@ -40,13 +40,30 @@ rule ablation:
         " --outdir $(dirname {output.ablation}) > {log} 2>&1"
 
 
-# What this grid holds: \flran{name} per grid name and \flfig{name} per wanted figure, so that
-# ms.tex prints "(not run in this preset)" for the rest (the lists are params: a grid change reruns it).
+# What this grid holds: flran@name per grid name, flbase@name per registered method it runs, and
+# flfig@name per wanted figure, for ms.tex's \flif and \flfigif: what the grid lacks is left out of
+# the document (the lists are params: a grid change reruns it).
+def grid_bases():
+    """The registered methods the grid's names run (a variant's method), for ms.tex's \\flifmethod."""
+    return list(dict.fromkeys(resolve(config, n).method for n in grid_methods()))
+
+
+def generated_if_made(*names):
+    """paper/generated/<name> for the names some rule makes (a piece another rule file may add later:
+    ms.tex includes it only if it exists)."""
+    def inputs(wc):
+        made = {str(f) for r in workflow.rules for f in r.output}
+        return [f"paper/generated/{n}" for n in names if f"paper/generated/{n}" in made]
+    return inputs
+
+
+
 rule grid_tex:
     output:
         "paper/generated/grid.tex",
     params:
         methods=lambda wc: " ".join(grid_methods()),
+        bases=lambda wc: " ".join(grid_bases()),
         figures=lambda wc: " ".join(wanted_figures()),
     log:
         "logs/paper/grid_tex.log",
@@ -55,6 +72,7 @@ rule grid_tex:
         ENV
     shell:
         "python -m fewlabels.report.paper grid --out {output} --methods {params.methods} --figures {params.figures}"
+        " --bases {params.bases}"
         " > {log} 2>&1"
 
 
@@ -83,12 +101,14 @@ rule paper:
         grid="paper/generated/grid.tex",
         provenance="paper/generated/provenance.tex",
         benchmarks="paper/generated/tab_benchmarks.tex",
+        optional=generated_if_made("tab_hparams.tex"),
     output:
-        "paper/ms.pdf",
+        pdf="paper/ms.pdf",
+        texlog="paper/ms.log",
     log:
         "logs/paper/latexmk.log",
     threads: 1
     conda:
         ENV
     shell:
-        "python -m fewlabels.report.paper --tex {input.tex} --out {output} > {log} 2>&1"
+        "python -m fewlabels.report.paper --tex {input.tex} --out {output.pdf} > {log} 2>&1"

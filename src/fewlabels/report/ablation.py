@@ -27,7 +27,7 @@ import yaml
 
 from ..data import atomic_write
 from .claims import Stats, check_claim, expected_text, paired
-from .latex import macro, tex_escape
+from .latex import fit, macro, styled, tex_escape
 
 PUBLISHED, CORRECTED, NO = "-published", "-corrected", "-no-"
 
@@ -101,30 +101,27 @@ SELECTION = [("final test", "test_accuracy"), ("best test epoch", "best_test_acc
 
 
 def ablation_table(rs: list[dict]) -> str:
+    """Per seed claim: the seed's number, ours as published, each quirk off alone, corrected (pandas
+    Styler; p-columns that sum to less than the text width)."""
     if not rs:
         return r"\textit{No run of a seed's own protocol in this preset (the \texttt{seeds} preset has them).}" + "\n"
-    out = [r"\begin{tabular}{p{3.4cm}p{1.5cm}p{2.4cm}p{4.6cm}p{2.4cm}}", r"\toprule",
-           r"claim & seed & as published & each quirk off alone & corrected \\", r"\midrule"]
-    for r in rs:
-        c = r["claim"]
-        alone = r" \newline ".join(f"\\texttt{{{tex_escape(q)}}}: {cell(v)}" for q, v in r["alone"]) or "--"
-        where = " (val.)" if r["metric"] == "val_accuracy" else ""
-        out.append(" & ".join([tex_escape(c["claim"]) + f" [{tex_escape(c['source'].split(' (')[0])}]{where}",
-                               expected_text(c["expect"], short=True), cell(r["published"]), alone, cell(r["corrected"])]) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n"
+    table = pd.DataFrame([{
+        # the claim and its source are plain text (escaped by Styler); the quirk names are LaTeX here
+        "claim": f"{r['claim']['claim']} [{r['claim']['source'].split(' (')[0]}]"
+                 + (" (val.)" if r["metric"] == "val_accuracy" else ""),
+        "seed": expected_text(r["claim"]["expect"], short=True), "as published": cell(r["published"]),
+        "each quirk off alone": r" \newline ".join(f"\\texttt{{{tex_escape(q)}}}: {cell(v)}" for q, v in r["alone"]) or "--",
+        "corrected": cell(r["corrected"])} for r in rs])
+    return styled(table, "p{3.4cm}p{1.5cm}p{2.4cm}p{4.6cm}p{2.4cm}", escape=["claim"])
 
 
 def selection_table(rs: list[dict]) -> str:
+    """Per seed claim (as published): the final epoch against the epochs a reader of the curves would pick."""
     if not rs:
         return r"\textit{No run of a seed's own protocol in this preset.}" + "\n"
-    out = [r"\begin{tabular}{p{4.2cm}" + "r" * len(SELECTION) + "}", r"\toprule",
-           "claim (as published) & " + " & ".join(lbl for lbl, _ in SELECTION) + r" \\", r"\midrule"]
-    for r in rs:
-        cells = [cell(r["selection"][lbl]).split(" (")[0] for lbl, _ in SELECTION]
-        out.append(tex_escape(r["claim"]["id"]) + " & " + " & ".join(cells) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n"
+    table = pd.DataFrame([{"claim (as published)": r["claim"]["id"],
+                           **{lbl: cell(r["selection"][lbl]).split(" (")[0] for lbl, _ in SELECTION}} for r in rs])
+    return fit(styled(table, "l" + "r" * len(SELECTION), escape=["claim (as published)"]))
 
 
 def macros(rs: list[dict]) -> str:
@@ -183,16 +180,17 @@ def siamese_steps(df: pd.DataFrame, labels: str = "5000") -> list[dict]:
 def siamese_steps_table(rows: list[dict]) -> str:
     if not rows:
         return r"\textit{No run of Geron's exercise in this preset (the \texttt{seeds} preset has them).}" + "\n"
-    out = [r"\begin{tabular}{lrrrr}", r"\toprule",
-           r"protocol & pair acc. & reused & scratch & reused $-$ scratch [95\,\% CI] \\", r"\midrule"]
-    for r in rows:
-        d = r["diff"]
-        dtext = "--" if d is None or not d.n else (f"{d.mean:+.2f}" + (f" [{d.lo:+.2f}, {d.hi:+.2f}]" if d.n > 1 else "")
-                                                   + f" ({d.n})")
-        out.append(" & ".join([tex_escape(r["step"]).replace("  ", r"\quad "), short(r["pairs"]),
-                               short(r["reused"]), short(r["scratch"]), dtext]) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n"
+    def dtext(d):
+        return "--" if d is None or not d.n else (f"{d.mean:+.2f}" + (f" [{d.lo:+.2f}, {d.hi:+.2f}]" if d.n > 1 else "")
+                                                  + f" ({d.n})")
+    table = pd.DataFrame([{"protocol": r["step"], "pair acc.": short(r["pairs"]), "reused": short(r["reused"]),
+                           "scratch": short(r["scratch"]), r"reused $-$ scratch [95\,\% CI]": dtext(r["diff"])}
+                          for r in rows])
+    # an indented step (one setting away from Geron's protocol) keeps its indent after Styler's escaping
+    # (Styler escapes the text first, then the formatter turns the two leading spaces into a \quad)
+    st = table.style.hide(axis="index").format(
+        lambda v: r"\quad " + v.strip() if v.startswith("  ") else v, subset=["protocol"], escape="latex")
+    return fit(st.to_latex(column_format="lrrrr", hrules=True))
 
 
 def short(s: Stats) -> str:
@@ -248,7 +246,10 @@ def main(argv=None) -> None:
     df = pd.read_csv(args.metrics, dtype={"labels": str})
     rs = rows(df, yaml.safe_load(args.claims.read_text())["claims"])
     steps = siamese_steps(df)
-    more = "\n".join([r"\makeatletter", *steps_macros(steps), *which500_macros(df), r"\makeatother"]) + "\n"
+    # what this preset has, for ms.tex's \\flifkey{has/...}: the section and tables are left out without it
+    has = [macro("has/ablation", 1)] if any(len(r["published"]) for r in rs) else []
+    has += [macro("has/siamesesteps", 1)] if steps else []
+    more = "\n".join([r"\makeatletter", *steps_macros(steps), *which500_macros(df), *has, r"\makeatother"]) + "\n"
     for name, text in (("tab_ablation.tex", ablation_table(rs)), ("tab_selection.tex", selection_table(rs)),
                        ("tab_siamese_steps.tex", siamese_steps_table(steps)), ("macros_ablation.tex", macros(rs) + more)):
         atomic_write(args.outdir / name, lambda tmp, t=text: tmp.write_text(t))

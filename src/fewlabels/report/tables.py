@@ -15,8 +15,8 @@ import yaml
 
 from ..data import atomic_write
 from . import fidelity
-from .claims import PairingError, fmt_p, paired, scorecard, t_quantile
-from .latex import macro, tex_escape
+from .claims import NOT_RUN, PairingError, fmt_p, paired, scorecard, t_quantile
+from .latex import fit, macro, styled, tex_escape
 from .figures.common import METHOD_ORDER, beyond_budget
 
 TASK_TITLES = {"mnist10": "MNIST, 10 classes", "digits59": "digits 5--9 (transfer target)",
@@ -47,8 +47,12 @@ def budget_label(b) -> str:
     return "all labels" if str(b) == "all" else f"{b} labels"
 
 
+MAX_BUDGETS = 4  # label-budget columns in one results table
+
+
 def results_table(df: pd.DataFrame) -> str:
-    """One booktabs table per task: methods as rows, label budgets as columns ("all" last)."""
+    """One booktabs table per task (pandas Styler): methods as rows, label budgets as columns ("all"
+    last) under the task's title, each shrunk to the text width when wider, with its labels-used note."""
     s = summary(df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(str)))
     out = []
     for task in [t for t in TASK_TITLES if t in set(s["task"])]:
@@ -58,17 +62,22 @@ def results_table(df: pd.DataFrame) -> str:
         budgets = sorted(t["labels"].unique(), key=budget_key)
         methods = [m for m in METHOD_ORDER if m in set(t["method"])] + \
                   sorted(set(t["method"]) - set(METHOD_ORDER))
-        out += [r"\begin{tabular}{l" + "r" * len(budgets) + "}", r"\toprule",
-                r"\multicolumn{" + str(len(budgets) + 1) + r"}{l}{" + TASK_TITLES[task] + r"} \\",
-                "method & " + " & ".join(budget_label(b) for b in budgets) + r" \\", r"\midrule"]
-        for m in methods:
-            cells = []
-            for b in budgets:
-                r = t[(t["method"] == m) & (t["labels"] == b)]
-                cells.append(cell(*r[["mean", "std", "n"]].iloc[0]) if len(r) else "--")
-            mark = r"$^\dagger$" if m in flagged else ""
-            out.append(tex_escape(m) + mark + " & " + " & ".join(cells) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}", r"\par", labels_used_note(df, task)]
+        cells = t.assign(cell=[cell(*r) for r in t[["mean", "std", "n"]].itertuples(index=False)])
+        grid = cells.pivot(index="method", columns="labels", values="cell").reindex(index=methods, columns=budgets)
+        grid = grid.fillna("--").rename(columns=budget_label)
+        # at most MAX_BUDGETS columns a table: a grid with more budgets is split, not shrunk to nothing
+        for i in range(0, len(budgets), MAX_BUDGETS):
+            part = grid.iloc[:, i:i + MAX_BUDGETS]
+            keep = (part != "--").any(axis=1).to_numpy()  # a method without a run at these budgets: no row
+            names = [m for m, k in zip(methods, keep) if k]
+            # the method's name, escaped by Styler; a dagger (LaTeX) after the ones that used more labels
+            table = pd.DataFrame({"method": names, "": [r"$^\dagger$" if m in flagged else "" for m in names]})
+            table = pd.concat([table, part[keep].reset_index(drop=True)], axis=1)
+            title = TASK_TITLES[task] + ("" if i == 0 else " (continued)")
+            table.columns = pd.MultiIndex.from_tuples([(title, c) for c in table.columns])
+            out.append(fit(styled(table, "l@{}l" + "r" * part.shape[1], escape=[(title, "method")],
+                                  multicol_align="l")))
+        out += [r"\par", labels_used_note(df, task)]
         if flagged & set(methods):
             out.append(r"{\footnotesize $^\dagger$ used more labels than the budget through its first stage "
                        r"(\texttt{siamese}: same/different targets made from the pool's class labels).}")
@@ -156,52 +165,62 @@ def diff_cell(d) -> str:
 
 
 def paired_table(df: pd.DataFrame) -> str:
-    """Each method minus its same-architecture baseline per budget: mean difference [95 % interval]."""
+    """Each method minus its same-architecture baseline per budget: mean difference [95 % interval]
+    (pandas Styler, shrunk to the text width when wider)."""
     rows = paired_rows(df)
-    out = [r"\begin{tabular}{lllrl}", r"\toprule",
-           r"task & method & $-$ baseline & labels & difference (points) [95\,\% CI], $p$, pairs \\",
-           r"\midrule"]
-    for r in rows:
-        d = r["d"]
-        extra = "" if d is None or d.n < 2 else f", $p{'' if d.p < 0.001 else '='}{fmt_p(d.p)}$, {d.n}"
-        out.append(" & ".join([tex_escape(r["task"]), tex_escape(r["method"]), tex_escape(r["baseline"]),
-                               str(r["labels"]), diff_cell(d) + extra]) + r" \\")
     if not rows:
-        out.append(r"\multicolumn{5}{l}{no method and its baseline were both run} \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n"
+        return r"\textit{No method and its baseline were both run in this preset.}" + "\n"
+    def extra(d):
+        return "" if d is None or d.n < 2 else f", $p{'' if d.p < 0.001 else '='}{fmt_p(d.p)}$, {d.n}"
+    table = pd.DataFrame({"task": [r["task"] for r in rows], "method": [r["method"] for r in rows],
+                          "$-$ baseline": [r["baseline"] for r in rows], "labels": [str(r["labels"]) for r in rows],
+                          r"difference (points) [95\,\% CI], $p$, pairs": [diff_cell(r["d"]) + extra(r["d"]) for r in rows]})
+    return fit(styled(table, "lllrl", escape=["task", "method", "$-$ baseline"]))
 
 
-def scorecard_table(verdicts) -> str:
-    out = [r"\setlength{\tabcolsep}{3pt}",
-           r"\begin{tabular}{p{3.0cm}p{2.0cm}p{0.9cm}p{0.8cm}p{1.4cm}p{4.1cm}p{2.1cm}}", r"\toprule",
-           r"claim & source & preset & labels & expected & ours: mean $\pm$ sd [95\,\% CI] (runs) & verdict \\",
-           r"\midrule"]
-    last = None
-    for v in verdicts:
+def scored(verdicts) -> list:
+    """The scorecard's rows that have runs in this preset (a claim that was not run is left out)."""
+    return [v for v in verdicts if v.verdict != NOT_RUN]
+
+
+SCORECARD_CAPTION = r"Scorecard: the sources' claims against our runs (preset \texttt{\fl{preset}})."
+SCORECARD_COLUMNS = "p{3.0cm}p{2.0cm}p{0.9cm}p{0.8cm}p{1.4cm}p{4.1cm}p{2.1cm}"  # 15.9 cm with 3pt gaps
+
+
+def scorecard_table(verdicts, caption: str | None = None) -> str:
+    """The scorecard as a longtable (pandas Styler; it breaks across pages), one row per claim and
+    budget with runs in this preset; ``caption``: LaTeX for the table's caption (and its label
+    tab:scorecard), since a longtable is not put in a float."""
+    rows, last = [], None
+    for v in scored(verdicts):
         first = v.id != last
         last = v.id
         ours = f"{v.ours} \\newline {{\\scriptsize from {tex_escape(v.runs)}}}"
         if v.compare:
             ours += f" \\newline {{\\scriptsize {tex_escape(v.compare)}}}"
-        # seed file names are long: small type, breakable after the underscore and the colon
+        # seed file names are long: small type, breakable after the underscore and the colon (Styler's
+        # escaping cannot add the break points, so this column is escaped here)
         source = re.sub(r"(\d{3}_[0-9a-f]{8})[0-9a-f]{8}\.txt", r"\1...txt", v.source)  # one file per seed
         source = tex_escape(source).replace(r"\_", r"\_\allowbreak ").replace(":", r":\allowbreak ")
-        source = r"{\scriptsize " + source + "}"
-        out.append(" & ".join([tex_escape(v.claim) if first else "", source if first else "",
-                               tex_escape(v.protocol), v.labels, v.expected, ours, tex_escape(v.verdict)]) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n"
+        rows.append({"claim": v.claim if first else "", "source": r"{\scriptsize " + source + "}" if first else "",
+                     "preset": v.protocol, "labels": v.labels, "expected": v.expected,
+                     r"ours: mean $\pm$ sd [95\,\% CI] (runs)": ours, "verdict": v.verdict})
+    if not rows:
+        return r"\textit{No claim of the sources was run in this preset.}" + "\n"
+    table = styled(pd.DataFrame(rows), SCORECARD_COLUMNS, escape=["claim", "preset", "labels", "verdict"],
+                   environment="longtable", caption=caption, label="tab:scorecard" if caption else None)
+    return "{\\setlength{\\tabcolsep}{3pt}\n" + table + "}\n"
 
 
 def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = None) -> str:
     """Every number of the paper's text as a ``\\fl{key}`` macro; ``extra``: more definitions (port fidelity)."""
     lines = [r"% Generated by fewlabels.report.tables from results/metrics.csv; do not edit.",
              r"\makeatletter",
-             r"\providecommand{\fl}[1]{\ifcsname fl@#1\endcsname\csname fl@#1\endcsname\else\textit{not run}\fi}",
-             # a percentage, or "(not run in this preset)" without a dangling percent sign
-             r"\providecommand{\flp}[1]{\ifcsname fl@#1\endcsname\csname fl@#1\endcsname\,\%\else"
-             r"\textit{(not run in this preset)}\fi}",
+             # a number the text asks for that this preset did not make: "??" and a warning in the log
+             # (ms.tex guards every sentence with \\flifkey, so none should be typeset)
+             r"\providecommand{\fl}[1]{\ifcsname fl@#1\endcsname\csname fl@#1\endcsname\else"
+             r"\textbf{??}\GenericWarning{}{fewlabels warning: number #1 undefined}\fi}",
+             r"\providecommand{\flp}[1]{\ifcsname fl@#1\endcsname\csname fl@#1\endcsname\,\%\else\fl{#1}\fi}",
              macro("preset", preset), macro("nruns", int((df["stage"] == "train").sum())),
              macro("nseeds", df["seed"].nunique())]
     devices = sorted(set(df["device_name"]))
@@ -236,6 +255,13 @@ def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = No
             if d.n >= 2:
                 lines += [macro(f"{key}/lo", f"{d.lo:+.2f}"), macro(f"{key}/hi", f"{d.hi:+.2f}"),
                           macro(f"{key}/p", fmt_p(d.p))]
+    # what this preset has, for ms.tex's \\flifkey{has/...}: a section without it is left out
+    if (df["stage"] == "train").any():
+        lines.append(macro("has/results", 1))
+    if any(r["d"] is not None for r in paired_rows(df)):
+        lines.append(macro("has/paired", 1))
+    if scored(verdicts):
+        lines.append(macro("has/scorecard", 1))
     seen = set()
     for v in verdicts:
         keys = [f"claim/{v.id}/{v.labels}"] + ([f"claim/{v.id}"] if v.id not in seen else [])
@@ -264,8 +290,8 @@ def main(argv=None) -> None:
     fid = fidelity.fidelity(claims, df.assign(preset=df["preset"].fillna(args.preset)) if "preset" in df
                             else df.assign(preset=args.preset), fidelity.load(args.originals) if args.originals else [])
     verdicts = fidelity.withhold(verdicts, fid)
-    tex = macros(df, verdicts, args.preset, fidelity.macros(fid))
-    for name, text in (("tab_results.tex", results_table(df)), ("tab_scorecard.tex", scorecard_table(verdicts)),
+    tex = macros(df, verdicts, args.preset, fidelity.macros(fid) + ([macro("has/fidelity", 1)] if fid else []))
+    for name, text in (("tab_results.tex", results_table(df)), ("tab_scorecard.tex", scorecard_table(verdicts, SCORECARD_CAPTION)),
                        ("tab_paired.tex", paired_table(df)), ("tab_fidelity.tex", fidelity.table(fid, claims)),
                        ("macros.tex", tex)):
         atomic_write(args.outdir / name, lambda tmp, t=text: tmp.write_text(t))

@@ -1,0 +1,64 @@
+"""The paper fits its preset (issue 21): no placeholder for what the preset did not run, no box
+wider than the text, and the LaTeX log parser the check and these tests share."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from fewlabels.report import texlog
+
+LOG = r"""(./generated/tab_results.tex
+Overfull \hbox (121.19278pt too wide) in paragraph at lines 1--23
+ [][] 
+ []
+) [4] (./generated/tab_paired.tex)
+Underfull \hbox (badness 10000) in paragraph at lines 15--15
+Overfull \hbox (5.4829pt too wide) in paragraph at lines 15--15
+[]\OT1/cmr/m/n/8 ageron/handson-
+Overfull \vbox (260.29506pt too high) has occurred while \output is active []
+fewlabels warning: number mnist10/supervised/1000/m
+ean undefined.
+"""
+
+
+def test_texlog_reads_overfull_boxes_and_undefined_numbers():
+    boxes = texlog.overfull_boxes(LOG)
+    assert [(b.kind, round(b.pt, 1)) for b in boxes] == [("hbox", 121.2), ("hbox", 5.5), ("vbox", 260.3)]
+    assert boxes[0].where == "in paragraph at lines 1--23"
+    assert boxes[1].context.startswith("[]\\OT1/cmr/m/n/8 ageron")
+    assert [b.pt for b in texlog.too_large(LOG, 10)] == [pytest.approx(121.19278), pytest.approx(260.29506)]
+    # TeX wraps log lines at 79 characters: the key is joined again
+    assert texlog.undefined_numbers(LOG) == ["mnist10/supervised/1000/mean"]
+    assert texlog.overfull_boxes("no boxes here\n") == [] and texlog.undefined_numbers("") == []
+
+
+def test_texlog_check_fails_on_a_wide_box(tmp_path, capsys):
+    log = tmp_path / "ms.log"
+    log.write_text(LOG)
+    with pytest.raises(SystemExit) as e:
+        texlog.main([str(log), "--max-pt", "10"])
+    assert "2 overfull box(es) over 10 pt, 1 undefined number(s)" in str(e.value)
+    log.write_text("Overfull \\hbox (5.4829pt too wide) in paragraph at lines 15--15\n[]x\n")
+    texlog.main([str(log), "--max-pt", "10"])  # no exit: within the limit
+    assert "overfull hbox 5.5 pt" in capsys.readouterr().out
+
+
+def pdf_text(pdf) -> str:
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs pdftotext")
+def test_smoke_paper_has_no_placeholder_and_fits_the_page(smoke_run):
+    """The smoke preset's PDF (the suite's end-to-end build): only what it ran, nothing that reads
+    "not run", no undefined number, and no box more than 10 pt wider (or taller) than the page."""
+    text = pdf_text(smoke_run / "paper/ms.pdf")
+    assert "not run" not in text
+    assert "??" not in text
+    log = (smoke_run / "paper/ms.log").read_text(errors="replace")
+    assert texlog.undefined_numbers(log) == []
+    assert texlog.too_large(log, 10.0) == []
