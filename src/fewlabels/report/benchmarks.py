@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..data import atomic_write
 from .figures.common import METHOD_ORDER
-from .latex import tex_escape
+from .latex import fit, styled
 
 COLUMNS = ["stage", "task", "method", "labels", "seed", "device", "device_name", "wall_s", "max_rss_mb",
            "cpu_time_s", "train_s", "samples_per_s", "runs_per_job"]
@@ -77,16 +77,16 @@ def _num(v, fmt: str) -> str:
 
 
 def table(df: pd.DataFrame) -> str:
-    """Booktabs table: one row per (stage, method, device); CPU and GPU rows side by side when both exist."""
-    out = [r"\begin{tabular}{lllrrrrr}", r"\toprule",
-           r"stage & method & device & runs & wall (s) & max wall (s) & peak RSS (MB) & samples/s \\",
-           r"\midrule"]
-    for _, r in summary(df).iterrows():
-        out.append(" & ".join([r["stage"], tex_escape(r["method"]), tex_escape(r["device"].upper()), str(r["runs"]),
-                               _num(r["wall_mean"], ".1f"), _num(r["wall_max"], ".1f"), _num(r["rss_max"], ".0f"),
-                               _num(r["samples_per_s"], ".0f")]) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n"
+    """Booktabs table (pandas Styler): one row per (stage, method, device); CPU and GPU rows side by
+    side when both exist; shrunk to the text width when wider."""
+    s = summary(df)
+    rows = pd.DataFrame({
+        "stage": s["stage"].astype(str), "method": s["method"].astype(str),
+        "device": s["device"].astype(str).str.upper(), "runs": s["runs"].astype(str),
+        "wall (s)": [_num(v, ".1f") for v in s["wall_mean"]], "max wall (s)": [_num(v, ".1f") for v in s["wall_max"]],
+        "peak RSS (MB)": [_num(v, ".0f") for v in s["rss_max"]],
+        "samples/s": [_num(v, ".0f") for v in s["samples_per_s"]]})
+    return fit(styled(rows, "lllrrrrr", escape=["stage", "method", "device"]))
 
 
 def main(argv=None) -> None:
