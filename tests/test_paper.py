@@ -59,6 +59,54 @@ def test_smoke_paper_has_no_placeholder_and_fits_the_page(smoke_run):
     text = pdf_text(smoke_run / "paper/ms.pdf")
     assert "not run" not in text
     assert "??" not in text
+    abstract = text.split("Abstract", 1)[1].split("1 Question", 1)[0]
+    assert re.search(r"reaches \d+\.\d %", abstract), abstract  # the headline numbers (summary.py)
     log = (smoke_run / "paper/ms.log").read_text(errors="replace")
     assert texlog.undefined_numbers(log) == []
     assert texlog.too_large(log, 10.0) == []
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def archive_inputs(name):
+    import pandas as pd
+    import yaml
+
+    from fewlabels.report import fidelity
+    df = pd.read_csv(REPO / "results" / name / "metrics.csv", dtype={"labels": str})
+    claims = yaml.safe_load((REPO / "paper/claims.yaml").read_text())["claims"]
+    return df, claims, fidelity.load(REPO / "paper/original_code.yaml")
+
+
+def test_the_seeds_abstract_states_the_findings():
+    """Issue 21, item 3: the seeds archive's abstract says which claims held, which did not and which
+    were withheld, with at least three measured numbers and the largest quirk, as the scorecard has them."""
+    from fewlabels.report import summary
+    from fewlabels.report.claims import scorecard
+    df, claims, originals = archive_inputs("archive-seeds")
+    abstract, table = summary.write(df, claims, "seeds", originals)
+    fs = summary.findings(claims, df, "seeds", originals)
+    counts = {o: sum(f.outcome == o for f in fs) for o in (summary.HELD, summary.NOT_HELD, summary.WITHHELD)}
+    assert counts[summary.HELD] and counts[summary.NOT_HELD] and counts[summary.WITHHELD]
+    assert (f"{counts[summary.HELD]} held, {counts[summary.NOT_HELD]} did not" in abstract
+            and f"{counts[summary.WITHHELD]} had" in abstract)
+    assert len(re.findall(r"\d+\.\d\\,\\%", abstract)) >= 3  # measured results, not words
+    # every number stated is the scorecard's mean, and the withheld ones are the scorecard's withheld
+    verdicts = {v.claim: v for v in scorecard(claims, df, "seeds") if v.stats is not None and v.stats.n}
+    for f in fs:
+        assert f"{f.ours:.1f}" in abstract and verdicts[f.claim].stats.mean == pytest.approx(f.ours)
+    biggest = summary.quirk_effects(claims, df)[0]
+    assert f"\\texttt{{{biggest.quirk.replace('_', chr(92) + '_')}}}" in abstract and f"{biggest.effect:+.1f}" in abstract
+    assert r"\label{tab:summary}" in table and r"\toprule" in table and table.count(r" \\") >= len(fs) + 1
+
+
+def test_a_preset_without_claims_gets_its_headline_numbers():
+    from fewlabels.report import summary
+    df, claims, originals = archive_inputs("archive")
+    assert summary.findings(claims, df, "quick", originals) == []  # quick's runs test no claim's protocol
+    abstract, table = summary.write(df, claims, "quick", originals)
+    best = df[(df["task"] == "mnist10") & (df["labels"] == "1000") & (df["stage"] == "train")]
+    top = (100 * best.groupby("method")["test_accuracy"].mean()).sort_values().index[-1]
+    assert f"\\texttt{{{top}}}, reaches" in abstract and "supervised" in abstract
+    assert "headline numbers" in table

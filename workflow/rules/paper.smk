@@ -40,6 +40,28 @@ rule ablation:
         " --outdir $(dirname {output.ablation}) > {log} 2>&1"
 
 
+# The findings up front: the abstract's measured sentences and the summary table (which claims held,
+# which did not, which were withheld, the largest quirk; the headline numbers in a preset without claims).
+rule summary_tex:
+    input:
+        metrics="results/metrics.csv",
+        claims="paper/claims.yaml",
+        originals="paper/original_code.yaml",
+    output:
+        abstract="paper/generated/abstract.tex",
+        table="paper/generated/tab_summary.tex",
+    params:
+        preset=lambda wc: config["preset"],
+    log:
+        "logs/paper/summary.log",
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "python -m fewlabels.report.summary --metrics {input.metrics} --claims {input.claims}"
+        " --originals {input.originals} --preset {params.preset} --outdir $(dirname {output.abstract}) > {log} 2>&1"
+
+
 # What this grid holds: flran@name per grid name, flbase@name per registered method it runs, and
 # flfig@name per wanted figure, for ms.tex's \flif and \flfigif: what the grid lacks is left out of
 # the document (the lists are params: a grid change reruns it).
@@ -101,6 +123,7 @@ rule paper:
         grid="paper/generated/grid.tex",
         provenance="paper/generated/provenance.tex",
         benchmarks="paper/generated/tab_benchmarks.tex",
+        summary=rules.summary_tex.output,
         optional=generated_if_made("tab_hparams.tex"),
     output:
         pdf="paper/ms.pdf",

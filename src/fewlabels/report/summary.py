@@ -1,0 +1,240 @@
+"""The findings up front: the abstract's measured sentences (``abstract.tex``) and the summary table
+(``tab_summary.tex``), from the same metrics, claims and port-fidelity measurements as the scorecard.
+
+In a preset that tests the sources' claims under their own protocol (``seeds``): which claims held,
+which did not, which had their verdict withheld because the port differs from the seed's own code
+(fidelity.withhold), the measured numbers behind them, and the largest effect of a single quirk
+(ablation.rows: a quirk switched off alone against the runs as published). In any other preset
+(``quick``, ``smoke``, a subset): the grid's headline numbers, the baseline and the best method at
+each task's largest label budget, and the paired differences to same-architecture baselines.
+
+``python -m fewlabels.report.summary --metrics results/metrics.csv --claims paper/claims.yaml
+--originals paper/original_code.yaml --preset seeds --outdir paper/generated``
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..data import atomic_write
+from . import ablation, fidelity
+from .claims import expected_text, scorecard
+from .latex import fit, macro, styled, tex_escape
+from .tables import budget_key, paired_rows, summary as accuracy_summary
+
+HELD, NOT_HELD, WITHHELD, OPEN = "held", "did not hold", "withheld", "inconclusive"
+
+
+@dataclass
+class Finding:
+    id: str
+    claim: str           # the claim's text
+    short: str           # its name, the text before the colon
+    expected: str        # LaTeX
+    ours: float | None   # mean (%, or points for a paired claim)
+    paired: bool
+    outcome: str         # HELD, NOT_HELD, WITHHELD, OPEN
+    verdict: str         # the scorecard's words
+
+
+def outcome(verdict: str) -> str | None:
+    """The scorecard verdict as one of the four outcomes; None for a reference, a run under another
+    protocol or a claim without runs (no verdict to report)."""
+    if verdict.startswith(fidelity.WITHHELD):
+        return WITHHELD
+    if verdict.startswith("not reproduced"):
+        return NOT_HELD
+    if verdict.startswith("reproduced"):
+        return HELD
+    if verdict.startswith("inconclusive"):
+        return OPEN
+    return None
+
+
+def findings(claims: list[dict], df: pd.DataFrame, preset: str, originals: list[dict]) -> list[Finding]:
+    """One Finding per (claim, budget) that has a verdict under its own protocol in this preset."""
+    verdicts = scorecard(claims, df, preset)
+    dfp = df.assign(preset=df["preset"].fillna(preset)) if "preset" in df else df.assign(preset=preset)
+    verdicts = fidelity.withhold(verdicts, fidelity.fidelity(claims, dfp, originals))
+    by_id = {c["id"]: c for c in claims}
+    out = []
+    for v in verdicts:
+        o = outcome(v.verdict)
+        if o is None or v.stats is None or not v.stats.n:
+            continue
+        c = by_id[v.id]
+        out.append(Finding(v.id, v.claim, v.claim.split(":")[0].strip(), expected_text(c["expect"], short=True),
+                           v.stats.mean, "beats" in c["expect"], o, v.verdict))
+    return out
+
+
+@dataclass
+class QuirkEffect:
+    claim: str           # the claim's short name
+    quirk: str
+    published: float
+    alone: float
+
+    @property
+    def effect(self) -> float:
+        return self.alone - self.published
+
+
+def quirk_effects(claims: list[dict], df: pd.DataFrame) -> list[QuirkEffect]:
+    """Each quirk switched off alone against the runs as published (means over seeds), largest first."""
+    out = []
+    for r in ablation.rows(df, claims):
+        if not len(r["published"]):
+            continue
+        for q, v in r["alone"]:
+            if len(v) and not q.startswith("training quirks"):  # the corrected model: not one quirk
+                out.append(QuirkEffect(r["claim"]["claim"].split(":")[0].strip(), q, r["published"].mean(), v.mean()))
+    return sorted(out, key=lambda e: -abs(e.effect))
+
+
+def _ours(f: Finding) -> str:
+    return f"${f.ours:+.1f}$ points" if f.paired else f"{f.ours:.1f}\\,\\%"
+
+
+def _names(fs: list[Finding]) -> str:
+    names = [tex_escape(f.short) for f in fs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def claims_abstract(fs: list[Finding], effects: list[QuirkEffect]) -> str:
+    """The abstract's result sentences for a preset with seed claims: counts, the claims by outcome
+    with their measured numbers, and the largest single-quirk effect."""
+    groups = {o: [f for f in fs if f.outcome == o] for o in (HELD, NOT_HELD, WITHHELD, OPEN)}
+    n = len(fs)
+    parts = [f"Of the {n} claim{'s' if n != 1 else ''} of the sources that this preset tests under their own "
+             f"protocol, {len(groups[HELD])} held, {len(groups[NOT_HELD])} did not"
+             + (f", {len(groups[OPEN])} {'was' if len(groups[OPEN]) == 1 else 'were'} inconclusive" if groups[OPEN] else "")
+             + f" and {len(groups[WITHHELD])} had {'its' if len(groups[WITHHELD]) == 1 else 'their'} verdict "
+             "withheld because our port differs from the seed's own code."]
+
+    def listed(fs_):
+        return "; ".join(f"{tex_escape(f.short)}, {_ours(f)} against {f.expected}" for f in fs_)
+    if groups[HELD]:
+        parts.append(f"Held: {listed(groups[HELD])}.")
+    if groups[NOT_HELD]:
+        parts.append(f"Did not hold: {listed(groups[NOT_HELD])}.")
+    if groups[OPEN]:
+        parts.append(f"Inconclusive: {listed(groups[OPEN])}.")
+    if groups[WITHHELD]:
+        parts.append(f"Withheld: {listed(groups[WITHHELD])}.")
+    if effects:
+        e = effects[0]
+        parts.append(f"The largest effect of a single quirk of the seeds' code: switching off "
+                     f"\\texttt{{{tex_escape(e.quirk)}}} alone in {tex_escape(e.claim)} moves our number from "
+                     f"{e.published:.1f} to {e.alone:.1f} (${e.effect:+.1f}$ points).")
+    return " ".join(parts)
+
+
+def headline(df: pd.DataFrame) -> list[dict]:
+    """Per task, at its largest numeric label budget: the baseline (supervised, or scratch on
+    digits 5-9) and the best method (mean test accuracy over seeds)."""
+    s = accuracy_summary(df[df["stage"] == "train"].assign(labels=lambda d: d["labels"].astype(str)))
+    out = []
+    for task, t in s.groupby("task", sort=False):
+        numeric = sorted((b for b in set(t["labels"]) if b != "all"), key=budget_key)
+        if not numeric:
+            continue
+        at = t[t["labels"] == numeric[-1]].sort_values("mean", ascending=False)
+        base = at[at["method"].isin(["supervised", "scratch"])]
+        out.append({"task": task, "labels": numeric[-1], "best": at.iloc[0],
+                    "baseline": base.iloc[0] if len(base) else None})
+    return out
+
+
+def grid_abstract(df: pd.DataFrame) -> str:
+    """The abstract's result sentences for a preset without seed claims: the headline numbers."""
+    parts = []
+    for h in headline(df):
+        b, base = h["best"], h["baseline"]
+        s = (f"On \\texttt{{{h['task']}}} with {int(h['labels']):,} labels the best method here, \\texttt{{{tex_escape(b['method'])}}}, "
+             f"reaches {b['mean']:.1f}\\,\\% ({int(b['n'])} seed{'s' if b['n'] != 1 else ''})")
+        if base is not None and base["method"] != b["method"]:
+            s += f", against {base['mean']:.1f}\\,\\% for \\texttt{{{tex_escape(base['method'])}}}"
+        parts.append(s + ".")
+    diffs = [r for r in paired_rows(df) if r["d"] is not None and r["d"].n >= 2]
+    if diffs:
+        r = max(diffs, key=lambda r: abs(r["d"].mean))
+        d = r["d"]
+        parts.append(f"The largest paired difference to a same-architecture baseline is "
+                     f"\\texttt{{{tex_escape(r['method'])}}} $-$ \\texttt{{{tex_escape(r['baseline'])}}} at "
+                     f"{r['labels']} labels: ${d.mean:+.1f}$ points (95\\,\\% interval ${d.lo:+.1f}$ to ${d.hi:+.1f}$).")
+    if not parts:
+        return "This preset has no labeled-budget run to summarise."
+    return " ".join(parts) + (" These runs use the preset's short schedules: they test the workflow, not the "
+                              "sources' claims, whose protocols the \\texttt{seeds} preset runs.")
+
+
+def claims_table(fs: list[Finding], effects: list[QuirkEffect]) -> str:
+    largest = {}
+    for e in effects:  # effects are sorted: the first per claim is its largest
+        largest.setdefault(e.claim, e)
+    rows = [{"claim": f.claim, "seed": f.expected, "ours (as published)": _ours(f), "outcome": f.outcome,
+             "largest quirk (off alone)": (f"\\texttt{{{tex_escape(largest[f.short].quirk)}}}: "
+                                           f"${largest[f.short].effect:+.1f}$") if f.short in largest else "--"}
+            for f in fs]
+    return styled(pd.DataFrame(rows), "p{5.2cm}p{1.5cm}p{2.0cm}p{1.7cm}p{3.8cm}", escape=["claim", "outcome"])
+
+
+def grid_table(df: pd.DataFrame) -> str:
+    rows = []
+    for h in headline(df):
+        for who, r in (("baseline", h["baseline"]), ("best", h["best"])):
+            if r is not None and not (who == "best" and h["baseline"] is not None and r["method"] == h["baseline"]["method"]):
+                rows.append({"task": h["task"], "labels": h["labels"], "": who, "method": r["method"],
+                             "test accuracy (\\%)": f"{r['mean']:.2f}" + (f" $\\pm$ {r['std']:.2f}" if r["n"] > 1 else ""),
+                             "seeds": str(int(r["n"]))})
+    if not rows:
+        return ""
+    return fit(styled(pd.DataFrame(rows), "llllrr", escape=["task", "labels", "", "method"]))
+
+
+def write(df: pd.DataFrame, claims: list[dict], preset: str, originals: list[dict]) -> tuple[str, str]:
+    """(abstract.tex, tab_summary.tex)."""
+    fs = findings(claims, df, preset, originals)
+    effects = quirk_effects(claims, df)
+    if fs:
+        text = claims_abstract(fs, effects)
+        tab = claims_table(fs, effects)
+        caption = ("The findings: each claim of the sources tested under its own protocol, the seed's number, ours "
+                   "as published (mean over seeds; points for a paired claim), the outcome (``withheld'': the "
+                   "port differs from the seed's own code) and the quirk whose switching off alone moves the "
+                   "number most (points).")
+    else:
+        text, tab = grid_abstract(df), grid_table(df)
+        caption = ("The headline numbers: at each task's largest label budget, the baseline and the best method "
+                   "of this preset (mean $\\pm$ sd over seeds).")
+    abstract = "% Generated by fewlabels.report.summary; do not edit.\n" + text + "\n"
+    if not tab:
+        return abstract, "% Generated by fewlabels.report.summary: nothing to summarise in this preset.\n"
+    table = ("% Generated by fewlabels.report.summary; do not edit.\n\\begin{table}[H]\n\\centering\n\\small\n"
+             + tab + f"\\caption{{{caption}}}\n\\label{{tab:summary}}\n\\end{{table}}\n")
+    return abstract, table
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.summary", description=__doc__)
+    p.add_argument("--metrics", required=True, type=Path)
+    p.add_argument("--claims", required=True, type=Path)
+    p.add_argument("--originals", type=Path, default=None)
+    p.add_argument("--preset", required=True)
+    p.add_argument("--outdir", required=True, type=Path)
+    args = p.parse_args(argv)
+    df = pd.read_csv(args.metrics, dtype={"labels": str})
+    claims = yaml.safe_load(args.claims.read_text())["claims"]
+    abstract, table = write(df, claims, args.preset, fidelity.load(args.originals) if args.originals else [])
+    for name, text in (("abstract.tex", abstract), ("tab_summary.tex", table)):
+        atomic_write(args.outdir / name, lambda tmp, t=text: tmp.write_text(t))
+
+
+if __name__ == "__main__":
+    main()
