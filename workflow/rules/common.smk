@@ -115,10 +115,7 @@ FIGURE_NEEDS = {
     "fig_siamese_embedding": ["siamese"],
     "fig_gan_samples": ["sgan|sgan-fm"],
     "fig_gan_curves": ["sgan|sgan-fm"],
-    # the seed claims' forest plot (figures/verdicts.py): the seeds' as-published variants, or in a
-    # preset without them the registered methods the claims fall back to (drawn as "protocol differs")
-    "fig_forest": ["supervised-004-published|transfer-002-published|siamese-000-published|sgan-001-published"
-                   "|supervised|aae|sgan|transfer|scratch|siamese|linear|conv"],
+    # fig_forest and fig_seed_curves: figures.smk (the forest's needs depend on the grid)
 }
 
 
