@@ -139,6 +139,21 @@ def grid_methods():
     return list(dict.fromkeys(r["method"] for r in RUNS))
 
 
+# ---- the paper (workflow/rules/paper.smk) ----
+def grid_bases():
+    """The registered methods the grid's names run (a variant's method), for ms.tex's \\flifmethod."""
+    return list(dict.fromkeys(resolve(config, n).method for n in grid_methods()))
+
+
+def generated_if_made(*names):
+    """paper/generated/<name> for the names the workflow makes (a piece another file may add later;
+    ms.tex includes it only when it exists)."""
+    def inputs(wc):
+        made = {str(f) for r in workflow.rules for f in r.output}
+        return [f"paper/generated/{n}" for n in names if f"paper/generated/{n}" in made]
+    return inputs
+
+
 def figure_run(method, task="mnist10"):
     """The run whose checkpoint a method's figures are drawn from: the first seed at the
     largest budget of the grid for that method (figures never train anything themselves)."""

@@ -65,21 +65,6 @@ rule summary_tex:
 # What this grid holds: flran@name per grid name, flbase@name per registered method it runs, and
 # flfig@name per wanted figure, for ms.tex's \flif and \flfigif: what the grid lacks is left out of
 # the document (the lists are params: a grid change reruns it).
-def grid_bases():
-    """The registered methods the grid's names run (a variant's method), for ms.tex's \\flifmethod."""
-    return list(dict.fromkeys(resolve(config, n).method for n in grid_methods()))
-
-
-def generated_if_made(*names):
-    """paper/generated/<name> for the names some rule makes (a piece another rule file may add later:
-    ms.tex includes it only if it exists)."""
-    def inputs(wc):
-        made = {str(f) for r in workflow.rules for f in r.output}
-        return [f"paper/generated/{n}" for n in names if f"paper/generated/{n}" in made]
-    return inputs
-
-
-
 rule grid_tex:
     output:
         "paper/generated/grid.tex",
