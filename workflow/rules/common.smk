@@ -99,10 +99,10 @@ def method_source(name):
 #   "aae"             a run of that grid name (method or variant) is in the grid
 #   "sgan|sgan-fm"    a run of at least one of them
 #   "@mnist10"        any training run on that task
-# A figure whose requirements fail is not asked for, and paper/ms.tex shows "(not run in this
-# preset)" in its place (\flgraphics, from paper/generated/grid.tex). A new figure needs its rule
-# (figures.smk, input functions that raise for absent methods are fine: they are only evaluated
-# for wanted figures) and ONE entry here; ms.tex includes it with \flgraphics{fig_name}.
+# A figure whose requirements fail is not asked for, and paper/ms.tex leaves it out of the document
+# (\flfigif, from paper/generated/grid.tex). A new figure needs its rule (figures.smk, input
+# functions that raise for absent methods are fine: they are only evaluated for wanted figures) and
+# ONE entry here; ms.tex includes it with \flfigif{fig_name}{...a figure environment...}.
 FIGURE_NEEDS = {
     "fig_accuracy": ["@mnist10"],
     "fig_aae_latent": ["aae"],
