@@ -53,6 +53,10 @@ else:
             "results/config.json",
         params:
             config=lambda wc: shlex.quote(json.dumps(config, sort_keys=True)),
+        log:
+            "logs/config_json.log",
         localrule: True
+        conda:
+            ENV
         shell:
-            "printf '%s\\n' {params.config} > {output}"
+            "printf '%s\\n' {params.config} > {output} 2> {log}"

@@ -268,3 +268,18 @@ def vae_model(wc=None):
     if not any(r["method"] == "vae" for r in RUNS):
         raise ValueError("the grid has no vae run, whose first stage the latent figure needs")
     return f"results/pretrain/vae-pretrain/seed{config['seeds'][0]}/model.pt"
+
+
+def seed_curve_files(wc=None):
+    """history.csv and metrics.json of the grid's as-published runs that fig_seed_curves draws
+    (figures/verdicts.py SEED_CURVE_RUNS). In archive mode only those the archive holds (the `seeds`
+    archive holds tables only: the figure then shows the seeds' own code and their prints alone);
+    `snakemake archive` collects them, since they are inputs of this rule."""
+    from fewlabels.report.figures.verdicts import SEED_CURVE_RUNS
+
+    dirs = [run_dir(r) for r in RUNS if r["method"] in SEED_CURVE_RUNS]
+    dirs += [f"results/pretrain/{s}/seed{seed}" for s, seed in pretrain_stages() if s in SEED_CURVE_RUNS]
+    files = [f"{d}/{name}" for d in dirs for name in ("history.csv", "metrics.json")]
+    if config["archive"]:
+        files = [f for f in files if os.path.exists(f"{ARCHIVE}/{f[len('results/'):]}")]
+    return files
