@@ -158,8 +158,9 @@ def provenance_tex(df) -> str:
                    + r": numbers from different versions may not be comparable. Runs per code fingerprint:")
         out.append(r"\begin{itemize}")
         for sha, g in groups:
-            methods = ", ".join(sorted(set(g["method"].astype(str))))
-            out.append(r"\item " + _tt(sha) + f": {len(g)} run(s) of " + _tt(methods))
+            # one \texttt per name, so that a line can break between names (a long list overran the page)
+            methods = ", ".join(_tt(m) for m in sorted(set(g["method"].astype(str))))
+            out.append(r"\item " + _tt(sha) + f": {len(g)} run(s) of " + methods)
         out.append(r"\end{itemize}")
     for col, what in (("cpu_capability", "CPU capability"), ("blas", "BLAS"), ("onednn", "oneDNN"),
                       ("gpu", "GPU")):
