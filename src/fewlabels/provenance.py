@@ -156,7 +156,7 @@ def provenance_tex(df) -> str:
         out.append(r"\paragraph{Code.} \textbf{These runs mix " + str(len(groups) + (missing > 0))
                    + r" versions of the code}" + (f" ({missing} run(s) record no fingerprint)" if missing else "")
                    + r": numbers from different versions may not be comparable. Runs per code fingerprint:")
-        out.append(r"\begin{itemize}")
+        out.append(r"\begin{itemize}\raggedright")
         for sha, g in groups:
             # one \texttt per name, so that a line can break between names (a long list overran the page)
             methods = ", ".join(_tt(m) for m in sorted(set(g["method"].astype(str))))
