@@ -88,7 +88,8 @@ def test_the_seeds_abstract_states_the_findings():
     abstract, table = summary.write(df, claims, "seeds", originals)
     fs = summary.findings(claims, df, "seeds", originals)
     counts = {o: sum(f.outcome == o for f in fs) for o in (summary.HELD, summary.NOT_HELD, summary.WITHHELD)}
-    assert counts[summary.HELD] and counts[summary.NOT_HELD] and counts[summary.WITHHELD]
+    # (since the re-runs under read_data_sets' split no port differs, so none is withheld: the count says 0)
+    assert counts[summary.HELD] and counts[summary.NOT_HELD]
     assert (f"{counts[summary.HELD]} held, {counts[summary.NOT_HELD]} did not" in abstract
             and f"{counts[summary.WITHHELD]} had" in abstract)
     assert len(re.findall(r"\d+\.\d\\,\\%", abstract)) >= 3  # measured results, not words
@@ -107,6 +108,9 @@ def test_a_preset_without_claims_gets_its_headline_numbers():
     assert summary.findings(claims, df, "quick", originals) == []  # quick's runs test no claim's protocol
     abstract, table = summary.write(df, claims, "quick", originals)
     best = df[(df["task"] == "mnist10") & (df["labels"] == "1000") & (df["stage"] == "train")]
-    top = (100 * best.groupby("method")["test_accuracy"].mean()).sort_values().index[-1]
+    # the best among methods that used no labels beyond the budget (siamese's pair stage did)
+    within = best[best["labels_used"] <= 1000]
+    top = (100 * within.groupby("method")["test_accuracy"].mean()).sort_values().index[-1]
     assert f"\\texttt{{{top}}}, reaches" in abstract and "supervised" in abstract
+    assert "\\texttt{siamese}, reaches" not in abstract and "beyond the budget" in abstract
     assert "headline numbers" in table
