@@ -194,7 +194,8 @@ def siamese_steps_table(rows: list[dict]) -> str:
 
 
 def short(s: Stats) -> str:
-    return "--" if not s.n else f"{s.mean:.2f}" + (f" $\\pm$ {s.sd:.2f}" if s.n > 1 else "") + f" ({s.n})"
+    """mean $\\pm$ sd (n) of a sample; no sd for one value, or for a typed mean whose sd is unknown."""
+    return "--" if not s.n else f"{s.mean:.2f}" + (f" $\\pm$ {s.sd:.2f}" if s.n > 1 and s.sd is not None else "") + f" ({s.n})"
 
 
 def steps_macros(rows: list[dict]) -> list[str]:

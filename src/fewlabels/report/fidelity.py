@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from .ablation import short
 from .claims import Stats, Verdict, select
 from .latex import macro, tex_escape
 
@@ -106,12 +107,6 @@ def withhold(verdicts: list[Verdict], rows: list[Fidelity]) -> list[Verdict]:
     return verdicts
 
 
-def _cell(s: Stats) -> str:
-    if not s.n:
-        return "--"
-    return f"{s.mean:.2f}" + (f" $\\pm$ {s.sd:.2f}" if s.sd is not None and s.n > 1 else "") + f" ({s.n})"
-
-
 def table(rows: list[Fidelity], claims: list[dict]) -> str:
     """The port-fidelity table (LaTeX): per claim, the original code's mean +- sd (n), the port as
     published, the Welch interval of the difference and the status."""
@@ -120,8 +115,8 @@ def table(rows: list[Fidelity], claims: list[dict]) -> str:
     text = {c["id"]: c["claim"] for c in claims}
     df = pd.DataFrame([{
         "claim": f"{text.get(f.claim, f.claim)} [{f.claim}]",
-        "seed's own code": _cell(f.original),
-        "port as published": _cell(f.port),
+        "seed's own code": short(f.original),
+        "port as published": short(f.port),
         "port $-$ original [95\\,\\% CI]": "--" if f.diff is None else f"${f.diff:+.2f}$ [${f.lo:+.2f}$, ${f.hi:+.2f}$]",
         "": f.status} for f in rows])
     df["claim"] = df["claim"].map(tex_escape)
