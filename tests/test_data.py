@@ -266,6 +266,33 @@ def test_tf1_split_for_seed004_and_geron(tmp_path, mnist_path, mnist):
         D.load_task(mnist_path, out, "cpu", label_draw="head")
 
 
+def test_keras_split_and_train_test_split_are_seed001s_draw(tmp_path, mnist_path, mnist):
+    """Seed 001 loads all 60,000 training images (keras.datasets.mnist, 001:13-14) and calls
+    ``train_test_split(train_x, train_y, train_size=0.015, test_size=0.985)`` (001:43-45): 900 labeled
+    images from all 60,000, unstratified, and the other 59,100 unlabeled. With the run's seed as
+    ``random_state`` the port takes exactly sklearn's images."""
+    from sklearn.model_selection import train_test_split
+
+    xtr, ytr = mnist["x_train"].reshape(60000, -1), mnist["y_train"]
+    out = tmp_path / "s.npz"
+    for seed in (0, 3):
+        D.make_split(mnist_path, out, "mnist10", 900, seed=seed)
+        t = D.load_task(mnist_path, out, "cpu", label_draw="train_test_split", data_split="keras",
+                        unlabeled="rest")
+        sup, unsup = train_test_split(np.arange(60000), train_size=0.015, test_size=0.985, random_state=seed)
+        assert len(sup) == 900 and len(unsup) == 59100
+        assert np.array_equal(_rows(t.x_lab), xtr[np.sort(sup)])
+        assert np.array_equal(t.y_lab.numpy(), ytr[np.sort(sup)])
+        assert np.array_equal(_rows(t.x_pool), xtr[np.sort(unsup)])
+    # the draw reaches the 5,000 images the protocol holds out, which the 55,000-image pool never does
+    val = D.validation_indices(ytr)
+    assert np.isin(np.sort(sup), val).any()
+    # unbalanced classes, as an unstratified draw gives them
+    assert len(set(np.bincount(ytr[sup], minlength=10))) > 1
+    with pytest.raises(ValueError, match="data_split"):
+        D.load_task(mnist_path, out, "cpu", data_split="keras2")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="names open files through /proc")
 def test_atomic_write_flushes_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
     """A checkpoint or metrics file is on the disk before the rename publishes it (a crash of the machine

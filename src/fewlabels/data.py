@@ -327,6 +327,13 @@ def label_subset(balanced: np.ndarray, task_pool: np.ndarray, draw: str, seed: i
     if draw == "random":
         # a stream of its own, so the draw does not change when the balanced split's code does
         return np.sort(np.random.default_rng([seed, 1]).choice(np.sort(task_pool), n, replace=False))
+    if draw == "train_test_split":
+        # sklearn's train_test_split(train_size=n/N, test_size=1-n/N, random_state=seed) permutes the N
+        # images with RandomState(seed) and keeps the permutation's last n as its "train" part
+        # (ShuffleSplit: test = perm[:N-n], train = perm[N-n:]); seed 001 calls it (001:43-45)
+        ordered = np.sort(task_pool)
+        perm = np.random.RandomState(seed).permutation(len(ordered))
+        return np.sort(ordered[perm[len(ordered) - n:]])
     if draw == "first":
         after = np.sort(task_pool)
         after = after[after >= offset]
@@ -334,7 +341,7 @@ def label_subset(balanced: np.ndarray, task_pool: np.ndarray, draw: str, seed: i
             raise ValueError(f"label_draw 'first' from training index {offset}: only {len(after)} images of the "
                              f"task are left, {n} asked for; lower label_offset")
         return after[:n]
-    raise ValueError(f"label_draw must be 'balanced', 'random' or 'first', got {draw!r}")
+    raise ValueError(f"label_draw must be 'balanced', 'random', 'train_test_split' or 'first', got {draw!r}")
 
 
 def tf1_split(n_train: int = 60000) -> tuple[np.ndarray, np.ndarray]:
@@ -346,7 +353,15 @@ def tf1_split(n_train: int = 60000) -> tuple[np.ndarray, np.ndarray]:
     return idx[:VALIDATION_SIZE], idx[VALIDATION_SIZE:]
 
 
-DATA_SPLITS = ("protocol", "tf1")
+def keras_split(y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, pool) for a seed that reads MNIST with ``keras.datasets.mnist.load_data()`` and holds
+    nothing out (seed 001, 001:13-14): the pool is all 60,000 training images. Such a seed has no
+    validation set; the protocol's validation images are kept for the history's monitoring curve only
+    (they lie inside the pool; the schedule is fixed, so nothing is chosen on them)."""
+    return validation_indices(y_train), np.arange(len(y_train))
+
+
+DATA_SPLITS = ("protocol", "tf1", "keras")
 TASK_KEYS = ("label_draw", "unlabeled", "data_split", "label_offset")  # the hparams load_task reads
 
 
@@ -396,6 +411,7 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
     labeled images are the first ones of the training file, i.e. the tf1 validation images (Geron's
     exercise 10 trains its classifiers on ``X_valid``); monitoring then uses the protocol's
     validation images that lie in the tf1 pool (the exercise has no validation set).
+    ``data_split="keras"``: every training image is in the pool (``keras_split``, seed 001).
     """
     import torch
 
@@ -413,6 +429,8 @@ def load_task(mnist_path: Path, split_path: Path, device, pool_limit: int | None
         raise ValueError("label_draw 'head' (the tf1 validation images as labeled set) needs data_split 'tf1'")
     if data_split == "tf1":
         val_all, pool_all = tf1_split(len(ytr))
+    elif data_split == "keras":
+        val_all, pool_all = keras_split(ytr)
     else:
         val_all, pool_all = split["validation"], split["pool"]
     pool = pool_all[task_mask(ytr[pool_all], task)]

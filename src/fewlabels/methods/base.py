@@ -29,19 +29,23 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # in semi_supervised_adversarial_autoencoder.py and basic_nn_classifier.py); the run is then tested
     # on the rest of the test set. "head" (with data_split "tf1"): the first `labels` images of the
     # training file, which read_data_sets makes the validation set (Geron's exercise 10 trains on X_valid).
+    # "train_test_split": `labels` images drawn as sklearn's train_test_split(random_state=seed) draws its
+    # train part, classes unbalanced (seed 001 calls it on all 60,000 training images, 001:43-45).
     "label_draw": "balanced",
     # Unlabeled data. "pool": the whole pool, labeled images included (the protocol, as the reference
     # implementations do). "rest": the pool without the labeled images (seeds 000 and 001 keep them apart).
     "unlabeled": "pool",
     # How the training file is cut. "protocol": the fixed stratified validation set, the pool the rest.
     # "tf1": as TF1's input_data.read_data_sets cuts it, validation = the first 5,000 images and train
-    # = the other 55,000 in file order (seeds 002 and 004 read MNIST this way, 002:197).
+    # = the other 55,000 in file order (seeds 002 and 004 read MNIST this way, 002:197). "keras": every
+    # training image in the pool, none held out (keras.datasets.mnist.load_data, seed 001, 001:13-14);
+    # the protocol's validation images are then used for monitoring only.
     "data_split": "protocol",
     # label_draw "first" starts at this training index (0: the pool's first images; the 500-image sets
     # of the seeds preset's "which 500 images" cells start at 5,000 k).
     "label_offset": 0,
 }
-LABEL_DRAWS = ("balanced", "random", "first", "test", "head")
+LABEL_DRAWS = ("balanced", "random", "train_test_split", "first", "test", "head")
 UNLABELED = ("pool", "rest")
 
 
