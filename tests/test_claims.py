@@ -55,27 +55,67 @@ def test_stats_interval():
     assert one.n == 1 and one.lo is None and "1 seed" in one.tex()
 
 
-# ---- approx / range
-def test_approx_reproduced_when_interval_overlaps_band():
-    # mean 90 (outside 87 +- 2) but the interval [..] reaches into the band: reproduced
-    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [88.0, 92.0])) == ["reproduced"]
+# ---- approx / range: inside / disjoint / straddling
+def test_approx_reproduced_only_when_the_whole_interval_lies_inside_the_band():
+    # mean 87, sd 0.5, 3 seeds: interval 87 +- 1.24 lies inside [85, 89]
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [86.5, 87.0, 87.5])) == ["reproduced"]
 
 
-def test_approx_not_reproduced_higher_and_lower():
+def test_an_interval_that_only_overlaps_the_band_is_inconclusive_not_reproduced():
+    # the case: seeds 84.99, 87.31, 90.83, none in 88-90; the interval [80.4, 95.0] covers the band
+    [v] = scorecard([claim({"range": [88, 90]}, labels=900)], runs("m", [84.99, 87.31, 90.83], labels=900), "seeds")
+    assert v.outcome == claims.INCONCLUSIVE and v.verdict.startswith("inconclusive")
+    # all three seeds above the band, the interval's lower end inside it: inconclusive, and the seeds
+    # that would decide it are counted at the observed sd
+    [v] = scorecard([claim({"approx": 87, "tol": 2})], runs("m", [89.18, 89.40, 89.82]), "seeds")
+    assert v.outcome == claims.INCONCLUSIVE and v.stats.lo < 89 < v.stats.mean
+    assert v.needed is not None and v.needed > 3 and v.verdict == f"inconclusive ({v.needed} seeds would decide)"
+
+
+def test_approx_not_reproduced_higher_and_lower_when_disjoint():
     assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [95.0, 95.2, 95.1])) == ["not reproduced (higher)"]
     assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [70.0, 70.2, 70.1])) == ["not reproduced (lower)"]
 
 
-def test_approx_one_seed_judges_the_value_and_says_so():
-    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [86.0])) == ["reproduced (1 seed: no interval)"]
-    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [80.0])) == [
-        "not reproduced (lower) (1 seed: no interval)"]
+def test_band_edges_inclusive_inside_strict_outside():
+    s = claims.Stats(3, 88.0, 1.0, 86.0, 89.0)  # the interval touches the upper edge from inside
+    assert claims.judge_band(s, 85, 89).outcome == claims.REPRODUCED
+    s = claims.Stats(3, 90.0, 1.0, 89.0, 91.0)  # touches it from outside: still meets the band
+    assert claims.judge_band(s, 85, 89).outcome == claims.INCONCLUSIVE
+    with pytest.raises(ValueError, match="lo <= hi"):
+        claims.judge_band(s, 89, 85)
+
+
+def test_one_seed_is_inconclusive_for_every_kind():
+    assert verdicts(claim({"approx": 87, "tol": 2}), runs("m", [87.0])) == ["inconclusive (1 seed)"]
+    assert verdicts(claim({"range": [88, 90]}), runs("m", [50.0])) == ["inconclusive (1 seed)"]
 
 
 def test_range():
     c = claim({"range": [88, 90]}, labels=900)
-    assert verdicts(c, runs("m", [87.5, 87.9, 87.7], labels=900)) == ["reproduced"]  # interval reaches 88
+    assert verdicts(c, runs("m", [88.9, 89.0, 89.1], labels=900)) == ["reproduced"]
+    assert verdicts(c, runs("m", [87.5, 87.9, 87.7], labels=900))[0].startswith("inconclusive")  # reaches 88
     assert verdicts(c, runs("m", [92.0, 92.1, 92.2], labels=900)) == ["not reproduced (higher)"]
+
+
+# ---- the seeds that would decide an inconclusive claim
+def test_seeds_to_decide_is_the_smallest_n_whose_half_width_fits():
+    sd, dist = 2.0, 1.0
+    n = claims.seeds_to_decide(sd, dist)
+    half = lambda k: t_quantile(0.975, k - 1) * sd / math.sqrt(k)  # noqa: E731
+    assert half(n) < dist <= half(n - 1)
+    assert claims.seeds_to_decide(0.0, 0.5) == 2          # no spread: two seeds give a point interval
+    assert claims.seeds_to_decide(1.0, 0.0) is None       # the mean on the edge: no n decides
+    assert claims.seeds_to_decide(10.0, 0.01) is None     # beyond the cap
+
+
+def test_inconclusive_says_when_more_seeds_cannot_decide():
+    # mean exactly on the band's edge (89): no number of seeds moves the interval off it
+    j = claims.judge_band(claims.Stats.of([88.0, 90.0]), 85, 89)
+    assert j.outcome == claims.INCONCLUSIVE and j.needed is None and "more seeds cannot decide" in j.text
+    # far too noisy to decide within MAX_SEEDS
+    j = claims.judge_band(claims.Stats.of([70.0, 89.2, 108.0]), 85, 89)
+    assert j.needed is None and f"more than {claims.MAX_SEEDS} seeds" in j.text
 
 
 # ---- at_least
@@ -83,7 +123,8 @@ def test_at_least_three_ways():
     c = claim({"at_least": 95})
     assert verdicts(c, runs("m", [98.3, 98.4, 98.5])) == ["reproduced"]
     assert verdicts(c, runs("m", [91.0, 91.1, 91.2])) == ["not reproduced (lower)"]
-    assert verdicts(c, runs("m", [94.0, 96.0])) == ["inconclusive"]       # interval contains 95
+    [v] = scorecard([c], runs("m", [94.0, 96.5]), "seeds")      # interval contains 95
+    assert v.outcome == claims.INCONCLUSIVE and v.needed == claims.seeds_to_decide(v.stats.sd, v.stats.mean - 95)
     assert verdicts(c, runs("m", [97.0])) == ["inconclusive (1 seed)"]
 
 
@@ -100,15 +141,17 @@ def test_beats_paired_reproduced_even_when_unpaired_spread_is_large():
 def test_beats_not_reproduced_and_inconclusive():
     a, b = runs("a", [80.0, 81.0, 82.0]), runs("b", [85.0, 86.5, 87.0])
     assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["not reproduced"]
-    a, b = runs("a", [80.0, 82.0, 81.0]), runs("b", [81.0, 81.0, 81.0])
-    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["inconclusive"]
+    a, b = runs("a", [80.0, 82.5, 81.0]), runs("b", [81.0, 81.0, 81.0])
+    [v] = scorecard([claim({"beats": "b"}, method="a")], pd.concat([a, b]), "seeds")
+    assert v.outcome == claims.INCONCLUSIVE and v.needed == claims.seeds_to_decide(v.stats.sd, abs(v.stats.mean))
 
 
 def test_beats_tie_is_inconclusive_with_p_one():
     a, b = runs("a", [80.0, 81.0]), runs("b", [80.0, 81.0])
     d = paired(a, b)
     assert (d.mean, d.lo, d.hi, d.p) == (0.0, 0.0, 0.0, 1.0)
-    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == ["inconclusive"]
+    assert verdicts(claim({"beats": "b"}, method="a"), pd.concat([a, b])) == [
+        "inconclusive (mean on the edge: more seeds cannot decide)"]
 
 
 def test_beats_one_seed_is_inconclusive():
@@ -131,7 +174,7 @@ def test_beats_refuses_runs_on_different_splits():
 
 # ---- budgets, protocol, reference, not run
 def test_every_listed_budget_gets_a_verdict():
-    df = pd.concat([runs("m", [87.0, 87.2], labels=100), runs("m", [95.0, 95.1], labels=1000)])
+    df = pd.concat([runs("m", [87.0, 87.2], labels=100), runs("m", [95.0, 95.1], labels=1000)])  # sd 0.14, 0.07
     vs = scorecard([claim({"approx": 87, "tol": 2}, labels=[100, 1000, 3000])], df, "seeds")
     assert [(v.labels, v.verdict) for v in vs] == [("100", "reproduced"), ("1000", "not reproduced (higher)"),
                                                    ("3000", "not run")]
@@ -151,9 +194,9 @@ def test_variant_claim_shows_base_method_elsewhere_and_compare_beside():
     c["run"]["base"] = "m"
     [v] = scorecard([c], runs("m", [91.0, 91.2]), "quick")
     assert v.verdict == "protocol differs (preset quick)" and v.ours.startswith("91.10")
-    df = pd.concat([runs("m-004-published", [86.0, 86.4]), runs("m-004-corrected", [91.0, 91.2])])
+    df = pd.concat([runs("m-004-published", [86.0, 86.1, 86.2]), runs("m-004-corrected", [91.0, 91.2])])
     [v] = scorecard([c], df, "seeds")
-    assert v.verdict == "reproduced" and v.ours.startswith("86.20") and v.compare.startswith("m-004-corrected: 91.10")
+    assert v.verdict == "reproduced" and v.ours.startswith("86.10") and v.compare.startswith("m-004-corrected: 91.10")
 
 
 def test_reference_has_no_verdict_and_missing_runs_are_not_run():
@@ -208,3 +251,28 @@ def test_claim_measured_on_validation_reads_that_column():
     assert "validation" in on_val.runs
     with pytest.raises(ValueError, match="metric"):
         scorecard([dict(claim, metric="train_accuracy")], df, "seeds")
+
+
+# ---- which code version and CPU each side of a paired comparison comes from
+def test_paired_names_code_and_cpu_and_flags_sides_that_differ():
+    a = runs("a", [90.0, 91.0, 92.0]).assign(code_git="a" * 40, cpu_capability="AVX2")
+    b = runs("b", [80.0, 81.0, 82.5]).assign(code_git="a" * 40, cpu_capability="AVX2")
+    d = paired(a, b)
+    assert not d.mixed and d.versions == "code aaaaaaa, CPU AVX2 (both sides)"
+    d = paired(a, b.assign(code_git="b" * 39 + "-dirty", cpu_capability="AVX512"))
+    assert d.mixed and d.versions == "code aaaaaaa vs bbbbbbb-dirty, CPU AVX2 vs AVX512: the two sides differ"
+    # only the seeds that are paired count: an unpaired seed of another version does not mix the pair
+    extra = runs("a", [1.0, 2.0, 3.0, 4.0]).iloc[[3]].assign(code_git="c" * 40, cpu_capability="AVX2")
+    assert not paired(pd.concat([a, extra]), b).mixed
+    # one side mixing two versions over its seeds: some pairs may straddle them
+    a2 = a.assign(code_git=["a" * 40, "a" * 40, "c" * 40])
+    assert paired(a2, a2.assign(method="b")).mixed
+    # no provenance columns (old metrics): nothing to say
+    assert paired(runs("a", [1.0, 2.0]), runs("b", [1.0, 3.0])).versions == ""
+
+
+def test_a_beats_claim_says_in_its_runs_which_code_each_side_ran():
+    a = runs("a", [90.0, 91.0, 92.0]).assign(code_git="a" * 40, cpu_capability="AVX2")
+    b = runs("b", [80.0, 81.0, 82.5]).assign(code_git="b" * 40, cpu_capability="AVX2")
+    [v] = scorecard([claim({"beats": "b"}, method="a")], pd.concat([a, b]), "seeds")
+    assert v.verdict == "reproduced" and v.runs == "seeds: a; code aaaaaaa vs bbbbbbb, CPU AVX2: the two sides differ"

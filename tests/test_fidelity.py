@@ -28,13 +28,15 @@ def test_welch_interval_is_scipys():
     assert (lo, hi) == pytest.approx((want.low, want.high)) and d == pytest.approx(sum(a) / 4 - sum(b) / 6)
 
 
-@pytest.mark.parametrize("port,status", [([73.0, 75.5, 72.0, 74.4, 71.9], fidelity.MATCHES),
+ORIGINAL = [74.0, 71.5, 76.2, 73.9, 72.8, 75.0]  # mean 73.9, sd 1.6
+
+
+@pytest.mark.parametrize("port,status", [([73.0, 75.5, 72.0, 74.4, 71.9], fidelity.NO_DIFFERENCE),
                                          ([87.0, 88.5, 86.9, 88.1, 87.5], fidelity.DIFFERS),
                                          ([87.0], fidelity.TOO_FEW)])
 def test_a_port_that_differs_has_its_verdict_withheld(port, status):
     originals = [{"id": "002-scratch500", "claim": "scratch500", "n": 3, "mean": 99.0, "sd": 0.1},  # fewer seeds
-                 {"id": "002-scratch500-here", "claim": "scratch500", "n": 6, "mean": 0, "values":
-                  [74.0, 71.5, 76.2, 73.9, 72.8, 75.0]},
+                 {"id": "002-scratch500-here", "claim": "scratch500", "n": 6, "mean": 0, "values": ORIGINAL},
                  {"id": "other", "claim": "nothing-here", "n": 3, "mean": 50.0, "sd": 1.0}]
     df = runs("scratch-002-published", port)
     rows = fidelity.fidelity([CLAIM], df, originals)
@@ -44,6 +46,40 @@ def test_a_port_that_differs_has_its_verdict_withheld(port, status):
     assert verdicts[0].verdict.startswith(fidelity.WITHHELD) == (status == fidelity.DIFFERS)
     tex = fidelity.table(rows, [CLAIM])
     assert status in tex and r"\toprule" in tex and "[scratch500]" in tex
+    assert f"margin $\\pm${fidelity.MARGIN:g}" in tex  # the table states its margin
+
+
+def test_fidelity_three_outcomes_on_the_margin():
+    m = fidelity.MARGIN
+    assert fidelity.status_of(-0.6 * m, 0.6 * m) == fidelity.MATCHES       # inside the margin
+    assert fidelity.status_of(0.2 * m, 0.8 * m) == fidelity.MATCHES        # excludes 0 but immaterially
+    assert fidelity.status_of(0.5 * m, 2.0 * m) == fidelity.DIFFERS        # excludes 0, leaves the margin
+    assert fidelity.status_of(-3.0 * m, -1.5 * m) == fidelity.DIFFERS
+    assert fidelity.status_of(-0.5 * m, 1.5 * m) == fidelity.NO_DIFFERENCE  # contains 0, reaches past it
+    assert fidelity.status_of(-m, m) == fidelity.MATCHES                   # the margin's edges count as inside
+
+
+def test_a_precise_port_matches_and_a_noisy_one_has_a_detectable_difference():
+    originals = [{"id": "o", "claim": "scratch500", "n": 6, "mean": 0, "values": ORIGINAL}]
+    close = [o + 0.05 * (-1) ** i for i, o in enumerate(ORIGINAL)]  # the same numbers, nudged: well inside 1 point
+    tight = [{"id": "o", "claim": "scratch500", "n": 6, "mean": 0, "values": [73.9, 74.0, 73.8, 73.9, 74.0, 73.8]}]
+    [f] = fidelity.fidelity([CLAIM], runs("scratch-002-published", [73.85, 73.95, 73.9, 73.8, 74.0]), tight)
+    assert f.status == fidelity.MATCHES and -fidelity.MARGIN <= f.lo and f.hi <= fidelity.MARGIN
+    [f] = fidelity.fidelity([CLAIM], runs("scratch-002-published", close), originals)
+    assert f.status == fidelity.NO_DIFFERENCE  # sd 1.6 with six seeds a side cannot show a 1-point match
+    # the detectable difference is the 80 %-power one: larger than the interval's half-width (which a
+    # true difference of that size would clear only half the time), and Welch's formula
+    half = (f.hi - f.lo) / 2
+    assert f.detectable > half
+    a, b = Stats.of(close), Stats.of(ORIGINAL)
+    va, vb = a.sd ** 2 / a.n, b.sd ** 2 / b.n
+    df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
+    want = (stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df)) * (va + vb) ** 0.5
+    assert f.detectable == pytest.approx(want)
+    assert fidelity.status_text(f) == f"no detectable difference (detectable: {want:.2f} points)"
+    assert "fid/scratch500/detectable" in "\n".join(fidelity.macros([f]))
+    # more seeds on the port side shrink what the runs can detect
+    assert fidelity.detectable(Stats.of(close * 4), b) < f.detectable
 
 
 def test_which500_reads_the_set_from_the_variant_name():

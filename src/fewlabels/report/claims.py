@@ -8,22 +8,26 @@ Statistics over seeds (test accuracy in %): mean, sample sd and the 95 % t-inter
 mean +- t(0.975, n-1) sd / sqrt(n). Rules (n = number of seeds):
 - protocol: runs of a preset the claim does not name never give a verdict: the row reads
   "protocol differs (preset X)" and shows their numbers for information only.
+Every judged claim gets one of three outcomes, as an equivalence test gives them (the claim's
+set is its band, the region above its bound, or the positive paired differences):
 - ``approx: c, tol: t`` and ``range: [lo, hi]``: the claim is the band [c-t, c+t] or [lo, hi].
-  Reproduced when the interval overlaps the band; "not reproduced (higher|lower)" when it
-  lies wholly above / below it.
+  Reproduced when the whole interval lies inside the band; "not reproduced (higher|lower)" when
+  interval and band are disjoint; "inconclusive" when the interval straddles an edge.
 - ``at_least: b`` ("crossed b %"): reproduced when the interval's lower end is >= b;
   "not reproduced (lower)" when its upper end is < b; "inconclusive" when it contains b.
-  (Stricter than the overlap rule above: "crossed" is a one-sided statement, so we ask the
-  interval to be above the bound, as for ``beats``.)
 - ``beats: m``: PAIRED over seeds. Runs of the two methods are joined on seed (same task and
   budget); both must have been trained on the same split file (equal ``split_sha256``), else
   the pair is refused. Mean difference d (ours - m) with its 95 % t-interval and the two-sided
   paired t-test p-value. Reproduced when the interval lies above 0, "not reproduced" when it
-  lies below 0, "inconclusive" when it contains 0 (a tie always does).
+  lies below 0, "inconclusive" when it contains 0 (a tie always does). The runs' column says
+  which code version (``code_git``) and CPU capability the two methods' runs come from and
+  flags a pair whose two sides differ in either.
+- An inconclusive claim says how many seeds would decide it (``seeds_to_decide``): the smallest
+  n whose half-width t(0.975, n-1) sd / sqrt(n) is below the distance from the mean to the
+  nearest edge (or bound), if mean and sd stayed as observed; "more seeds cannot decide" when
+  the mean sits on the edge, "more than MAX_SEEDS" beyond that.
 - ``reference: v (std: s)``: a published number shown beside ours; no verdict.
-- One seed gives no interval: ``beats`` and ``at_least`` read "inconclusive (1 seed)";
-  ``approx``/``range`` judge the single value against the band, with the note
-  "(1 seed: no interval)".
+- One seed gives no interval and no sd: every kind reads "inconclusive (1 seed)".
 - No runs: "not run"; no value is invented. A variant that a preset does not have is
   replaced, for information only, by the runs of ``run.base`` (its registered method).
 """
@@ -93,6 +97,8 @@ class Paired(Stats):
     """Stats of per-seed differences a - b, plus the paired t-test's two-sided p-value."""
     p: float | None = None
     seeds: list = field(default_factory=list)
+    versions: str = ""     # which code version and CPU capability each side's runs come from
+    mixed: bool = False    # the two sides (or one side's seeds) differ in either
 
     def tex(self) -> str:
         if self.n == 0:
@@ -109,6 +115,41 @@ def fmt_p(p: float) -> str:
 
 class PairingError(ValueError):
     """Two methods' runs of one seed were trained on different split files."""
+
+
+def _side(runs: pd.DataFrame, col: str) -> list[str]:
+    """The distinct values of a provenance column (``code_git`` shortened to 7 characters)."""
+    if col not in runs:
+        return []
+    out = set()
+    for v in runs[col]:
+        if pd.isna(v):
+            out.add("not recorded")
+        elif col == "code_git":
+            out.add(str(v)[:7] + ("-dirty" if str(v).endswith("-dirty") else ""))
+        else:
+            out.add(str(v))
+    return sorted(out)
+
+
+def pair_versions(a: pd.DataFrame, b: pd.DataFrame) -> tuple[str, bool]:
+    """(text, mixed): the code versions (metrics.csv ``code_git``) and CPU capabilities
+    (``cpu_capability``) of the two sides of a paired comparison, and whether they differ (or one
+    side mixes several, so that some pairs may straddle two). ("", False) without those columns."""
+    parts, mixed = [], False
+    for col, word in (("code_git", "code"), ("cpu_capability", "CPU")):
+        va, vb = _side(a, col), _side(b, col)
+        if not va and not vb:
+            continue
+        if va == vb:
+            parts.append(f"{word} {', '.join(va)}")
+            mixed |= len(va) > 1
+        else:
+            parts.append(f"{word} {', '.join(va) or 'not recorded'} vs {', '.join(vb) or 'not recorded'}")
+            mixed = True
+    if not parts:
+        return "", False
+    return ", ".join(parts) + (": the two sides differ" if mixed else " (both sides)"), mixed
 
 
 def paired(a: pd.DataFrame, b: pd.DataFrame, what: str = "", metric: str = "test_accuracy") -> Paired:
@@ -132,7 +173,9 @@ def paired(a: pd.DataFrame, b: pd.DataFrame, what: str = "", metric: str = "test
             p = 1.0 if s.mean == 0 else 0.0
         else:
             p = t_pvalue(s.mean / (s.sd / math.sqrt(s.n)), s.n - 1)
-    return Paired(**vars(s), p=p, seeds=sorted(j["seed"].tolist()))
+    both = set(j["seed"])
+    text, mixed = pair_versions(a[a["seed"].isin(both)], b[b["seed"].isin(both)])
+    return Paired(**vars(s), p=p, seeds=sorted(j["seed"].tolist()), versions=text, mixed=mixed)
 
 
 # ---- claims
@@ -149,6 +192,8 @@ class Verdict:
     verdict: str
     compare: str = ""  # the compared variants' numbers (no verdict)
     stats: Stats | None = None
+    outcome: str | None = None   # REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE; None: no verdict
+    needed: int | None = None    # inconclusive: the seeds that would decide it (None: none would)
 
 
 def _as_list(x) -> list:
@@ -161,27 +206,99 @@ def select(df: pd.DataFrame, task: str, method: str, labels, presets=None) -> pd
     return sel[sel["preset"].isin(presets)] if presets is not None else sel
 
 
+# An inconclusive claim names the seeds that would decide it up to this many; beyond, "more than".
+MAX_SEEDS = 100
+
+
+def seeds_to_decide(sd: float, distance: float, cap: int = MAX_SEEDS) -> int | None:
+    """Smallest n >= 2 whose 95 % half-width t(0.975, n-1) sd / sqrt(n) is below ``distance`` (from
+    the mean to the nearest edge of the claim's set): the seeds that would decide the claim if its
+    mean and sd stayed as observed. None when no n up to ``cap`` does (always for distance 0)."""
+    if distance <= 0:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, cap + 1):
+        if t_quantile(0.975, n - 1) * sd / math.sqrt(n) < distance:
+            return n
+    return None
+
+
+@dataclass
+class Judgement:
+    """One claim's outcome (REPRODUCED, NOT_REPRODUCED or INCONCLUSIVE), its scorecard words and,
+    for an inconclusive claim with an sd, the seeds that would decide it (None: none would)."""
+    outcome: str
+    text: str
+    needed: int | None = None
+
+
+def _inconclusive(s: Stats, distance: float) -> Judgement:
+    if s.n < 2:
+        return Judgement(INCONCLUSIVE, f"{INCONCLUSIVE} (1 seed)")
+    if distance <= 0:
+        return Judgement(INCONCLUSIVE, f"{INCONCLUSIVE} (mean on the edge: more seeds cannot decide)")
+    n = seeds_to_decide(s.sd, distance)
+    if n is None:
+        return Judgement(INCONCLUSIVE, f"{INCONCLUSIVE} (more than {MAX_SEEDS} seeds needed)")
+    return Judgement(INCONCLUSIVE, f"{INCONCLUSIVE} ({n} seeds would decide)", n)
+
+
+def judge_band(s: Stats, lo: float, hi: float) -> Judgement:
+    """approx / range: the interval inside [lo, hi], disjoint from it, or straddling an edge."""
+    if lo > hi:
+        raise ValueError(f"a band needs lo <= hi, got [{lo}, {hi}]")
+    if s.n >= 2:
+        if lo <= s.lo and s.hi <= hi:
+            return Judgement(REPRODUCED, REPRODUCED)
+        if s.lo > hi or s.hi < lo:
+            return Judgement(NOT_REPRODUCED, f"{NOT_REPRODUCED} ({'higher' if s.lo > hi else 'lower'})")
+    # distance from the mean to the nearest edge, inside or outside the band
+    return _inconclusive(s, min(abs(s.mean - lo), abs(s.mean - hi)))
+
+
+def judge_at_least(s: Stats, bound: float) -> Judgement:
+    if s.n >= 2:
+        if s.lo >= bound:
+            return Judgement(REPRODUCED, REPRODUCED)
+        if s.hi < bound:
+            return Judgement(NOT_REPRODUCED, f"{NOT_REPRODUCED} (lower)")
+    return _inconclusive(s, abs(s.mean - bound))
+
+
+def judge_beats(d: Paired) -> Judgement:
+    if d.n >= 2:
+        if d.lo > 0:
+            return Judgement(REPRODUCED, REPRODUCED)
+        if d.hi < 0:
+            return Judgement(NOT_REPRODUCED, NOT_REPRODUCED)
+    return _inconclusive(d, abs(d.mean))
+
+
+def judge(exp: dict, s: Stats) -> Judgement | None:
+    """The outcome of a claim's ``expect`` on its numbers (Stats, or Paired for ``beats``); None for
+    a reference (no verdict) or no runs."""
+    if "reference" in exp or not s.n:
+        return None
+    if "approx" in exp:
+        return judge_band(s, exp["approx"] - exp["tol"], exp["approx"] + exp["tol"])
+    if "range" in exp:
+        return judge_band(s, *exp["range"])
+    if "at_least" in exp:
+        return judge_at_least(s, exp["at_least"])
+    return judge_beats(s)
+
+
 def band_verdict(s: Stats, lo: float, hi: float) -> str:
-    """approx / range: does the interval (or, for one seed, the value) meet the band [lo, hi]?"""
-    a, b = (s.lo, s.hi) if s.n >= 2 else (s.mean, s.mean)
-    v = REPRODUCED if b >= lo and a <= hi else f"{NOT_REPRODUCED} ({'higher' if a > hi else 'lower'})"
-    return v if s.n >= 2 else f"{v} (1 seed: no interval)"
+    return judge_band(s, lo, hi).text
 
 
 def at_least_verdict(s: Stats, bound: float) -> str:
-    if s.n < 2:
-        return f"{INCONCLUSIVE} (1 seed)"
-    if s.lo >= bound:
-        return REPRODUCED
-    return f"{NOT_REPRODUCED} (lower)" if s.hi < bound else INCONCLUSIVE
+    return judge_at_least(s, bound).text
 
 
 def beats_verdict(d: Paired) -> str:
-    if d.n < 2:
-        return f"{INCONCLUSIVE} (1 seed)"
-    if d.lo > 0:
-        return REPRODUCED
-    return NOT_REPRODUCED if d.hi < 0 else INCONCLUSIVE
+    return judge_beats(d).text
 
 
 def expected_text(exp: dict, short: bool = False) -> str:
@@ -271,17 +388,12 @@ def evaluate(c: dict, df: pd.DataFrame, labels) -> Verdict:
         s, text = _numbers(c, df, method, other, labels, presets)
     except PairingError as e:
         return Verdict(**base, ours="--", verdict=f"not paired: {e}")
-    if "reference" in exp:
-        v = REFERENCE
-    elif "approx" in exp:
-        v = band_verdict(s, exp["approx"] - exp["tol"], exp["approx"] + exp["tol"])
-    elif "range" in exp:
-        v = band_verdict(s, *exp["range"])
-    elif "at_least" in exp:
-        v = at_least_verdict(s, exp["at_least"])
-    else:
-        v = beats_verdict(s) if s.n else NOT_RUN
-    return Verdict(**base, ours=text, verdict=v if s.n else NOT_RUN, stats=s)
+    j = judge(exp, s)
+    v = REFERENCE if "reference" in exp else (j.text if j else NOT_RUN)
+    if getattr(s, "versions", ""):  # a paired claim: which code and CPU each side comes from
+        base["runs"] += f"; {s.versions}"
+    return Verdict(**base, ours=text, verdict=v, stats=s, outcome=j.outcome if j else None,
+                   needed=j.needed if j else None)
 
 
 def scorecard(claims: list[dict], df: pd.DataFrame, preset: str) -> list[Verdict]:

@@ -4,10 +4,21 @@
 ``tensorflow.compat.v1``, run on this project's CPU machines; ``originals/`` says how). An entry that
 names a claim (``claim: <id>``) measures that claim's quantity under the seed's own protocol. For
 each such claim the port's as-published runs (the claim's run and metric) are set against the
-entry with the most seeds (on a tie, one with per-seed values): the difference port - original with its Welch 95 % interval (Student's t
-with the Welch-Satterthwaite degrees of freedom, ``scipy.stats.t``). "port matches" when the
-interval contains 0, "port differs" when it does not, "too few seeds" when either side has fewer
-than two. A claim whose port differs keeps its numbers but has its verdict withheld in the
+entry with the most seeds (on a tie, one with per-seed values): the difference port - original with
+its Welch 95 % interval (Student's t with the Welch-Satterthwaite degrees of freedom,
+``scipy.stats.t``), judged as an equivalence test against the margin MARGIN (points):
+
+- "port matches" when the whole interval lies inside [-MARGIN, +MARGIN];
+- "port differs" when it excludes 0 (and leaves the margin);
+- "no detectable difference" otherwise (it contains 0 but reaches past the margin), with the
+  smallest difference the runs could have detected: ``detectable``, the difference a two-sided
+  Welch test at the 5 % level finds with 80 % power, (t(0.975, df) + t(0.80, df)) * SE;
+- "too few seeds" when either side has fewer than two.
+
+MARGIN is 1 point: the narrowest band a source states is +-1 point (seed 002's "about 98 %",
+seed 003's classifiers; seed 001's 88--90 % is two points wide), so a port within a point of the
+seed's own code cannot by itself move a number by more than the precision the sources state
+theirs to. A claim whose port differs keeps its numbers but has its verdict withheld in the
 scorecard: a verdict from a port that does not do what the seed's code does would be the port's.
 """
 
@@ -26,7 +37,10 @@ from .claims import Stats, Verdict, select
 from .latex import macro, tex_escape
 
 MATCHES, DIFFERS, TOO_FEW = "port matches", "port differs", "too few seeds"
+NO_DIFFERENCE = "no detectable difference"
 WITHHELD = "port differs: verdict withheld"
+MARGIN = 1.0   # points: the equivalence margin (module docstring says why)
+POWER = 0.80   # of the detectable difference
 
 
 @dataclass
@@ -41,17 +55,46 @@ class Fidelity:
     lo: float | None = None
     hi: float | None = None
     status: str = TOO_FEW
+    detectable: float | None = None  # the difference the runs detect with 80 % power (points)
+
+
+def _welch_se_df(a: Stats, b: Stats) -> tuple[float, float]:
+    """Standard error of a - b and the Welch-Satterthwaite degrees of freedom (both n >= 2)."""
+    va, vb = a.sd ** 2 / a.n, b.sd ** 2 / b.n
+    if va + vb == 0:
+        return 0.0, float(a.n + b.n - 2)
+    return math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
 
 
 def welch(a: Stats, b: Stats) -> tuple[float, float, float]:
     """Mean difference a - b and its Welch 95 % interval (both samples need n >= 2)."""
-    va, vb = a.sd ** 2 / a.n, b.sd ** 2 / b.n
+    se, df = _welch_se_df(a, b)
     d = a.mean - b.mean
-    if va + vb == 0:
-        return d, d, d
-    df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
-    half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    half = stats.t.ppf(0.975, df) * se
     return d, d - half, d + half
+
+
+def detectable(a: Stats, b: Stats, power: float = POWER) -> float:
+    """The smallest true difference a - b that a two-sided Welch test at the 5 % level detects with
+    probability ``power``, at the observed sds and seed counts: (t(0.975, df) + t(power, df)) * SE."""
+    se, df = _welch_se_df(a, b)
+    return float((stats.t.ppf(0.975, df) + stats.t.ppf(power, df)) * se)
+
+
+def status_of(lo: float, hi: float, margin: float = MARGIN) -> str:
+    """The equivalence test's outcome for the interval [lo, hi] of port - original."""
+    if -margin <= lo and hi <= margin:
+        return MATCHES
+    if lo > 0 or hi < 0:
+        return DIFFERS
+    return NO_DIFFERENCE
+
+
+def status_text(f: "Fidelity", digits: int = 2) -> str:
+    """The status, with the detectable difference where the runs found none."""
+    if f.status == NO_DIFFERENCE and f.detectable is not None:
+        return f"{f.status} (detectable: {f.detectable:.{digits}f} points)"
+    return f.status
 
 
 def load(path: Path) -> list[dict]:
@@ -93,7 +136,8 @@ def fidelity(claims: list[dict], df: pd.DataFrame, originals: list[dict]) -> lis
         f = Fidelity(c["id"], str(e["id"]), str(e.get("code", "")), orig, port)
         if orig.n >= 2 and port.n >= 2 and orig.sd is not None:
             f.diff, f.lo, f.hi = welch(port, orig)
-            f.status = MATCHES if f.lo <= 0 <= f.hi else DIFFERS
+            f.status = status_of(f.lo, f.hi)
+            f.detectable = detectable(port, orig)
         out.append(f)
     return out
 
@@ -109,7 +153,8 @@ def withhold(verdicts: list[Verdict], rows: list[Fidelity]) -> list[Verdict]:
 
 def table(rows: list[Fidelity], claims: list[dict]) -> str:
     """The port-fidelity table (LaTeX): per claim, the original code's mean +- sd (n), the port as
-    published, the Welch interval of the difference and the status."""
+    published, the Welch interval of the difference, the difference the runs detect with 80 % power
+    and the status under the margin (named in the status column's head)."""
     if not rows:
         return r"\textit{No measurement of the seeds' own code names a claim of this preset.}" + "\n"
     text = {c["id"]: c["claim"] for c in claims}
@@ -118,19 +163,20 @@ def table(rows: list[Fidelity], claims: list[dict]) -> str:
         "seed's own code": short(f.original),
         "port as published": short(f.port),
         "port $-$ original [95\\,\\% CI]": "--" if f.diff is None else f"${f.diff:+.2f}$ [${f.lo:+.2f}$, ${f.hi:+.2f}$]",
-        "": f.status} for f in rows])
+        "detectable (80\\,\\% power)": "--" if f.detectable is None else f"{f.detectable:.2f}",
+        f"status (margin $\\pm${MARGIN:g})": f.status} for f in rows])
     df["claim"] = df["claim"].map(tex_escape)
     styler = df.style.hide(axis="index")
-    return styler.to_latex(column_format="p{5.2cm}p{2.2cm}p{2.2cm}p{2.9cm}p{1.6cm}", hrules=True)
+    return styler.to_latex(column_format="p{4.4cm}p{2.0cm}p{2.0cm}p{2.9cm}p{1.5cm}p{2.1cm}", hrules=True)
 
 
 def macros(rows: list[Fidelity]) -> list[str]:
-    """\\fl{fid/<claim>/original|port|diff|lo|hi|status} (means in %)."""
-    out = []
+    """\\fl{fid/<claim>/original|port|diff|lo|hi|detectable|status} (means in %) and \\fl{fid/margin}."""
+    out = [macro("fid/margin", f"{MARGIN:g}")] if rows else []
     for f in rows:
         key = f"fid/{f.claim}"
         for name, v in (("original", f.original.mean), ("original_sd", f.original.sd), ("port", f.port.mean),
-                        ("diff", f.diff), ("lo", f.lo), ("hi", f.hi)):
+                        ("diff", f.diff), ("lo", f.lo), ("hi", f.hi), ("detectable", f.detectable)):
             if v is not None:
                 out.append(macro(f"{key}/{name}", f"{v:+.2f}" if name in ("diff", "lo", "hi") else f"{v:.2f}"))
         out.append(macro(f"{key}/n", f.original.n))
