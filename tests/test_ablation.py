@@ -55,3 +55,31 @@ def test_beats_claims_are_paired_differences_per_seed():
 
 def test_no_seed_protocol_runs_say_so():
     assert "seeds" in A.ablation_table([]) and A.rows(rows("supervised", [1]), [CLAIM])[0]["published"].empty
+
+
+def test_paired_cells_say_which_code_and_cpu_each_side_ran():
+    claim = {"id": "siamese", "claim": "beats", "source": "seed 000 (x:1)", "protocol": {"preset": "seeds"},
+             "run": {"task": "mnist10", "method": "siamese-000-published", "labels": 900},
+             "expect": {"beats": "siamese-scratch-000-published"}}
+    df = pd.concat([rows("siamese-000-published", [90, 91]).assign(code_git="a" * 40, cpu_capability="AVX2"),
+                    rows("siamese-scratch-000-published", [80, 85]).assign(code_git="a" * 40, cpu_capability="AVX2"),
+                    rows("siamese-000-corrected", [92, 93]).assign(code_git="a" * 40, cpu_capability="AVX2"),
+                    rows("siamese-scratch-000-corrected", [90, 90]).assign(code_git="b" * 40, cpu_capability="AVX512")])
+    [r] = A.rows(df, [claim])
+    assert r["versions"]["published"] == ("code aaaaaaa, CPU AVX2 (both sides)", False)
+    assert r["versions"]["corrected"][1] and "aaaaaaa vs bbbbbbb" in r["versions"]["corrected"][0]
+    tex = A.ablation_table([r])
+    assert "code aaaaaaa, CPU AVX2 (both sides)" in tex and "\\textbf{code aaaaaaa vs bbbbbbb" in tex
+    # a claim that is not paired has no such note
+    plain = rows("sgan-001-published", [80, 82]).assign(code_git="a" * 40, cpu_capability="AVX2")
+    [r] = A.rows(plain, [CLAIM])
+    assert r["versions"] == {} and "code aaaaaaa" not in A.ablation_table([r])
+
+
+def test_siamese_steps_name_code_and_cpu_and_flag_a_mixed_pair():
+    five = dict(labels="5000")
+    df = pd.concat([rows("siamese-geron-frozen", [96, 96.5, 96.2]).assign(code_git="a" * 40, cpu_capability="AVX2", **five),
+                    rows("siamese-geron-scratch", [94, 94.5, 94.6]).assign(code_git="b" * 40, cpu_capability="AVX2", **five)])
+    [r] = A.siamese_steps(df)
+    assert r["diff"].mixed
+    assert "\\textbf{code aaaaaaa vs bbbbbbb, CPU AVX2: the two sides differ}" in A.siamese_steps_table([r])

@@ -276,3 +276,12 @@ def test_a_beats_claim_says_in_its_runs_which_code_each_side_ran():
     b = runs("b", [80.0, 81.0, 82.5]).assign(code_git="b" * 40, cpu_capability="AVX2")
     [v] = scorecard([claim({"beats": "b"}, method="a")], pd.concat([a, b]), "seeds")
     assert v.verdict == "reproduced" and v.runs == "seeds: a; code aaaaaaa vs bbbbbbb, CPU AVX2: the two sides differ"
+
+
+def test_paired_table_names_each_pairs_code_and_cpu():
+    df = pd.concat([runs("aae", [82.0, 80.0]).assign(code_git="a" * 40, cpu_capability="AVX2"),
+                    runs("supervised", [78.0, 77.0]).assign(code_git="b" * 40, cpu_capability="AVX512")])
+    tex = tables.paired_table(df.assign(stage="train"))
+    assert "\\textbf{code aaaaaaa vs bbbbbbb, CPU AVX2 vs AVX512: the two sides differ}" in tex
+    same = df.assign(code_git="a" * 40, cpu_capability="AVX2", stage="train")
+    assert "code aaaaaaa, CPU AVX2 (both sides)" in tables.paired_table(same) and "textbf" not in tables.paired_table(same)

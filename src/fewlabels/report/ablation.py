@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from ..data import atomic_write
-from .claims import Stats, check_claim, expected_text, paired
+from .claims import Stats, check_claim, expected_text, pair_versions, paired
 from .latex import fit, macro, styled, tex_escape
 
 PUBLISHED, CORRECTED, NO = "-published", "-corrected", "-no-"
@@ -54,6 +54,17 @@ def values(df: pd.DataFrame, c: dict, method: str, column: str) -> pd.Series:
     if "beats" not in c["expect"]:
         return a
     return (a - pick(_baseline_of(c, method))).dropna()
+
+
+def versions(df: pd.DataFrame, c: dict, method: str) -> tuple[str, bool]:
+    """A ``beats`` claim's cell is a paired difference: which code version and CPU capability its two
+    sides (``method`` and its baseline) come from, over the seeds both ran (claims.pair_versions)."""
+    def pick(m):
+        return df[(df["task"] == c["run"]["task"]) & (df["method"] == m)
+                  & (df["labels"].astype(str) == str(c["run"]["labels"]))]
+    a, b = pick(method), pick(_baseline_of(c, method))
+    both = set(a["seed"]) & set(b["seed"])
+    return pair_versions(a[a["seed"].isin(both)], b[b["seed"].isin(both)]) if both else ("", False)
 
 
 def quirks(df: pd.DataFrame, c: dict) -> tuple[list[str], list[str]]:
@@ -88,7 +99,16 @@ def rows(df: pd.DataFrame, claims: list[dict]) -> list[dict]:
             # off at once (the only one, for a protocol with a single training quirk)
             alone.append(("training quirks (corrected model, test-time quirks on)",
                           values(df, c, prefix + CORRECTED, f"eval_all_on_{metric}")))
-        out.append({"claim": c, "metric": metric, "published": values(df, c, c["run"]["method"], metric),
+        # the paired cells' code and CPU (beats claims only): published, each quirk off, corrected
+        notes = {}
+        if "beats" in c["expect"]:
+            notes = {"published": versions(df, c, c["run"]["method"]), "corrected": versions(df, c, prefix + CORRECTED)}
+            notes.update({q: versions(df, c, f"{prefix}{NO}{q}") for q in training})
+            notes.update({q: versions(df, c, c["run"]["method"]) for q in evaluation})
+            if evaluation:
+                notes[alone[-1][0]] = versions(df, c, prefix + CORRECTED)
+        out.append({"claim": c, "metric": metric, "versions": notes,
+                    "published": values(df, c, c["run"]["method"], metric),
                     "corrected": values(df, c, prefix + CORRECTED, metric), "alone": alone,
                     "selection": {k: values(df, c, c["run"]["method"], col) for k, col in SELECTION}})
     return out
@@ -100,6 +120,16 @@ SELECTION = [("final test", "test_accuracy"), ("best test epoch", "best_test_acc
              ("best val. epoch", "best_val_accuracy")]
 
 
+def _note(r: dict, name: str) -> str:
+    """The paired cell's code and CPU in small type (bold when its two sides differ); '' for a claim
+    that is not paired or runs without provenance columns."""
+    text, mixed = r.get("versions", {}).get(name, ("", False))
+    if not text:
+        return ""
+    text = f"\\textbf{{{tex_escape(text)}}}" if mixed else tex_escape(text)
+    return f" \\newline {{\\scriptsize {text}}}"
+
+
 def ablation_table(rs: list[dict]) -> str:
     """Per seed claim: the seed's number, ours as published, each quirk off alone, corrected (pandas
     Styler; p-columns that sum to less than the text width)."""
@@ -109,9 +139,10 @@ def ablation_table(rs: list[dict]) -> str:
         # the claim and its source are plain text (escaped by Styler); the quirk names are LaTeX here
         "claim": f"{r['claim']['claim']} [{r['claim']['source'].split(' (')[0]}]"
                  + (" (val.)" if r["metric"] == "val_accuracy" else ""),
-        "seed": expected_text(r["claim"]["expect"], short=True), "as published": cell(r["published"]),
-        "each quirk off alone": r" \newline ".join(f"\\texttt{{{tex_escape(q)}}}: {cell(v)}" for q, v in r["alone"]) or "--",
-        "corrected": cell(r["corrected"])} for r in rs])
+        "seed": expected_text(r["claim"]["expect"], short=True), "as published": cell(r["published"]) + _note(r, "published"),
+        "each quirk off alone": r" \newline ".join(f"\\texttt{{{tex_escape(q)}}}: {cell(v)}{_note(r, q)}"
+                                                    for q, v in r["alone"]) or "--",
+        "corrected": cell(r["corrected"]) + _note(r, "corrected")} for r in rs])
     return styled(table, "p{3.4cm}p{1.5cm}p{2.4cm}p{4.6cm}p{2.4cm}", escape=["claim"])
 
 
@@ -183,14 +214,19 @@ def siamese_steps_table(rows: list[dict]) -> str:
     def dtext(d):
         return "--" if d is None or not d.n else (f"{d.mean:+.2f}" + (f" [{d.lo:+.2f}, {d.hi:+.2f}]" if d.n > 1 else "")
                                                   + f" ({d.n})")
+    def vtext(d):  # which code and CPU the two sides ran on; a mixed pair in bold
+        if d is None or not d.versions:
+            return "--"
+        return f"\\textbf{{{tex_escape(d.versions)}}}" if d.mixed else tex_escape(d.versions)
     table = pd.DataFrame([{"protocol": r["step"], "pair acc.": short(r["pairs"]), "reused": short(r["reused"]),
-                           "scratch": short(r["scratch"]), r"reused $-$ scratch [95\,\% CI]": dtext(r["diff"])}
+                           "scratch": short(r["scratch"]), r"reused $-$ scratch [95\,\% CI]": dtext(r["diff"]),
+                           "runs' code, CPU": vtext(r["diff"])}
                           for r in rows])
     # an indented step (one setting away from Geron's protocol) keeps its indent after Styler's escaping
     # (Styler escapes the text first, then the formatter turns the two leading spaces into a \quad)
     st = table.style.hide(axis="index").format(
         lambda v: r"\quad " + v.strip() if v.startswith("  ") else v, subset=["protocol"], escape="latex")
-    return fit(st.to_latex(column_format="lrrrr", hrules=True))
+    return fit(st.to_latex(column_format="lrrrrl", hrules=True))
 
 
 def short(s: Stats) -> str:

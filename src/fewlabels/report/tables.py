@@ -180,8 +180,16 @@ def paired_table(df: pd.DataFrame) -> str:
         return "" if d is None or d.n < 2 else f", $p{'' if d.p < 0.001 else '='}{fmt_p(d.p)}$, {d.n}"
     table = pd.DataFrame({"task": [r["task"] for r in rows], "method": [r["method"] for r in rows],
                           "$-$ baseline": [r["baseline"] for r in rows], "labels": [str(r["labels"]) for r in rows],
-                          r"difference (points) [95\,\% CI], $p$, pairs": [diff_cell(r["d"]) + extra(r["d"]) for r in rows]})
-    return fit(styled(table, "lllrl", escape=["task", "method", "$-$ baseline"]))
+                          r"difference (points) [95\,\% CI], $p$, pairs": [diff_cell(r["d"]) + extra(r["d"]) for r in rows],
+                          # which code and CPU the two sides ran on (claims.pair_versions); a mixed pair in bold
+                          "runs' code, CPU": [versions_cell(r["d"]) for r in rows]})
+    return fit(styled(table, "lllrll", escape=["task", "method", "$-$ baseline"]))
+
+
+def versions_cell(d) -> str:
+    if d is None or not d.versions:
+        return "--"
+    return f"\\textbf{{{tex_escape(d.versions)}}}" if d.mixed else tex_escape(d.versions)
 
 
 def scored(verdicts) -> list:
