@@ -58,7 +58,7 @@ def test_paired_rows_are_claims_paired():
     df = _df(SEEDS)
     rows = V.paired_rows(df, _claims())
     first = rows[0]
-    assert first["label"].startswith("transfer - scratch") and first["kind"] == "published"
+    assert first["label"].startswith("transfer − scratch") and first["kind"] == "published"
     ref = paired(select(df, "digits59", "transfer-002-published", "500"),
                  select(df, "digits59", "scratch-002-published", "500"))
     assert (first["stats"].mean, first["stats"].lo, first["stats"].hi) == pytest.approx((ref.mean, ref.lo, ref.hi))
@@ -66,7 +66,7 @@ def test_paired_rows_are_claims_paired():
     aae = next(r for r in rows if r["label"].startswith("AAE") and r["kind"] == "published")
     assert aae["metric"] == "val_accuracy"
     # variants absent from the preset are skipped (the seeds archive has no Geron runs)
-    assert not any(r["label"].startswith("Geron") for r in rows) or \
+    assert not any(r["label"].startswith("Géron") for r in rows) or \
         (df["method"] == "siamese-geron-scratch").any()
 
 
@@ -77,7 +77,9 @@ def test_preset_without_seed_variants_draws_the_registered_methods():
     groups = V.claim_groups(df, _claims(), fidelity.load(ORIGINALS))
     kinds = {x["kind"] for g in groups for x in g["rows"]}
     assert "base" in kinds and "published" not in kinds
-    assert all("protocol differs" in x["label"] for g in groups for x in g["rows"] if x["kind"] == "base")
+    assert all(x["label"].startswith("registered method") for g in groups for x in g["rows"] if x["kind"] == "base")
+    # runs of another protocol get no verdict, in the figure as in the scorecard
+    assert all(x["outcome"] is None for g in groups for x in g["rows"] if x["kind"] == "base")
     assert {r["kind"] for r in V.paired_rows(df, _claims())} == {"base"}
 
 
@@ -88,6 +90,67 @@ def test_cli_writes_pdf_and_png(tmp_path):
     figures_cli.main(["forest", "--metrics", str(SEEDS), "--claims", str(CLAIMS), "--originals", str(ORIGINALS),
                       "--out", str(out)])
     assert out.stat().st_size > 10_000 and out.with_suffix(".png").stat().st_size > 10_000
+
+
+def _drawn(monkeypatch, metrics):
+    """The forest figure's matplotlib Figure (save intercepted) for a metrics file."""
+    got = {}
+    monkeypatch.setattr(V, "save", lambda fig, out: got.setdefault("fig", fig))
+    V.fig_forest(metrics, CLAIMS, ORIGINALS, Path("unused.pdf"))
+    return got["fig"]
+
+
+@pytest.mark.parametrize("archive", [SEEDS, QUICK])
+def test_forest_prints_at_the_text_width_with_fonts_of_7_pt_and_labels_in_words(archive, monkeypatch, tmp_path):
+    import re
+
+    import matplotlib.text
+
+    _df(archive)
+    out = tmp_path / "f.pdf"
+    V.fig_forest(archive, CLAIMS, ORIGINALS, out)
+    # paper/ms.tex: A4 with 2.2 cm margins, the figure at \linewidth = 16.6 cm = 470.6 pt; a PDF no
+    # wider is not shrunk, so its fonts print at their own size
+    width = float(re.search(rb"MediaBox \[ *[\d.]+ +[\d.]+ +([\d.]+)", out.read_bytes()).group(1))
+    assert 400 < width <= 16.6 / 2.54 * 72
+    fig = _drawn(monkeypatch, archive)
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    assert texts and min(t.get_fontsize() for t in texts) >= 7
+    # no code names: no variant suffixes, no underscores
+    words = " ".join(t.get_text() for t in texts)
+    assert "_" not in words and "-published" not in words and "baseline1000" not in words
+
+
+def test_forest_shows_each_rows_outcome_and_the_scorecards_verdict():
+    from fewlabels.report import fidelity
+    from fewlabels.report.claims import judge, scorecard
+
+    df = _df(SEEDS)
+    groups = V.claim_groups(df, _claims(), fidelity.load(ORIGINALS))
+    verdicts = {v.id: v for v in scorecard(_claims(), df.assign(preset="seeds"), "seeds")}
+    for g in groups:
+        pub = next(x for x in g["rows"] if x["kind"] == "published")
+        assert pub["outcome"] == verdicts[g["claim"]["id"]].outcome
+        for x in g["rows"]:
+            if x["stats"].lo is not None:
+                assert x["outcome"] == judge(g["claim"]["expect"], x["stats"]).outcome
+    # a withheld verdict says so in the panel's title
+    g = dict(groups[0])
+    assert V._verdict(g, {g["claim"]["id"]: fidelity.DIFFERS}).startswith("withheld (port differs")
+    assert V._verdict(g, {}) == verdicts[g["claim"]["id"]].verdict
+    for r in V.paired_rows(df, _claims()):
+        s = r["stats"]
+        want = "reproduced" if s.lo > 0 else "not reproduced" if s.hi < 0 else "inconclusive"
+        assert r["outcome"] == want
+
+
+def test_claim_titles_are_words():
+    c = {"claim": "Basic NN classifier, 1000 labels: about 87 %", "source": "seed 004 (x.txt:78)"}
+    assert V.claim_title(c) == "Basic NN classifier, 1,000 labels (source 004)"
+    assert V.claim_title({"claim": "Transfer 0--4 to 5--9, 500 labels: x", "source": "Makhzani"}) == \
+        "Transfer 0–4 to 5–9, 500 labels"
+    assert V._quirk_label("d_unshared_weights") == "unshared discriminators off"
+    assert V._quirk_label("some_new_quirk") == "some new quirk off"
 
 
 def test_nothing_to_draw_is_a_note_not_a_failure(tmp_path):

@@ -8,6 +8,11 @@ its seeds as dots. A second panel shows paired differences over seeds (``claims.
 scratch, the Siamese pretrained tower - scratch, AAE - its baseline, as published and corrected.
 In a preset without the seeds' variants (``quick``, ``paper``) each claim's ``run.base`` runs are
 drawn instead, marked "protocol differs" (for information, as the scorecard shows them).
+Each row's marker is the scorecard's rule (``claims.judge``) applied to that row's interval:
+reproduced, not reproduced or inconclusive (for a paired row: the difference above 0, below it,
+or containing it); each panel's title gives the as-published verdict as the scorecard words it,
+withheld where the port differs from the source's own code (``fidelity``). The figure is drawn at
+the paper's text width (FIG_WIDTH) with every font at least 7 pt, so that it prints at that size.
 
 ``fig_seed_curves``: learning curves of the as-published variants (their history.csv) against the
 points the seeds printed while training (``PRINTED``), so a reader sees where a seed read its number.
@@ -22,33 +27,49 @@ import pandas as pd
 import yaml
 
 from .. import ablation, fidelity
-from ..claims import PairingError, Stats, paired, select
+from ..claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, PairingError, Stats, judge, paired, select
 from .common import plt, save, sns
 
 # Paired differences of the second panel: (label, task, labels, a, b, metric). Each is drawn when
 # both variants are in the preset; "-published" pairs also draw their "-corrected" twins.
 PAIRS = [
-    ("transfer - scratch (seed 002)", "digits59", "500", "transfer-002-published", "scratch-002-published",
+    ("transfer − scratch (source 002)", "digits59", "500", "transfer-002-published", "scratch-002-published",
      "test_accuracy"),
-    ("Siamese pretrained - scratch (seed 000)", "mnist10", "5000", "siamese-000-published",
+    ("Siamese tower − scratch (source 000)", "mnist10", "5000", "siamese-000-published",
      "siamese-scratch-000-published", "test_accuracy"),
-    ("Geron ex. 10 frozen - scratch", "mnist10", "5000", "siamese-geron-frozen", "siamese-geron-scratch",
+    ("Géron ex. 10: frozen − scratch", "mnist10", "5000", "siamese-geron-frozen", "siamese-geron-scratch",
      "test_accuracy"),
-    ("Geron ex. 10 fine-tuned - scratch", "mnist10", "5000", "siamese-geron-finetuned", "siamese-geron-scratch",
+    ("Géron ex. 10: fine-tuned − scratch", "mnist10", "5000", "siamese-geron-finetuned", "siamese-geron-scratch",
      "test_accuracy"),
-    ("AAE - baseline (seed 004)", "mnist10", "1000", "aae-004-published", "supervised-004-published",
+    ("AAE − basic NN (source 004)", "mnist10", "1000", "aae-004-published", "supervised-004-published",
      "val_accuracy"),
 ]
 # The same comparisons between registered methods, for presets without the seeds' variants.
 BASE_PAIRS = [
-    ("transfer - scratch", "digits59", "transfer", "scratch"),
-    ("Siamese pretrained - scratch", "mnist10", "siamese", "siamese-scratch"),
-    ("AAE - supervised", "mnist10", "aae", "supervised"),
+    ("transfer − scratch", "digits59", "transfer", "scratch"),
+    ("Siamese tower − scratch", "mnist10", "siamese", "siamese-scratch"),
+    ("AAE − supervised", "mnist10", "aae", "supervised"),
 ]
+
+# A quirk switched off alone, in words (the row reads "<words> off"); a quirk not listed here is
+# shown by its name with spaces for underscores.
+QUIRK_WORDS = {
+    "dropout_at_test": "test-time dropout",
+    "d_unshared_weights": "unshared discriminators",
+    "argmax_with_fake": "11-way argmax",
+    "bn_init_stats_at_test": "never-updated BN stats",
+    "bn_params_frozen_at_init": "frozen BN scale, shift",
+    "label_draw": "source's label draw",
+}
 
 COLORS = {"seed": "#b8e0b8", "original": "#7f5f3f", "published": "#c0392b", "quirk": "#e69f00",
           "corrected": "#1f5fa8", "base": "#666666"}
 METRIC_WORDS = {"test_accuracy": "test", "val_accuracy": "validation", "pair_accuracy": "test pairs"}
+# Each row's marker: the verdict rule applied to its interval (a row without one keeps the diamond).
+OUTCOME_MARKERS = {REPRODUCED: ("o", True), NOT_REPRODUCED: ("X", True), INCONCLUSIVE: ("D", False),
+                   None: ("s", True)}
+FIG_WIDTH = 6.5   # inches: paper/ms.tex's text width (A4, 2.2 cm margins: 16.6 cm), included at \linewidth
+FONT = 7          # points, the smallest size in the figure (printed at this size: the figure is not scaled)
 
 
 # --------------------------------------------------------------------------------- what is drawn
@@ -65,7 +86,7 @@ def _original(c: dict, originals: list[dict]) -> dict | None:
         return None
     e = max(enumerate(mine), key=lambda ie: (int(ie[1]["n"]), bool(ie[1].get("values")), ie[0]))[1]
     s = fidelity.original_stats(e)
-    row = _row("seed's own code", e.get("values") or [], "original")
+    row = _row("source's own code", e.get("values") or [], "original")
     row["what"] = str(e["id"])
     row["stats"] = s
     return row
@@ -74,7 +95,18 @@ def _original(c: dict, originals: list[dict]) -> dict | None:
 def _quirk_label(q: str) -> str:
     if q.startswith("training quirks"):
         return "corrected, test quirks on"
-    return f"{q} off"
+    return f"{QUIRK_WORDS.get(q, q.replace('_', ' '))} off"
+
+
+def claim_title(c: dict) -> str:
+    """The claim in words: its text before the colon, with thousands separated and LaTeX dashes as
+    dashes, and its source ("Basic NN classifier, 1,000 labels (source 004)")."""
+    import re
+
+    text = c["claim"].split(":")[0].strip().replace("--", "–")
+    text = re.sub(r"(?<![\d.])(\d{1,3})(\d{3})(?![\d.])", r"\1,\2", text)
+    m = re.match(r"seed (\d{3})", str(c.get("source", "")))
+    return text + (f" (source {m.group(1)})" if m else "")
 
 
 def claim_groups(df: pd.DataFrame, claims: list[dict], originals: list[dict]) -> list[dict]:
@@ -98,11 +130,20 @@ def claim_groups(df: pd.DataFrame, claims: list[dict], originals: list[dict]) ->
         if c["run"]["method"] not in have:  # the preset lacks the seed's variants: its base runs, if any
             rows = [x for x in rows if x["kind"] == "original"]
             base_names = c["run"].get("base") or []
-            for base in [base_names] if isinstance(base_names, str) else base_names:
+            base_names = [base_names] if isinstance(base_names, str) else base_names
+            for base in base_names:
                 sel = select(df, c["run"]["task"], base, c["run"]["labels"])
                 m = r["metric"]
                 if m in sel and sel[m].notna().any():
-                    rows.append(_row(f"{base} (protocol differs)", 100 * sel[m].dropna(), "base"))
+                    # the legend says what a registered method is; its name only where there are several
+                    label = "registered method" + (f" {base}" if len(base_names) > 1 else "")
+                    rows.append(_row(label, 100 * sel[m].dropna(), "base"))
+        for x in rows:
+            # the verdict rule on each row's interval; none for runs of another protocol (no verdict, as
+            # in the scorecard) or an original measurement with an sd but no values
+            ok = x["kind"] != "base" and (x["stats"].n < 2 or x["stats"].lo is not None)
+            j = judge(c["expect"], x["stats"]) if ok else None
+            x["outcome"] = j.outcome if j else None
         if not any(x["kind"] != "original" for x in rows):
             continue
         groups.append({"claim": c, "metric": r["metric"], "rows": rows})
@@ -122,6 +163,8 @@ def _diff_row(df, label, task, labels, a, b, metric, kind) -> dict | None:
     j = ra[["seed", metric]].merge(rb[["seed", metric]], on="seed", suffixes=("_a", "_b"))
     row = _row(label, 100 * (j[f"{metric}_a"] - j[f"{metric}_b"]), kind)
     row["stats"], row["p"] = p, p.p
+    # above 0, below it, or containing it; none for runs of another protocol (no verdict)
+    row["outcome"] = judge({"beats": b}, p).outcome if kind != "base" else None
     return row
 
 
@@ -139,13 +182,14 @@ def stated_difference(claims: list[dict], a: str, b: str) -> float | None:
 def paired_rows(df: pd.DataFrame, claims: list[dict]) -> list[dict]:
     out = []
     for label, task, labels, a, b, metric in PAIRS:
-        pub = _diff_row(df, f"{label}, as published", task, labels, a, b, metric, "published")
+        published = a.endswith("-published") and b.endswith("-published")
+        pub = _diff_row(df, f"{label}, as published" if published else label, task, labels, a, b, metric, "published")
         if pub is None:
             continue
         pub["stated"] = stated_difference(claims, a, b)
         pub["metric"] = metric
         out.append(pub)
-        if a.endswith("-published") and b.endswith("-published"):
+        if published:
             ca, cb = a.replace("-published", "-corrected"), b.replace("-published", "-corrected")
             cor = _diff_row(df, f"{label}, corrected", task, labels, ca, cb, metric, "corrected")
             if cor is not None:
@@ -158,7 +202,7 @@ def paired_rows(df: pd.DataFrame, claims: list[dict]) -> list[dict]:
         both = set(df.loc[(df["method"] == a) & (df["task"] == task), "labels"].astype(str)) & \
             set(df.loc[(df["method"] == b) & (df["task"] == task), "labels"].astype(str))
         for labels in sorted((x for x in both if x != "all"), key=int):
-            row = _diff_row(df, f"{label}, {labels} labels", task, labels, a, b, "test_accuracy", "base")
+            row = _diff_row(df, f"{label}, {int(labels):,} labels", task, labels, a, b, "test_accuracy", "base")
             if row is not None:
                 row["stated"], row["metric"] = None, "test_accuracy"
                 out.append(row)
@@ -168,7 +212,8 @@ def paired_rows(df: pd.DataFrame, claims: list[dict]) -> list[dict]:
 # ------------------------------------------------------------------------------------- drawing
 
 def _draw_rows(ax, rows: list[dict]) -> None:
-    """Rows top to bottom: mean with its 95 % interval (a bar), the seeds as dots."""
+    """Rows top to bottom: mean with its 95 % interval (a bar), the seeds as dots; the mean's marker
+    is the row's outcome under the verdict rule (OUTCOME_MARKERS)."""
     n = len(rows)
     for i, r in enumerate(rows):
         y = n - 1 - i
@@ -176,94 +221,164 @@ def _draw_rows(ax, rows: list[dict]) -> None:
         s = r["stats"]
         if r["values"]:
             jitter = np.linspace(-0.12, 0.12, len(r["values"])) if len(r["values"]) > 1 else [0.0]
-            ax.scatter(r["values"], y + np.asarray(jitter), s=9, color=color, alpha=0.55, linewidths=0, zorder=3)
+            ax.scatter(r["values"], y + np.asarray(jitter), s=7, color=color, alpha=0.5, linewidths=0, zorder=3)
         if s.n >= 2 and s.lo is not None:
-            ax.plot([s.lo, s.hi], [y, y], color=color, lw=2.2, solid_capstyle="butt", zorder=4)
+            ax.plot([s.lo, s.hi], [y, y], color=color, lw=2.0, solid_capstyle="butt", zorder=4)
         elif s.n >= 2 and s.sd is not None:  # an original measurement with mean and sd only
             ax.plot([s.mean - s.sd, s.mean + s.sd], [y, y], color=color, lw=1, ls=":", zorder=4)
         if s.mean is not None:
-            ax.plot([s.mean], [y], marker="D", ms=4.5, color=color, mec="white", mew=0.6, zorder=5)
+            marker, filled = OUTCOME_MARKERS[r.get("outcome")]
+            ax.plot([s.mean], [y], marker=marker, ms=5, color=color, mfc=color if filled else "white",
+                    mec=color if not filled else "white", mew=1.0 if not filled else 0.6, zorder=5)
     ax.set_yticks(range(n))
-    ax.set_yticklabels([f"{r['label']} ({r['stats'].n})" for r in reversed(rows)], fontsize=6.5)
+    ax.set_yticklabels([f"{r['label']} ({r['stats'].n})" for r in reversed(rows)], fontsize=FONT)
     ax.set_ylim(-0.6, n - 0.4)
-    ax.tick_params(axis="x", labelsize=6.5)
+    ax.tick_params(axis="both", labelsize=FONT, length=2, pad=1.5)
     ax.grid(axis="x", alpha=0.3)
 
 
+def _stated(exp: dict) -> str:
+    if "approx" in exp:
+        return f"about {exp['approx']:g} % (band ±{exp.get('tol', 0):g})"
+    if "range" in exp:
+        return f"{exp['range'][0]:g}–{exp['range'][1]:g} %"
+    return f"crossed {exp['at_least']:g} %"
+
+
 def _draw_claim(ax, g: dict) -> None:
-    c, exp = g["claim"], g["claim"]["expect"]
+    exp = g["claim"]["expect"]
     _draw_rows(ax, g["rows"])
     vals = [v for r in g["rows"] for v in r["values"]] + [x for r in g["rows"] for x in
                                                           (r["stats"].lo, r["stats"].hi, r["stats"].mean)
                                                           if x is not None]
     if "approx" in exp:
         lo, hi = exp["approx"] - exp.get("tol", 0), exp["approx"] + exp.get("tol", 0)
-        stated = f"seed: about {exp['approx']:g} % (band ±{exp.get('tol', 0):g})"
         ax.axvline(exp["approx"], color="#3a8a3a", lw=0.8, ls="--", zorder=1)
     elif "range" in exp:
         lo, hi = exp["range"]
-        stated = f"seed: {lo:g}–{hi:g} %"
     else:  # at_least
         lo = exp["at_least"]
         hi = max(vals + [lo]) + 1
-        stated = f"seed: crossed {lo:g} %"
         ax.axvline(lo, color="#3a8a3a", lw=0.8, ls="--", zorder=1)
     ax.axvspan(lo, hi, color=COLORS["seed"], alpha=0.6, lw=0, zorder=0)
     left, right = min(vals + [lo]), max(vals + [hi])
     pad = 0.06 * (right - left or 1)
     ax.set_xlim(left - pad, right + pad)
-    labels = c["run"]["labels"]
-    ax.set_title(f"{c['id']}: {c['run']['method'].rsplit('-published', 1)[0]}, "
-                 f"{'all' if labels == 'all' else labels} labels, {METRIC_WORDS.get(g['metric'], g['metric'])}"
-                 f" acc. (%)\n{stated}", fontsize=7, loc="left")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+
+
+def _title(g: dict) -> str:
+    """Three lines: the claim in words; the source's number and the set it is on; the as-published
+    verdict (or why there is none)."""
+    c = g["claim"]
+    where = METRIC_WORDS.get(g["metric"], g["metric"])
+    line2 = f"source: {_stated(c['expect'])}; {where} accuracy (%)"
+    if g.get("verdict"):
+        line3 = f"as published: {g['verdict']}"
+    elif any(r["kind"] == "base" for r in g["rows"]):
+        line3 = "protocol differs: no verdict"
+    else:
+        line3 = "not run as published"
+    return f"{claim_title(c)}\n{line2}\n{line3}"
+
+
+def _verdict(g: dict, fid: dict) -> str | None:
+    """The scorecard's words for the as-published row, withheld where the port differs."""
+    pub = next((r for r in g["rows"] if r["kind"] == "published"), None)
+    if pub is None or pub.get("outcome") is None:
+        return None
+    j = judge(g["claim"]["expect"], pub["stats"])
+    if fid.get(g["claim"]["id"]) == fidelity.DIFFERS:
+        return f"withheld (port differs; ours: {j.outcome})"
+    return j.text
+
+
+# Layout in inches: a claim panel is its label column then its axes; two panels a row.
+LABEL_W, AXES_W, GAP = 1.62, 1.36, 0.16
+ROW_H, TITLE_H, TICKS_H, TOP_H = 0.165, 0.40, 0.22, 0.50
+PAIR_LABEL_W, PAIR_AXES_W = 2.85, 2.25
 
 
 def fig_forest(metrics: Path, claims_path: Path, originals_path: Path, out: Path) -> None:
     df = pd.read_csv(metrics, dtype={"labels": str})
     df = df[df["stage"].isin(["train", "pretrain"])] if "stage" in df else df
     claims = yaml.safe_load(Path(claims_path).read_text())["claims"]
-    groups = claim_groups(df, claims, fidelity.load(originals_path))
+    originals = fidelity.load(originals_path)
+    groups = claim_groups(df, claims, originals)
     pairs = paired_rows(df, claims)
     if not groups and not pairs:  # FIGURE_NEEDS names methods, not budgets: say so rather than fail the build
-        fig, ax = plt.subplots(figsize=(7.0, 1.0))
+        fig, ax = plt.subplots(figsize=(FIG_WIDTH, 1.0))
         ax.axis("off")
-        ax.text(0.5, 0.5, "no run of this preset tests a seed claim at the claim's budget", ha="center", va="center")
+        ax.text(0.5, 0.5, "no run of this preset tests a source's claim at the claim's budget", ha="center",
+                va="center", fontsize=FONT + 1)
         save(fig, out)
         return
+    # the port's fidelity per claim, under the claim's own protocol (its preset)
+    fid = {}
+    for g in groups:
+        c = g["claim"]
+        preset = c["protocol"]["preset"]
+        preset = preset[0] if isinstance(preset, list) else preset
+        for f in fidelity.fidelity([c], df.assign(preset=str(preset)), originals):
+            fid[f.claim] = f.status
+        g["verdict"] = _verdict(g, fid)
     sns.set_theme(style="ticks")
-    ncol = 2 if len(groups) > 1 else 1
-    nrow_claims = -(-len(groups) // ncol)
-    heights = []
-    for i in range(nrow_claims):
-        heights.append(max(len(g["rows"]) for g in groups[i * ncol:(i + 1) * ncol]) * 0.19 + 0.3)
-    pair_h = len(pairs) * 0.22 + 0.3 if pairs else 0
-    # each axes is its rows' height; each gap (hspace, in units of the mean axes height) ~0.75 in for the titles
-    fig = plt.figure(figsize=(7.0, sum(heights) + pair_h + 0.75 * (len(heights) + bool(pairs) - 1) + 1.0))
-    gs = fig.add_gridspec(nrow_claims + (1 if pairs else 0), ncol, height_ratios=heights + ([pair_h] if pairs else []),
-                          hspace=0.75 / np.mean(heights + ([pair_h] if pairs else [])), wspace=0.95, left=0.2, right=0.95, top=1 - 1.0 / fig.get_figheight())
-    for i, g in enumerate(groups):
-        _draw_claim(fig.add_subplot(gs[i // ncol, i % ncol]), g)
+    # heights (inches) of each row of panels: title, axes, tick labels
+    ncol = 2
+    bands = [groups[i:i + ncol] for i in range(0, len(groups), ncol)]
+    axes_h = [max(len(g["rows"]) for g in band) * ROW_H + 0.12 for band in bands]
+    pair_h = len(pairs) * ROW_H + 0.12 if pairs else 0
+    height = TOP_H + sum(TITLE_H + h + TICKS_H for h in axes_h) + ((TITLE_H - 0.12) + pair_h + TICKS_H if pairs else 0)
+    fig = plt.figure(figsize=(FIG_WIDTH, height))
+
+    def box(x, y_top, w, h):  # inches from the top-left corner -> figure fraction
+        return [x / FIG_WIDTH, 1 - (y_top + h) / height, w / FIG_WIDTH, h / height]
+
+    y = TOP_H
+    for band, h in zip(bands, axes_h):
+        for k, g in enumerate(band):
+            x0 = k * (LABEL_W + AXES_W + GAP)
+            ax = fig.add_axes(box(x0 + LABEL_W, y + TITLE_H, AXES_W, h))
+            _draw_claim(ax, g)
+            fig.text(x0 / FIG_WIDTH, 1 - y / height, _title(g), ha="left", va="top", fontsize=FONT, linespacing=1.15)
+        y += TITLE_H + h + TICKS_H
     if pairs:
-        ax = fig.add_subplot(gs[nrow_claims, :])
+        ax = fig.add_axes(box(PAIR_LABEL_W, y + TITLE_H - 0.12, PAIR_AXES_W, pair_h))
         _draw_rows(ax, pairs)
         ax.axvline(0, color="black", lw=0.8)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(6))
         n = len(pairs)
         for i, r in enumerate(pairs):
             if r.get("stated") is not None:
-                ax.plot([r["stated"]], [n - 1 - i], marker="*", ms=8, color="#3a8a3a", zorder=6)
-            if r.get("p") is not None:
-                ax.text(1.005, n - 1 - i, f"p={r['p']:.2g}" if r["p"] >= 0.001 else "p<0.001",
-                        transform=ax.get_yaxis_transform(), fontsize=6, va="center")
-        ax.set_title("paired differences over seeds (same labeled images per seed), percentage points; "
-                     "star: the difference of the seeds' stated numbers", fontsize=7, loc="left")
-    handles = [plt.Line2D([], [], color=COLORS[k], marker="D", lw=2, label=t) for k, t in
-               [("original", "seed's own code"), ("published", "port as published"), ("quirk", "one quirk off"),
-                ("corrected", "port corrected"), ("base", "registered method (protocol differs)")]
+                ax.plot([r["stated"]], [n - 1 - i], marker="*", ms=7, color="#3a8a3a", zorder=6)
+            where = METRIC_WORDS.get(r.get("metric"), r.get("metric"))
+            p = "" if r.get("p") is None else (f"p={r['p']:.2g}" if r["p"] >= 0.001 else "p<0.001")
+            ax.text(1.02, n - 1 - i, f"{p}, {where}" if p else where, transform=ax.get_yaxis_transform(),
+                    fontsize=FONT, va="center")
+        fig.text(0, 1 - y / height, "Paired differences over seeds (same labeled images per seed), percentage "
+                 "points, with the paired t-test's p and the set they are\nmeasured on; marker: the interval above 0, "
+                 "below it or containing it; star: the difference of the numbers the source states",
+                 ha="left", va="top", fontsize=FONT, linespacing=1.15)
+    kinds = [("original", "source's own code"), ("published", "port as published"), ("quirk", "one quirk off"),
+             ("corrected", "port corrected"), ("base", "registered method (protocol differs)")]
+    handles = [plt.Line2D([], [], color=COLORS[k], lw=2, label=t) for k, t in kinds
                if any(r["kind"] == k for g in groups for r in g["rows"]) or any(r["kind"] == k for r in pairs)]
-    handles.append(plt.Rectangle((0, 0), 1, 1, color=COLORS["seed"], label="what the seed states"))
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=6.5, frameon=False,
-               bbox_to_anchor=(0.5, 1.0), title="mean with its 95 % t interval; dots: seeds; (n): seeds",
-               title_fontsize=6.5)
+    handles.append(plt.Rectangle((0, 0), 1, 1, color=COLORS["seed"], label="what the source states"))
+    outcomes = [(REPRODUCED, f"{REPRODUCED}: inside"), (NOT_REPRODUCED, f"{NOT_REPRODUCED}: clear of it"),
+                (INCONCLUSIVE, f"{INCONCLUSIVE}: straddles its edge")]
+    if any(r.get("outcome") is None for g in groups for r in g["rows"]) or any(r.get("outcome") is None for r in pairs):
+        outcomes.append((None, "no verdict"))
+    marks = []
+    for o, words in outcomes:
+        marker, filled = OUTCOME_MARKERS[o]
+        marks.append(plt.Line2D([], [], ls="", marker=marker, ms=5, color="#333333", mfc="#333333" if filled else "white",
+                                label=words))
+    fig.legend(handles=handles, loc="upper left", ncol=len(handles), fontsize=FONT, frameon=False,
+               bbox_to_anchor=(0, 1.0), handlelength=1.4, columnspacing=1.0, borderaxespad=0, borderpad=0)
+    fig.legend(handles=marks, loc="upper left", ncol=len(marks), fontsize=FONT, frameon=False, handlelength=1.0,
+               bbox_to_anchor=(0, 1 - 0.16 / height), columnspacing=1.0, borderaxespad=0, borderpad=0)
+    fig.text(0, 1 - 0.30 / height, "Each row: mean, 95 % t interval (bar) and seeds (dots); (n): seeds; marker: the "
+             "verdict rule on that interval", ha="left", va="top", fontsize=FONT)
     save(fig, out)
 
 
