@@ -65,7 +65,7 @@ def fid_cell(f: fidelity.Fidelity | None) -> str:
         return "–"
     if f.diff is None:
         return f.status
-    return f"{f.diff:+.1f} [{f.lo:+.1f}, {f.hi:+.1f}]: {f.status}"
+    return f"{f.diff:+.1f} [{f.lo:+.1f}, {f.hi:+.1f}]: {fidelity.status_text(f, digits=1)}"
 
 
 def headline() -> str:

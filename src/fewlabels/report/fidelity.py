@@ -15,8 +15,8 @@ its Welch 95 % interval (Student's t with the Welch-Satterthwaite degrees of fre
   Welch test at the 5 % level finds with 80 % power, (t(0.975, df) + t(0.80, df)) * SE;
 - "too few seeds" when either side has fewer than two.
 
-MARGIN is 1 point: the narrowest band a source states is +-1 point (seed 002's "about 98 %",
-seed 003's classifiers; seed 001's 88--90 % is two points wide), so a port within a point of the
+MARGIN is 1 point: the narrowest band a source states is +-1 point (source 002's "about 98 %",
+source 003's classifiers; source 001's 88--90 % is two points wide), so a port within a point of the
 seed's own code cannot by itself move a number by more than the precision the sources state
 theirs to. A claim whose port differs keeps its numbers but has its verdict withheld in the
 scorecard: a verdict from a port that does not do what the seed's code does would be the port's.
@@ -167,7 +167,7 @@ def table(rows: list[Fidelity], claims: list[dict]) -> str:
         f"status (margin $\\pm${MARGIN:g})": f.status} for f in rows])
     df["claim"] = df["claim"].map(tex_escape)
     styler = df.style.hide(axis="index")
-    return styler.to_latex(column_format="p{4.4cm}p{2.0cm}p{2.0cm}p{2.9cm}p{1.5cm}p{2.1cm}", hrules=True)
+    return styler.to_latex(column_format="p{3.7cm}p{1.9cm}p{1.9cm}p{2.8cm}p{1.4cm}p{2.0cm}", hrules=True)
 
 
 def macros(rows: list[Fidelity]) -> list[str]:
