@@ -162,7 +162,7 @@ def _diff_row(df, label, task, labels, a, b, metric, kind) -> dict | None:
         return None
     j = ra[["seed", metric]].merge(rb[["seed", metric]], on="seed", suffixes=("_a", "_b"))
     row = _row(label, 100 * (j[f"{metric}_a"] - j[f"{metric}_b"]), kind)
-    row["stats"], row["p"] = p, p.p
+    row["stats"], row["p"], row["mixed"] = p, p.p, p.mixed
     # above 0, below it, or containing it; none for runs of another protocol (no verdict)
     row["outcome"] = judge({"beats": b}, p).outcome if kind != "base" else None
     return row
@@ -328,7 +328,8 @@ def fig_forest(metrics: Path, claims_path: Path, originals_path: Path, out: Path
     bands = [groups[i:i + ncol] for i in range(0, len(groups), ncol)]
     axes_h = [max(len(g["rows"]) for g in band) * ROW_H + 0.12 for band in bands]
     pair_h = len(pairs) * ROW_H + 0.12 if pairs else 0
-    height = TOP_H + sum(TITLE_H + h + TICKS_H for h in axes_h) + ((TITLE_H - 0.12) + pair_h + TICKS_H if pairs else 0)
+    pair_title = TITLE_H - 0.12 + (0.12 if any(r.get("mixed") for r in pairs) else 0)
+    height = TOP_H + sum(TITLE_H + h + TICKS_H for h in axes_h) + (pair_title + pair_h + TICKS_H if pairs else 0)
     fig = plt.figure(figsize=(FIG_WIDTH, height))
 
     def box(x, y_top, w, h):  # inches from the top-left corner -> figure fraction
@@ -343,7 +344,7 @@ def fig_forest(metrics: Path, claims_path: Path, originals_path: Path, out: Path
             fig.text(x0 / FIG_WIDTH, 1 - y / height, _title(g), ha="left", va="top", fontsize=FONT, linespacing=1.15)
         y += TITLE_H + h + TICKS_H
     if pairs:
-        ax = fig.add_axes(box(PAIR_LABEL_W, y + TITLE_H - 0.12, PAIR_AXES_W, pair_h))
+        ax = fig.add_axes(box(PAIR_LABEL_W, y + pair_title, PAIR_AXES_W, pair_h))
         _draw_rows(ax, pairs)
         ax.axvline(0, color="black", lw=0.8)
         ax.xaxis.set_major_locator(plt.MaxNLocator(6))
@@ -353,11 +354,14 @@ def fig_forest(metrics: Path, claims_path: Path, originals_path: Path, out: Path
                 ax.plot([r["stated"]], [n - 1 - i], marker="*", ms=7, color="#3a8a3a", zorder=6)
             where = METRIC_WORDS.get(r.get("metric"), r.get("metric"))
             p = "" if r.get("p") is None else (f"p={r['p']:.2g}" if r["p"] >= 0.001 else "p<0.001")
-            ax.text(1.02, n - 1 - i, f"{p}, {where}" if p else where, transform=ax.get_yaxis_transform(),
-                    fontsize=FONT, va="center")
+            # a dagger: the two sides ran different code versions or CPUs (claims.pair_versions)
+            text = (f"{p}, {where}" if p else where) + (" †" if r.get("mixed") else "")
+            ax.text(1.02, n - 1 - i, text, transform=ax.get_yaxis_transform(), fontsize=FONT, va="center")
         fig.text(0, 1 - y / height, "Paired differences over seeds (same labeled images per seed), percentage "
                  "points, with the paired t-test's p and the set they are\nmeasured on; marker: the interval above 0, "
-                 "below it or containing it; star: the difference of the numbers the source states",
+                 "below it or containing it; star: the difference of the numbers the source states"
+                 + ("\n†: the two sides' runs come from different code versions or CPU capabilities (metrics.csv)"
+                    if any(r.get("mixed") for r in pairs) else ""),
                  ha="left", va="top", fontsize=FONT, linespacing=1.15)
     kinds = [("original", "source's own code"), ("published", "port as published"), ("quirk", "one quirk off"),
              ("corrected", "port corrected"), ("base", "registered method (protocol differs)")]
