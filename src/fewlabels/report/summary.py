@@ -41,6 +41,10 @@ class Finding:
     paired: bool
     outcome: str         # HELD, NOT_HELD, WITHHELD, OPEN
     verdict: str         # the scorecard's words
+    lo: float | None = None  # the 95 % t-interval of ``ours`` (None for one seed)
+    hi: float | None = None
+    n: int = 0           # seeds (pairs for a paired claim)
+    metric: str = "test_accuracy"  # what the number was measured on (the claim's metric)
 
 
 def outcome(verdict: str) -> str | None:
@@ -70,7 +74,8 @@ def findings(claims: list[dict], df: pd.DataFrame, preset: str, originals: list[
             continue
         c = by_id[v.id]
         out.append(Finding(v.id, v.claim, v.claim.split(":")[0].strip(), expected_text(c["expect"], short=True),
-                           v.stats.mean, "beats" in c["expect"], o, v.verdict))
+                           v.stats.mean, "beats" in c["expect"], o, v.verdict, v.stats.lo, v.stats.hi,
+                           v.stats.n, c.get("metric", "test_accuracy")))
     return out
 
 
@@ -116,7 +121,7 @@ def claims_abstract(fs: list[Finding], effects: list[QuirkEffect]) -> str:
              f"protocol, {len(groups[HELD])} held, {len(groups[NOT_HELD])} did not"
              + (f", {len(groups[OPEN])} {'was' if len(groups[OPEN]) == 1 else 'were'} inconclusive" if groups[OPEN] else "")
              + f" and {len(groups[WITHHELD])} had {'its' if len(groups[WITHHELD]) == 1 else 'their'} verdict "
-             "withheld because our port differs from the seed's own code."]
+             "withheld because our port differs from the source's own code."]
 
     def listed(fs_):
         return "; ".join(f"{tex_escape(f.short)}, {_ours(f)} against {f.expected}" for f in fs_)
@@ -130,7 +135,7 @@ def claims_abstract(fs: list[Finding], effects: list[QuirkEffect]) -> str:
         parts.append(f"Withheld: {listed(groups[WITHHELD])}.")
     if effects:
         e = effects[0]
-        parts.append(f"The largest effect of a single quirk of the seeds' code: switching off "
+        parts.append(f"The largest effect of a single quirk of the sources' code: switching off "
                      f"\\texttt{{{tex_escape(e.quirk)}}} alone in {tex_escape(e.claim)} moves our number from "
                      f"{e.published:.1f} to {e.alone:.1f} (${e.effect:+.1f}$ points).")
     return " ".join(parts)
@@ -212,15 +217,33 @@ def grid_abstract(df: pd.DataFrame) -> str:
                               "sources' claims, whose protocols the \\texttt{seeds} preset runs.")
 
 
+# What a claim's number is measured on, in the summary table's words
+MEASURED_ON = {"test_accuracy": "test", "val_accuracy": "validation", "pair_accuracy": "test pairs"}
+
+
+def _interval(f: Finding) -> str:
+    """ours with its 95 % interval and the seeds (pairs) behind it, as the summary table prints it."""
+    if f.lo is None or f.hi is None:
+        return _ours(f) + f" ({f.n} seed{'s' * (f.n != 1)})"
+    if f.paired:
+        return f"${f.ours:+.1f}$ [${f.lo:+.1f}$, ${f.hi:+.1f}$] ({f.n} pairs)"
+    return f"{f.ours:.1f} [{f.lo:.1f}, {f.hi:.1f}] ({f.n} seeds)"
+
+
 def claims_table(fs: list[Finding], effects: list[QuirkEffect]) -> str:
     largest = {}
     for e in effects:  # effects are sorted: the first per claim is its largest
         largest.setdefault(e.claim, e)
-    rows = [{"claim": f.claim, "seed": f.expected, "ours (as published)": _ours(f), "outcome": f.outcome,
+    rows = [{"claim": f.claim, "source states": f.expected,
+             "ours as published, [95\\,\\% CI]": _interval(f),
+             "measured on": ("paired test accuracy" if f.paired and f.metric == "test_accuracy"
+                             else MEASURED_ON.get(f.metric, f.metric.replace("_", " "))),
+             "outcome": f.outcome,
              "largest quirk (off alone)": (f"\\texttt{{{tex_escape(largest[f.short].quirk)}}}: "
                                            f"${largest[f.short].effect:+.1f}$") if f.short in largest else "--"}
             for f in fs]
-    return styled(pd.DataFrame(rows), "p{5.2cm}p{1.5cm}p{2.0cm}p{1.7cm}p{3.8cm}", escape=["claim", "outcome"])
+    return fit(styled(pd.DataFrame(rows), r"p{3.9cm}p{1.3cm}p{2.5cm}p{1.7cm}p{1.4cm}p{2.8cm}",
+                      escape=["claim", "outcome", "measured on"]))
 
 
 def grid_table(df: pd.DataFrame) -> str:
@@ -243,10 +266,12 @@ def write(df: pd.DataFrame, claims: list[dict], preset: str, originals: list[dic
     if fs:
         text = claims_abstract(fs, effects)
         tab = claims_table(fs, effects)
-        caption = ("The findings: each claim of the sources tested under its own protocol, the seed's number, ours "
-                   "as published (mean over seeds; points for a paired claim), the outcome (``withheld'': the "
-                   "port differs from the seed's own code) and the quirk whose switching off alone moves the "
-                   "number most (points).")
+        caption = ("The findings: each claim of the sources tested under its own protocol, the source's number, "
+                   "ours as published (mean over seeds with its 95\\,\\% $t$-interval; points for a paired "
+                   "claim), the set it was measured on (the claim's own: a source that reports validation accuracy "
+                   "is compared on validation, so a number here can differ from the test accuracy of the same "
+                   "runs in Table~\\ref{tab:results}), the outcome (``withheld'': the port differs from the "
+                   "source's own code) and the quirk whose switching off alone moves the number most (points).")
     else:
         text, tab = grid_abstract(df), grid_table(df)
         caption = ("The headline numbers: at each task's largest label budget, the baseline and the best method "

@@ -86,6 +86,8 @@ def fig_style(model: Path, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(0.21 * N_STYLES + 0.5, 0.21 * k + 0.4))
     tiles(ax, images)
     ax.set_yticks([14 + 28 * c for c in range(k)], [str(c) for c in range(k)])
+    if np.abs(images - images[:1]).max() < 0.02:  # every row the same image: y changes nothing
+        ax.set_title("the rows are identical: this decoder\nignores the class code y")
     ax.set_ylabel("class code y (a row each)")
     ax.set_xlabel("style z from the prior (a column each)")
     save(fig, out)
