@@ -36,6 +36,7 @@ import importlib
 import inspect
 import io
 import json
+import re
 import sys
 import tokenize
 from dataclasses import dataclass
@@ -301,6 +302,8 @@ def _tex_table(df, caption: str, label: str, show_preset: bool) -> str:
     df["key"] = [rf"\texttt{{{_escape_cell(k)}}}".replace(r"\_", r"\_\allowbreak{}") for k in df["key"]]
     for c in cols[1:]:
         df[c] = [_escape_cell(str(v)) for v in df[c]]
+    if "source" in df:  # prose quotes "x" as LaTeX's ``x'' (a bare " prints as a closing ”)
+        df["source"] = [re.sub(r'"([^"]*)"', r"``\1''", v) for v in df["source"]]
     for c in ("default", "preset"):  # values in typewriter type, whose " is straight (not a closing ”)
         if c in df:
             df[c] = [rf"\texttt{{{v}}}" if v else v for v in df[c]]
