@@ -338,7 +338,7 @@ def variants_table(variants: list[dict]) -> str:
              r"\begin{longtable}{>{\raggedright\arraybackslash}p{0.27\linewidth}>{\raggedright\arraybackslash}p{0.13\linewidth}"
              r">{\raggedright\arraybackslash}p{0.54\linewidth}}",
              r"\caption{The variants this preset runs: each variant's method and the hyperparameters it sets; every "
-             r"other key is the method's default in its table above.}\label{tab:hparams-variants}\\",
+             r"other key is the method's default, in the method's own table.}\label{tab:hparams-variants}\\",
              r"\toprule variant & method & values it runs \\ \midrule \endfirsthead",
              r"\toprule variant & method & values it runs \\ \midrule \endhead"]
     for v in variants:
