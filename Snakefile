@@ -17,6 +17,24 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+# A run killed with kill -9 leaves Snakemake's locks behind; the main process (not a job's own
+# snakemake) clears them when the run that took them is gone, so a bare rerun resumes
+# (fewlabels.runlock), and notes itself as their holder once it has them.
+from snakemake_interface_executor_plugins.settings import ExecMode as _ExecMode
+from fewlabels import runlock as _runlock
+
+if workflow.exec_mode == _ExecMode.DEFAULT:
+    for _lock in _runlock.clear_stale_locks():
+        print(f"removed {_lock}: left by a run of this workflow that is no longer running", file=sys.stderr)
+
+
+onstart:
+    if workflow.exec_mode == _ExecMode.DEFAULT:
+        _runlock.record_owner()
+
+
 include: "workflow/rules/data.smk"
 # Archive mode (config archive: true) trains nothing: results/ is restored from results/archive/.
 if not config["archive"]:

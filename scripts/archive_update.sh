@@ -27,6 +27,8 @@ for m in "$@"; do
     pairs+=("$m" "$bench")
     rel=${dir#results/}
     while IFS= read -r f; do files+=("results/$f"); done < <(cut -f1 "$archive/MANIFEST.tsv" | grep "^$rel/" || true)
+    # every re-run's history.csv joins the archive, held before or not (the learning curves)
+    [ -f "$dir/history.csv" ] && ! printf '%s\n' "${files[@]}" | grep -qx "$dir/history.csv" && files+=("$dir/history.csv")
 done
 $PY -m fewlabels.report.aggregate --preset "$name" --out "$tmp/metrics.csv" "$@"
 $PY -m fewlabels.report.benchmarks collect --out "$tmp/benchmarks.csv" "${pairs[@]}"

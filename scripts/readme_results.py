@@ -68,12 +68,31 @@ def fid_cell(f: fidelity.Fidelity | None) -> str:
     return f"{f.diff:+.1f} [{f.lo:+.1f}, {f.hi:+.1f}]: {fidelity.status_text(f, digits=1)}"
 
 
+def measured_on(claim: dict, runs: str, variants: dict) -> str:
+    """The set a claim's number was measured on, from the claim's metric and the variant's data split
+    (the archive's config), so the README says it per row and stays true when a cell is re-run."""
+    metric = claim.get("metric", "test_accuracy")
+    if metric == "pair_accuracy":
+        return "10,000 test pairs"
+    if metric != "val_accuracy":
+        return "test"
+    name = (claim.get("run") or {}).get("method") or runs.split(": ", 1)[-1].strip()
+    split = ((variants.get(name) or {}).get("hparams") or {}).get("data_split")
+    if split == "tf1":
+        return "validation: TF1's (training images 0-4,999), as the source"
+    if split:
+        return f"validation ({split} split, as the source)"
+    return "validation: the protocol's 5,000 (not the source's)"
+
+
 def headline() -> str:
     """README: the seeds preset's claims that ran under their own protocol, and the quick preset at a glance."""
     claims, verdicts, fid = seeds_verdicts()
     text = {c["id"]: c["claim"] for c in claims}
+    by_id = {c["id"]: c for c in claims}
+    variants = (yaml.safe_load((SEEDS.parent / "config.yaml").read_text()) or {}).get("variants") or {}
     rows = ["| claim (source's words) | source's number | ours, as published: mean ± sd [95 % CI] (seeds) "
-            "| port − seed's own code | verdict |", "|---|---|---|---|---|"]
+            "| measured on | port − source's own code | verdict |", "|---|---|---|---|---|---|"]
     not_run = []
     for v in verdicts:
         if v.verdict == NOT_RUN:
@@ -81,10 +100,12 @@ def headline() -> str:
             continue
         if v.verdict.startswith("reference"):
             continue  # a published paper's number, tested by the paper preset (not run)
-        rows.append(f"| {v.source.split(' (')[0]}: {plain(text[v.id])} | {plain(v.expected)} | {plain(v.ours)} | {fid_cell(fid.get(v.id))} "
+        source = re.sub(r"^seed (\d{3})", r"source \1", v.source.split(' (')[0])
+        rows.append(f"| {source}: {plain(text[v.id])} | {plain(v.expected)} | {plain(v.ours)} "
+                    f"| {measured_on(by_id[v.id], v.runs, variants)} | {fid_cell(fid.get(v.id))} "
                     f"| **{plain(v.verdict)}** |")
-    out = ["Each seed's claims under its own protocol, as published (`results/archive-seeds/`, the `seeds` "
-           "preset; accuracies in %, on the set the seed measured on; Δ: paired difference):", "", *rows]
+    out = ["Each source's claims under its own protocol, as published (`results/archive-seeds/`, the `seeds` "
+           "preset; accuracies in %, on the set named in each row; Δ: paired difference):", "", *rows]
     if not_run:
         out += ["", "Not in the archive yet: " + ", ".join(f"`{c}`" for c in not_run) + "."]
     out += ["", "Every method on the shared protocol, short schedules (`results/archive/`, the `quick` preset; "

@@ -16,6 +16,19 @@ export PATH="$PWD/.venv/bin:$PATH"  # rules call `python`: the venv's
 # without CUDA the paper preset gets a warning that points to quick, seeds and the archive mode.
 cfgs=()
 [ "${#args[@]}" -gt 0 ] && cfgs=(--configfile "${args[1]}")
-PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" python -m fewlabels.report.estimate "${cfgs[@]}" \
-    || echo "(no time estimate: fewlabels.report.estimate failed)" >&2
-exec snakemake --cores all --workflow-profile workflow/profiles/default "${args[@]}" "$@"
+estimate() {
+    PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" python -m fewlabels.report.estimate "${cfgs[@]}" \
+        || echo "(no time estimate: fewlabels.report.estimate failed)" >&2
+}
+# profiles/default (cores, rerun-incomplete, the gpu limit) is read by snakemake itself.
+dry=false
+for a in "$@"; do case "$a" in -n|--dry-run|--dryrun) dry=true ;; esac; done
+if $dry; then
+    # A dry run lists the job counts, not every job (printshellcmds makes that 1,500 lines for
+    # quick), and ends with the estimate, where the reader looks.
+    snakemake --quiet rules "${args[@]}" "$@"
+    estimate
+else
+    estimate
+    exec snakemake "${args[@]}" "$@"
+fi

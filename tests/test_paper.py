@@ -114,3 +114,39 @@ def test_a_preset_without_claims_gets_its_headline_numbers():
     assert f"\\texttt{{{top}}}, reaches" in abstract and "supervised" in abstract
     assert "\\texttt{siamese}, reaches" not in abstract and "beyond the budget" in abstract
     assert "headline numbers" in table
+    # a higher method that used more labels is named with its number and why it is not counted
+    siam = 100 * best[best["method"] == "siamese"]["test_accuracy"].mean()
+    assert siam > 100 * within[within["method"] == top]["test_accuracy"].mean()
+    assert f"\\texttt{{siamese}} reaches {siam:.1f}" in abstract and "is not counted" in abstract
+    # only a paired difference whose interval excludes 0 is headlined (two seeds: most include it)
+    for lo, hi in re.findall(r"\(\$([+-][\d.]+)\$ to \$([+-][\d.]+)\$", abstract):
+        assert float(lo) > 0 or float(hi) < 0
+
+
+def test_tables_speak_of_sources_and_keep_intervals_in_range():
+    from fewlabels.report import tables
+    assert tables.source_words("seed 004 (004_e9283f98c02d3284.txt:78)") == "source 004, line 78"
+    assert tables.source_words("seed 003 (003_e52dbb3e96ae8bc0.txt:726-731, 1164)") == "source 003, lines 726--731, 1164"
+    assert tables.source_words("Makhzani et al. 2015, Table 2") == "Makhzani et al. 2015, Table 2"
+    assert "[0.0, 100.0]" in tables.cell(60.0, 30.0, 2) and "[59.8, 60.2]" in tables.cell(60.0, 0.2, 5)
+    assert tables.device_words("cpu (x86_64, 1 threads)") == "one thread of an x86-64 CPU"
+    assert tables.device_words("NVIDIA H200") == "NVIDIA H200"
+    df, claims, originals = archive_inputs("archive-seeds")
+    from fewlabels.report.claims import scorecard
+    text = tables.scorecard_table(scorecard(claims, df, "seeds"))
+    assert ".txt" not in text and "source 004" in text
+    assert all(v.stats is None or v.stats.n for v in tables.scored(scorecard(claims, df, "seeds")))
+
+
+def test_the_appendix_prints_each_variants_values():
+    import yaml
+
+    from fewlabels.report import hparams
+    cfg = yaml.safe_load((REPO / "results/archive-seeds/config.yaml").read_text())
+    variants = hparams.variant_rows(cfg)
+    aae = next(v for v in variants if v["variant"] == "aae-004-published")
+    assert aae["method"] == "aae" and aae["hparams"]["epochs"] == cfg["variants"]["aae-004-published"]["hparams"]["epochs"]
+    tex = hparams.latex(hparams.grid_methods(cfg), hparams.preset_overrides(cfg, hparams.grid_methods(cfg)), variants)
+    row = next(line for line in tex.splitlines() if line.startswith(r"\texttt{aae-004-published}"))
+    assert r"\texttt{epochs} = \texttt{50}" in row and r"\texttt{steps\_per\_epoch} = \texttt{200}" in row
+    assert "->" not in tex and '"' not in re.sub(r"\\texttt\{[^}]*\}", "", tex)  # a " only in typewriter type

@@ -132,7 +132,7 @@ def test_slurm_profile_asks_gpus_for_training_and_leaves_site_settings_to_the_us
 
 
 def test_default_profile_limits_local_gpu_jobs():
-    prof = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())
+    prof = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
     assert "gpu=1" in prof["resources"] and prof["rerun-incomplete"] is True
 
 

@@ -75,3 +75,58 @@ def test_smoke_run_builds_the_paper_from_its_runs(smoke_run):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
         assert f"{100 * row['test_accuracy']:.2f}" in text  # the generated table is in the PDF
         assert "Scorecard" in text
+
+
+def test_bare_snakemake_reads_the_default_profile_and_resumes_after_kill_9(sandbox):
+    """A bare `snakemake` at the root uses profiles/default (rerun-incomplete among its keys): a run
+    killed with SIGKILL mid-job leaves its locks and an incomplete output, and a bare rerun clears the
+    locks of the dead run and reruns the job, where Snakemake alone stops (LockException, then
+    IncompleteFilesException)."""
+    import base64
+    import os
+    import signal
+    import sys
+    import time
+
+    from conftest import snakemake_env
+
+    (sandbox / "profiles").symlink_to(REPO / "profiles")
+    tiny = sandbox / "tiny.yaml"
+    # one group job trains both seeds and writes each seed's files when that seed ends: killed in the
+    # second seed, it leaves the first seed's files behind, marked incomplete
+    tiny.write_text(yaml.safe_dump({
+        "seeds": [3, 4], "group_runs": True, "data": {"source": "pypi", "pool_limit": 500},
+        "grid": [{"task": "mnist10", "labels": [20], "methods": ["supervised"]}],
+        "methods": {"supervised": {"epochs": 3, "steps_per_epoch": 1500, "hidden": [32]}}}))
+    target = ("results/metrics.csv", "--configfile", str(tiny))
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", *target], cwd=sandbox,
+                            env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    incomplete = sandbox / ".snakemake" / "incomplete"
+    deadline = time.time() + 300
+    try:
+        # kill once the first seed's files are written and the group job is still running
+        while time.time() < deadline and proc.poll() is None:
+            marks = [base64.b64decode(p.name).decode() for p in incomplete.glob("*")] if incomplete.is_dir() else []
+            if any(m.startswith("results/runs/") and (sandbox / m).exists() for m in marks):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before its training job could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    state = sandbox / ".snakemake"
+    left = {p: p.read_bytes() for p in [*(state / "locks").glob("*.lock"), state / "fewlabels_lock_owner.json"]}
+    assert len(left) > 1, "kill -9 should leave the locks and their owner"
+    # without the profile (no rerun-incomplete) Snakemake refuses the half-written run
+    without = snakemake(sandbox, "--workflow-profile", "none", *target, check=False)
+    assert without.returncode != 0 and "IncompleteFilesException" in without.stdout + without.stderr
+    for p, data in left.items():  # as the kill left them (that run cleared the stale locks)
+        p.write_bytes(data)
+    rerun = snakemake(sandbox, *target)
+    log = rerun.stdout + rerun.stderr
+    assert "Using workflow specific profile profiles/default" in log
+    assert "removed .snakemake/locks/" in log and "LockException" not in log
+    df = pd.read_csv(sandbox / "results/metrics.csv")
+    assert sorted(df[["labels", "seed"]].values.tolist()) == [[20, 3], [20, 4]]
+    assert not list((sandbox / ".snakemake" / "locks").glob("*.lock"))

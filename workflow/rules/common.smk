@@ -220,6 +220,10 @@ def archive_inputs():
     training and aggregation reads (the figures' checkpoints and histories)."""
     skip = {"train", "pretrain", "train_group", "pretrain_group", "aggregate", "benchmarks", "archive"}
     files = {"results/metrics.csv", "results/benchmarks.csv"}
+    # every run's history.csv (small): the learning curves of an archive, e.g. the port beside the
+    # sources' own code in fig_seed_curves, stay drawable without training
+    files.update(f"{run_dir(r)}/history.csv" for r in RUNS)
+    files.update(f"results/pretrain/{s}/seed{seed}/history.csv" for s, seed in pretrain_stages())
     for r in workflow.rules:
         if r.name not in skip:
             files.update(f for f in rule_inputs(r)
@@ -272,9 +276,9 @@ def vae_model(wc=None):
 
 def seed_curve_files(wc=None):
     """history.csv and metrics.json of the grid's as-published runs that fig_seed_curves draws
-    (figures/verdicts.py SEED_CURVE_RUNS). In archive mode only those the archive holds (the `seeds`
-    archive holds tables only: the figure then shows the seeds' own code and their prints alone);
-    `snakemake archive` collects them, since they are inputs of this rule."""
+    (figures/verdicts.py SEED_CURVE_RUNS). In archive mode only those the archive holds (an archive
+    made before it kept every history.csv lacks them: the figure then shows the sources' own code and
+    their prints alone); `snakemake archive` collects them."""
     from fewlabels.report.figures.verdicts import SEED_CURVE_RUNS
 
     dirs = [run_dir(r) for r in RUNS if r["method"] in SEED_CURVE_RUNS]

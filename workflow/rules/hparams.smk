@@ -4,6 +4,7 @@
 # preset's overrides are params (a changed override reruns it too).
 from fewlabels.report.hparams import grid_methods as hparams_grid_methods
 from fewlabels.report.hparams import preset_overrides as hparams_preset_overrides
+from fewlabels.report.hparams import variant_rows as hparams_variant_rows
 
 HPARAMS_METHODS = hparams_grid_methods(config)
 
@@ -17,6 +18,8 @@ rule hparams_tex:
         methods=" ".join(HPARAMS_METHODS),
         overrides=lambda wc: shlex.quote(json.dumps({"methods": hparams_preset_overrides(config, HPARAMS_METHODS)},
                                                     sort_keys=True)),
+        # the variants the grid runs, with the values each sets (the appendix prints them)
+        variants=lambda wc: shlex.quote(json.dumps(hparams_variant_rows(config), sort_keys=True)),
     log:
         "logs/paper/hparams_tex.log",
     threads: 1
@@ -24,4 +27,4 @@ rule hparams_tex:
         ENV
     shell:
         "python -m fewlabels.report.hparams --methods {params.methods} --overrides {params.overrides}"
-        " --out {output} > {log} 2>&1"
+        " --variants {params.variants} --out {output} > {log} 2>&1"

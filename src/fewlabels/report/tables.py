@@ -35,7 +35,9 @@ def cell(mean: float, std: float, n: int) -> str:
     if n < 2:
         return f"{mean:.2f}"
     half = t_quantile(0.975, int(n) - 1) * std / math.sqrt(n)
-    return f"{mean:.2f} $\\pm$ {std:.2f} {{\\scriptsize[{mean - half:.1f}, {mean + half:.1f}]}}"
+    # an accuracy lies in [0, 100]: a wide (e.g. two-seed) interval is cut there, not printed as [-33, 165]
+    lo, hi = max(0.0, mean - half), min(100.0, mean + half)
+    return f"{mean:.2f} $\\pm$ {std:.2f} {{\\scriptsize[{lo:.1f}, {hi:.1f}]}}"
 
 
 def budget_key(b) -> tuple:
@@ -71,6 +73,17 @@ def results_table(df: pd.DataFrame) -> str:
         cells = t.assign(cell=[cell(*r) for r in t[["mean", "std", "n"]].itertuples(index=False)])
         grid = cells.pivot(index="method", columns="labels", values="cell").reindex(index=methods, columns=budgets)
         grid = grid.fillna("--").rename(columns=budget_label)
+        if len(budgets) > 1 and ((grid != "--").sum(axis=1) <= 1).all():
+            # every method at one budget (the seeds preset's variants): one column of numbers, the
+            # budget beside each, not a sparse grid with one filled cell a row
+            long = cells.set_index("method").reindex(methods)
+            table = pd.DataFrame({"method": methods,
+                                  "": [r"$^\dagger$" if m in flagged else "" for m in methods],
+                                  "labels": [budget_label(b).removesuffix(" labels") for b in long["labels"]],
+                                  r"test accuracy (\%)": list(long["cell"])})
+            table.columns = pd.MultiIndex.from_tuples([(TASK_TITLES[task], c) for c in table.columns])
+            out.append(fit(styled(table, "l@{}lrr", escape=[(TASK_TITLES[task], "method")], multicol_align="l")))
+            budgets = []  # nothing left for the grid below
         # at most MAX_BUDGETS columns a table: a grid with more budgets is split, not shrunk to nothing
         for i in range(0, len(budgets), MAX_BUDGETS):
             part = grid.iloc[:, i:i + MAX_BUDGETS]
@@ -193,12 +206,24 @@ def versions_cell(d) -> str:
 
 
 def scored(verdicts) -> list:
-    """The scorecard's rows that have runs in this preset (a claim that was not run is left out)."""
-    return [v for v in verdicts if v.verdict != NOT_RUN]
+    """The scorecard's rows that have runs in this preset: a claim that was not run is left out, and
+    so is a reference whose method this preset has no run of (a row of dashes)."""
+    return [v for v in verdicts if v.verdict != NOT_RUN and (v.stats is None or v.stats.n > 0)]
+
+
+def source_words(source: str) -> str:
+    """A claim's source as the text names it: "seed 004 (004_e9283f98c02d3284.txt:78)" is "source 004,
+    line 78" (the file names are hashes; the number says which); a paper stays as it is."""
+    def lines(m):
+        where = m["lines"].replace("-", "--")
+        return f"source {m['n']}, line{'s' if re.search(r'[-,]', m['lines']) else ''} {where}"
+    return re.sub(r"seed (?P<n>\d{3}) \((?P=n)_[0-9a-f]+\.txt:(?P<lines>[^)]*)\)", lines, source)
 
 
 SCORECARD_CAPTION = r"Scorecard: the sources' claims against our runs (preset \texttt{\fl{preset}})."
-SCORECARD_COLUMNS = "p{3.0cm}p{2.0cm}p{0.9cm}p{0.8cm}p{1.4cm}p{4.1cm}p{2.1cm}"  # 15.9 cm with 3pt gaps
+# ragged right (array's >{...}): narrow justified columns hyphenate ("not repro- duced")
+SCORECARD_COLUMNS = "".join(r">{\raggedright\arraybackslash}p{%s}" % w for w in
+                            ("3.1cm", "1.6cm", "0.9cm", "0.8cm", "1.6cm", "4.2cm", "2.4cm"))  # 16.1 cm with 3pt gaps
 
 
 def scorecard_table(verdicts, caption: str | None = None) -> str:
@@ -212,10 +237,10 @@ def scorecard_table(verdicts, caption: str | None = None) -> str:
         ours = f"{v.ours} \\newline {{\\scriptsize from {tex_escape(v.runs)}}}"
         if v.compare:
             ours += f" \\newline {{\\scriptsize {tex_escape(v.compare)}}}"
-        # seed file names are long: small type, breakable after the underscore and the colon (Styler's
-        # escaping cannot add the break points, so this column is escaped here)
-        source = re.sub(r"(\d{3}_[0-9a-f]{8})[0-9a-f]{8}\.txt", r"\1...txt", v.source)  # one file per seed
-        source = tex_escape(source).replace(r"\_", r"\_\allowbreak ").replace(":", r":\allowbreak ")
+        # small type, breakable after an underscore and a colon (Styler's escaping cannot add the
+        # break points, so this column is escaped here); "--" is LaTeX's en dash of a line range
+        source = tex_escape(source_words(v.source)).replace(r"\_", r"\_\allowbreak ").replace(":", r":\allowbreak ")
+        source = source.replace(r"{-}{-}", "--")
         rows.append({"claim": v.claim if first else "", "source": r"{\scriptsize " + source + "}" if first else "",
                      "preset": v.protocol, "labels": v.labels, "expected": v.expected,
                      r"ours: mean $\pm$ sd [95\,\% CI] (runs)": ours, "verdict": v.verdict})
@@ -224,6 +249,17 @@ def scorecard_table(verdicts, caption: str | None = None) -> str:
     table = styled(pd.DataFrame(rows), SCORECARD_COLUMNS, escape=["claim", "preset", "labels", "verdict"],
                    environment="longtable", caption=caption, label="tab:scorecard" if caption else None)
     return "{\\setlength{\\tabcolsep}{3pt}\n" + table + "}\n"
+
+
+def device_words(name: str) -> str:
+    """A run's device as the text says it: "cpu (x86_64, 1 threads)" is "one thread of an x86-64 CPU";
+    a GPU's name (e.g. "NVIDIA H200") is kept as it is."""
+    m = re.fullmatch(r"cpu \((?P<arch>[^,]+), (?P<n>\d+) threads?\)", str(name).strip())
+    if not m:
+        return str(name)
+    n = int(m["n"])
+    arch = m["arch"].replace("_", "-")
+    return f"one thread of an {arch} CPU" if n == 1 else f"{n} threads of an {arch} CPU"
 
 
 def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = None) -> str:
@@ -237,7 +273,7 @@ def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = No
              r"\providecommand{\flp}[1]{\ifcsname fl@#1\endcsname\csname fl@#1\endcsname\,\%\else\fl{#1}\fi}",
              macro("preset", preset), macro("nruns", int((df["stage"] == "train").sum())),
              macro("nseeds", df["seed"].nunique())]
-    devices = sorted(set(df["device_name"]))
+    devices = sorted({device_words(d) for d in df["device_name"]})
     lines.append(macro("devices", tex_escape("; ".join(devices))))
     lines.append(macro("torch", tex_escape("; ".join(sorted(set(df["torch"].astype(str)))))))
     for _, r in summary(df).iterrows():

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import mnist_test_images, save, tiles
+from .common import RC, TEXT_WIDTH, mnist_test_images, save, tiles
 
 
 N_TEST = 2000   # test images encoded for the latent figure (enough for the histograms, cheap to draw)
@@ -44,16 +44,17 @@ def fig_latent(model: Path, mnist: Path, out: Path) -> None:
     std = hp["z_std"]
     prior = np.random.default_rng(SEED).normal(0.0, std, size=(N_TEST, z.shape[1]))
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    plt.rcParams.update(RC)
+    fig, axes = plt.subplots(1, 3, figsize=(TEXT_WIDTH, 2.3))
     ax = axes[0]
     if z.shape[1] >= 2:
-        ax.scatter(prior[:, 0], prior[:, 1], s=2, c="0.8", label="prior samples", rasterized=True)
-        sc = ax.scatter(z[:, 0], z[:, 1], s=2, c=y, cmap="tab10", vmin=-0.5, vmax=9.5, rasterized=True)
+        ax.scatter(prior[:, 0], prior[:, 1], s=1, c="0.8", label="prior samples", rasterized=True)
+        sc = ax.scatter(z[:, 0], z[:, 1], s=1, c=y, cmap="tab10", vmin=-0.5, vmax=9.5, rasterized=True)
         fig.colorbar(sc, ax=ax, ticks=range(10), label="true digit")
         ax.set_xlabel("$z_1$")
         ax.set_ylabel("$z_2$")
-        ax.legend(loc="upper right", markerscale=4, fontsize=7)
-    ax.set_title("q(z|x) of test images, first two dims")
+        ax.legend(loc="upper right", markerscale=4, handletextpad=0.2, borderpad=0.2)
+    ax.set_title("style code of test images\n(first two dimensions)")
     ax = axes[1]
     lim = max(4 * std, float(np.percentile(np.abs(z), 99.5)))  # wide enough for codes off the prior
     ax.hist(z.ravel(), bins=np.linspace(-lim, lim, 61), density=True, alpha=0.6, label="q(z), all dims")
@@ -61,13 +62,13 @@ def fig_latent(model: Path, mnist: Path, out: Path) -> None:
     ax.plot(grid, np.exp(-grid ** 2 / (2 * std ** 2)) / (std * np.sqrt(2 * np.pi)), "k", label=f"N(0, {std:g}$^2$)")
     ax.set_xlabel("z")
     ax.set_ylabel("density")
-    ax.legend(fontsize=7)
-    ax.set_title("style code against its prior")
+    ax.legend(loc="upper right", handlelength=1.2)
+    ax.set_title("style code against its prior\n(all dimensions)")
     ax = axes[2]
     ax.hist(probs.max(1), bins=np.linspace(1 / k, 1, 41), color="C2")
     ax.set_xlabel("max$_y$ q(y|x)")
     ax.set_ylabel("test images")
-    ax.set_title("how one-hot q(y|x) is (prior: 1)")
+    ax.set_title("largest class probability\n(prior: one-hot, 1)")
     fig.tight_layout()
     save(fig, out)
 
@@ -81,11 +82,17 @@ def fig_style(model: Path, out: Path) -> None:
     z = torch.randn(N_STYLES, hp["z_dim"], generator=gen) * hp["z_std"]  # one style per column
     rows = [dec(F.one_hot(torch.full((N_STYLES,), c), k).float(), z) for c in range(k)]
     images = torch.stack(rows).reshape(k, N_STYLES, 28, 28).numpy()
-    fig, ax = plt.subplots(figsize=(0.5 * N_STYLES, 0.5 * k))
+    plt.rcParams.update(RC)
+    fig, ax = plt.subplots(figsize=(0.21 * N_STYLES + 0.5, 0.21 * k + 0.4))
     tiles(ax, images)
     ax.set_yticks([14 + 28 * c for c in range(k)], [str(c) for c in range(k)])
-    ax.set_ylabel("y (one class per row)")
-    ax.set_xlabel("z ~ prior (one style per column)")
+    # how much the class code moves the image (down a column) against how much the style does (along a row)
+    by_y = float(np.abs(images - images.mean(0, keepdims=True)).mean())
+    by_z = float(np.abs(images - images.mean(1, keepdims=True)).mean())
+    if by_y < 0.1 * by_z:
+        ax.set_title("the rows (almost) repeat: the class code y\nhas (almost) no effect on this decoder")
+    ax.set_ylabel("class code y (a row each)")
+    ax.set_xlabel("style z from the prior (a column each)")
     save(fig, out)
 
 
@@ -101,7 +108,8 @@ def fig_recon(model: Path, mnist: Path, out: Path, per_class: int = 2) -> None:
     x_hat = dec(F.softmax(logits, 1), z)
     n = len(idx)
     images = torch.stack([xs, x_hat]).reshape(2, n, 28, 28).numpy()
-    fig, ax = plt.subplots(figsize=(0.5 * n, 1.2))
+    plt.rcParams.update(RC)
+    fig, ax = plt.subplots(figsize=(0.6 * TEXT_WIDTH, 0.6 * TEXT_WIDTH * 2 / n + 0.1))
     tiles(ax, images)
     ax.set_yticks([14, 42], ["input", "output"])
     save(fig, out)

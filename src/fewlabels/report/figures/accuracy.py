@@ -8,18 +8,18 @@ from pathlib import Path
 
 import seaborn as sns
 
-from .common import AE_METHODS, METHOD_ORDER, accuracy_vs_labels, beyond_budget, save, training_runs
+from .common import RC, AE_METHODS, METHOD_ORDER, accuracy_vs_labels, beyond_budget, save, training_runs
 
 
 def fig_accuracy(metrics: Path, out: Path) -> None:
     """The headline figure: only methods that used no labels beyond the budget."""
-    sns.set_theme(style="ticks", context="paper")
+    sns.set_theme(style="ticks", rc=RC)
     df, full = training_runs(metrics, "mnist10"), training_runs(metrics, "mnist10", full=True)
     df = df[~df["method"].isin(beyond_budget(df))]
     methods = [m for m in METHOD_ORDER if m in set(df["method"]) and m not in AE_METHODS]
     full = full[~full["method"].isin(AE_METHODS)]
-    save(accuracy_vs_labels(df, methods, title="MNIST, 10 classes: methods that use only the budget's labels\n"
-                            "(dashed: all 55,000 pool labels)", full=full), out)
+    save(accuracy_vs_labels(df, methods, title="MNIST, 10 classes: methods that use only the budget's\n"
+                            "labels (dashed: all 55,000 pool labels)", full=full), out)
 
 
 def add_parser(sub) -> None:

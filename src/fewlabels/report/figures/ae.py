@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import accuracy_vs_labels, mnist_test_images, save, tiles, training_runs
+from .common import RC, TEXT_WIDTH, accuracy_vs_labels, mnist_test_images, save, tiles, training_runs
 
 
 N_LATENT = 5000  # test images drawn in the latent plane
@@ -46,7 +46,8 @@ def fig_recon(models: list[Path], mnist: Path, out: Path, per_class: int = 1) ->
         rows.append(net(x[idx]).clamp(0, 1))  # the seed clips its reconstructions too (003:320)
         names.append(name.removesuffix("-pretrain"))
     images = torch.stack(rows).reshape(len(rows), len(idx), 28, 28).numpy()
-    fig, ax = plt.subplots(figsize=(0.5 * len(idx), 0.5 * len(rows) + 0.2))
+    plt.rcParams.update(RC)
+    fig, ax = plt.subplots(figsize=(0.7 * TEXT_WIDTH, 0.7 * TEXT_WIDTH * len(rows) / len(idx) + 0.1))
     tiles(ax, images)
     ax.set_yticks([14 + 28 * i for i in range(len(rows))], names)
     save(fig, out)
@@ -59,13 +60,14 @@ def fig_vae_latent(model: Path, mnist: Path, out: Path) -> None:
     net, _ = load_autoencoder(model)
     x, y = mnist_test_images(mnist)
     z = net.encode(x[:N_LATENT]).numpy()
-    fig, ax = plt.subplots(figsize=(4.6, 4))
-    pts = ax.scatter(z[:, 0], z[:, 1], c=y[:N_LATENT], cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
+    plt.rcParams.update(RC)
+    fig, ax = plt.subplots(figsize=(3.2, 2.7))
+    pts = ax.scatter(z[:, 0], z[:, 1], c=y[:N_LATENT], cmap="tab10", s=1, vmin=-0.5, vmax=9.5)
     fig.colorbar(pts, ax=ax, ticks=range(10), label="digit")
     extra = "" if z.shape[1] == 2 else f" (first 2 of {z.shape[1]} dimensions)"
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
-    ax.set_title(f"VAE posterior means, {N_LATENT} test images{extra}", fontsize="small")
+    ax.set_title(f"VAE posterior means, {N_LATENT} test images{extra}")
     save(fig, out)
 
 
@@ -73,16 +75,22 @@ def fig_ae_accuracy(metrics: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    sns.set_theme(style="ticks", context="paper")
+    sns.set_theme(style="ticks", rc=RC)
     df = training_runs(metrics, "mnist10")
     pairs = [(a, b) for a, b in PAIRS if a in set(df["method"])]
     if not pairs:
         raise SystemExit("error: metrics.csv has no mnist10 run of ae, dae, conv-ae or vae")
-    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3), sharey=True, squeeze=False)
-    for ax, pair in zip(axes[0], pairs):
+    # two panels a row at the printed width, so the fonts stay at their printed size
+    ncol = min(2, len(pairs))
+    nrow = -(-len(pairs) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(TEXT_WIDTH, 2.3 * nrow), sharey=True, squeeze=False)
+    for ax in axes.flat[len(pairs):]:
+        ax.axis("off")
+    for ax, pair in zip(axes.flat, pairs):
         methods = [m for m in pair if m in set(df["method"])]
-        accuracy_vs_labels(df, methods=methods, ax=ax, title=f"{pair[0]} vs its scratch twin")
-        ax.legend(fontsize="x-small")
+        accuracy_vs_labels(df, methods=methods, ax=ax, title=f"{pair[0]} against its scratch twin")
+        ax.legend(loc="lower right")
+    fig.tight_layout()
     save(fig, out)
 
 

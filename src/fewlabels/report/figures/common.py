@@ -21,6 +21,14 @@ from ...data import atomic_write, load_mnist  # noqa: E402
 if TYPE_CHECKING:
     import torch
 
+# Printed sizes. ms.tex includes every figure of these modules at its natural size (scaled down
+# only if wider than the text), so a figure drawn at most TEXT_WIDTH wide prints these font sizes.
+TEXT_WIDTH = 6.4  # inches: the paper's text width (A4, 2.2 cm margins: 6.52 in) less a margin
+FONT, SMALL = 8, 7  # points, as printed
+RC = {"font.size": FONT, "axes.titlesize": FONT, "axes.labelsize": FONT, "xtick.labelsize": SMALL,
+      "ytick.labelsize": SMALL, "legend.fontsize": SMALL, "legend.title_fontsize": SMALL,
+      "figure.titlesize": FONT, "axes.titlelocation": "left"}
+
 # One colour and marker per method, so every figure reads the same way.
 METHOD_ORDER = ["supervised", "linear", "conv", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch",
                 "ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch", "transfer", "scratch"]
@@ -43,7 +51,7 @@ def draw_ceilings(ax, full: pd.DataFrame, colors: dict) -> None:
     """Each method's mean accuracy with all pool labels as a dashed horizontal line."""
     for method, g in full.groupby("method", sort=False):
         acc = g["accuracy (%)"].mean()
-        ax.axhline(acc, ls="--", lw=1, color=colors.get(method, "0.4"), label=f"{method}, all labels")
+        ax.axhline(acc, ls=(0, (4, 2)), lw=1, color=colors.get(method, "0.4"), label=f"{method}, all labels")
 
 
 def save(fig, out: Path) -> None:
@@ -63,13 +71,17 @@ def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None,
     colors = dict(zip(methods + extra, sns.color_palette(n_colors=len(methods + extra))))
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        fig, ax = plt.subplots(figsize=(4.6, 3.0))
     sns.lineplot(data=df, x="labels", y="accuracy (%)", hue="method", hue_order=methods, style="method",
                  style_order=methods, markers=True, dashes=False, errorbar="sd", err_style="bars", ax=ax,
                  palette=[colors[m] for m in methods])
     if full is not None and len(full):
         draw_ceilings(ax, full, colors)
-        ax.legend(fontsize="x-small")
+    # the legend beside the axes, where it hides no line; each entry drawn as its line is
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
+                  handlelength=2.5, borderaxespad=0)
     ax.set_xscale("log")
     budgets = sorted(df["labels"].unique())
     ax.set_xticks(budgets, [str(b) for b in budgets])

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .common import METHOD_ORDER, save
+from .common import METHOD_ORDER, RC, TEXT_WIDTH, save
 
 GRID = 10   # the sample grid is GRID x GRID digits
 SEED = 0    # fixes the generator's noise, so the figure is the same on every rebuild
@@ -47,7 +47,9 @@ def generate(payload: dict, n: int, seed: int = SEED) -> np.ndarray:
 def fig_samples(models: list[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.4), squeeze=False)
+    plt.rcParams.update(RC)
+    w = min(TEXT_WIDTH, 2.6 * len(models))
+    fig, axes = plt.subplots(1, len(models), figsize=(w, w / len(models) + 0.3), squeeze=False)
     for ax, model in zip(axes[0], models):
         payload = torch.load(model, map_location="cpu", weights_only=False)
         imgs = generate(payload, GRID * GRID)
@@ -79,7 +81,8 @@ def fig_curves(histories: list[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     df = load_histories(histories)
-    fig, ax = plt.subplots(figsize=(5.8, 3.6))
+    plt.rcParams.update(RC)
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
     methods = [m for m in METHOD_ORDER if m in set(df["method"])]
     for method in methods:
         g = df[df["method"] == method].groupby("step")["test_accuracy"]
@@ -92,7 +95,7 @@ def fig_curves(histories: list[Path], out: Path) -> None:
     ax.set_xlabel("training step (end of each epoch)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right")
     save(fig, out)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from ...data import load_mnist
-from .common import accuracy_vs_labels, save, training_runs
+from .common import RC, TEXT_WIDTH, accuracy_vs_labels, save, training_runs
 
 
 N_TEST = 3000  # test images embedded for the projection (enough to see the clusters, few enough to read)
@@ -31,20 +31,30 @@ SEED = 0       # fixes which test images are shown
 def fig_transfer(metrics: Path, out: Path) -> None:
     import seaborn as sns
 
-    sns.set_theme(style="ticks", context="paper")
+    sns.set_theme(style="ticks", rc=RC)
     df = training_runs(metrics, "digits59")
     # only the methods the grid ran (a subset of the study draws what it has)
-    save(accuracy_vs_labels(df, methods=[m for m in ("transfer", "scratch") if m in set(df["method"])],
-                            title="digits 5-9: transfer from 0-4 vs scratch"), out)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3.9, 2.6))
+    accuracy_vs_labels(df, methods=[m for m in ("transfer", "scratch") if m in set(df["method"])], ax=ax,
+                       title="digits 5-9: transfer from 0-4 against scratch")
+    ax.legend(loc="lower right")
+    save(fig, out)
 
 
 def fig_siamese(metrics: Path, out: Path) -> None:
     import seaborn as sns
 
-    sns.set_theme(style="ticks", context="paper")
+    sns.set_theme(style="ticks", rc=RC)
     df = training_runs(metrics, "mnist10")
-    save(accuracy_vs_labels(df, methods=[m for m in ("siamese", "siamese-scratch") if m in set(df["method"])],
-                            title="MNIST: pair-pretrained tower vs scratch"), out)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3.3, 2.6))  # printed beside the embedding figure
+    accuracy_vs_labels(df, methods=[m for m in ("siamese", "siamese-scratch") if m in set(df["method"])], ax=ax,
+                       title="MNIST: pair-pretrained tower\nagainst scratch")
+    ax.legend(loc="lower right")
+    save(fig, out)
 
 
 @torch.no_grad()
@@ -69,20 +79,21 @@ def fig_siamese_embedding(model: Path, mnist: Path, out: Path) -> None:
     import seaborn as sns
     from sklearn.decomposition import PCA
 
-    sns.set_theme(style="ticks", context="paper")
+    sns.set_theme(style="ticks", rc=RC)
     h, y = embed_test(model, mnist)
     pca = PCA(n_components=2, random_state=SEED)
     z = pca.fit_transform(h)
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    fig, ax = plt.subplots(figsize=(2.7, 2.6))
     colours = plt.get_cmap("tab10")
     for c in range(10):
         m = y == c
-        ax.scatter(z[m, 0], z[m, 1], s=4, alpha=0.6, color=colours(c), label=str(c), rasterized=True)
+        ax.scatter(z[m, 0], z[m, 1], s=2, alpha=0.6, color=colours(c), label=str(c), rasterized=True)
     ev = pca.explained_variance_ratio_
     ax.set_xlabel(f"PC 1 ({100 * ev[0]:.0f} % of variance)")
     ax.set_ylabel(f"PC 2 ({100 * ev[1]:.0f} % of variance)")
-    ax.set_title("Siamese tower (pair stage): test digits")
-    ax.legend(title="digit", markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title("pair-trained tower: test digits")
+    ax.legend(title="digit", markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
+              handletextpad=0.1, labelspacing=0.3)
     save(fig, out)
 
 
@@ -110,9 +121,9 @@ def fig_which500(metrics: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    sns.set_theme(style="ticks", context="paper")
+    sns.set_theme(style="ticks", rc=RC)
     df = which500_runs(pd.read_csv(metrics, dtype={"labels": str}))
-    fig, ax = plt.subplots(figsize=(6.2, 3.4))
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 3.0))
     colors, shift = {"transfer": "C0", "scratch": "C3"}, {"transfer": -0.5, "scratch": 0.5}
     for method, g in df.groupby("method"):
         x = g["start"] + shift[method]
@@ -126,7 +137,7 @@ def fig_which500(metrics: Path, out: Path) -> None:
     ax.set_xticks(sorted(df["start"].unique()))
     ax.set_xlabel("the 500 images: the first digits 5-9 from training image K (K in thousands)")
     ax.set_ylabel("test accuracy on 5-9 (%)")
-    ax.legend(fontsize=6.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    ax.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     save(fig, out)
 
 
