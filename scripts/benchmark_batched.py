@@ -1,4 +1,4 @@
-"""Many runs per process (fewlabels.training.stacked) against one: steps/s and run-steps/s, eager and captured.
+"""Many runs per process (fewlabels.methods.stacked) against one: steps/s and run-steps/s, eager and captured.
 
 Usage: python scripts/benchmark_batched.py [--device cpu] [--steps 20] [--threads 1] [--runs 1 4 8]
                                            [--methods supervised linear conv aae sgan sgan-fm siamese-pairs]
@@ -10,7 +10,7 @@ a short warm-up, the device synchronised around the timed region. A step of N st
 run-steps; "vs alone" is the run-step rate over that of one run alone (above 1: the stacked path
 trains a group of seeds faster than one process per seed on the same cores), by wall clock and by this process's CPU time (the one to read on a contended
 machine). On CUDA each stacked group is also timed with its step recorded in a CUDA graph
-(``fewlabels.training.stacked.capture.capture_step``, as a stacked group job trains; "captured" rows), so one
+(``fewlabels.training.capture.capture_step``, as a stacked group job trains; "captured" rows), so one
 invocation gives the batched-vs-one and captured-vs-eager ratios side by side. Prints a Markdown table.
 """
 
@@ -25,9 +25,9 @@ import torch
 
 from fewlabels import data as D
 from fewlabels.training.build import deterministic, device_name, pick_device
-from fewlabels.training.stacked import make_stacked
-from fewlabels.training.stacked.capture import capture_step
-from fewlabels.training.stacked.common import build_run
+from fewlabels.methods.stacked import make_stacked
+from fewlabels.training.capture import capture_step
+from fewlabels.training.build import build_run
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO / "resources" / "mnist.npz"

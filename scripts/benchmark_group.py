@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 from fewlabels import data as D  # noqa: E402
 from fewlabels.methods import METHODS, PRETRAIN  # noqa: E402
 from fewlabels.report.claims import Stats  # noqa: E402
-from fewlabels.training.stacked import STACKABLE  # noqa: E402
+from fewlabels.methods.stacked import STACKABLE  # noqa: E402
 
 MNIST = REPO / "resources" / "mnist.npz"
 

@@ -1,4 +1,4 @@
-"""Many runs in one process (fewlabels.training.stacked): N stacked runs equal N single runs.
+"""Many runs in one process (fewlabels.methods.stacked): N stacked runs equal N single runs.
 
 Exact where it can be: initial weights, the generators' states (so every run drew the same minibatch
 indices and dropout masks as alone), Adam's arithmetic. Within a float tolerance where the stacked
@@ -29,9 +29,9 @@ import pytest
 from fewlabels import data as D
 from fewlabels.methods.base import adam
 from fewlabels.methods.supervised import Supervised
-from fewlabels.training.stacked.classifiers import StackedRuns
+from fewlabels.methods.stacked.classifiers import StackedRuns
 from fewlabels.training.build import deterministic
-from fewlabels.training.stacked.common import build_run
+from fewlabels.training.build import build_run
 from fewlabels.training.trainer import accuracy, run
 
 pytestmark = pytest.mark.numerical
@@ -246,7 +246,7 @@ def test_batch_norm_keeps_per_run_statistics(tasks):
 
 
 def test_capture_falls_back_to_eager_on_cpu_with_the_same_numbers(tasks):
-    from fewlabels.training.stacked.capture import capture_step
+    from fewlabels.training.capture import capture_step
     lines = []
     a = StackedRuns(runs("supervised", TINY, tasks, SEEDS[:2]))
     step, taken = capture_step(a.train_step, CPU, log=lines.append)
@@ -286,7 +286,7 @@ def test_cuda_stacked_runs_equal_single_runs_without_dropout(cuda_tasks):
 
 @cuda
 def test_cuda_capture_replays_the_eager_steps(cuda_tasks):
-    from fewlabels.training.stacked.capture import capture_step
+    from fewlabels.training.capture import capture_step
     eager = StackedRuns(cuda_runs(cuda_tasks, TINY), capturable=True)
     want = torch.stack([eager.train_step()["ce"].clone() for _ in range(K)])
     st = StackedRuns(cuda_runs(cuda_tasks, TINY), capturable=True)
@@ -303,7 +303,7 @@ def test_a_learning_rate_schedule_reaches_a_capturable_stacked_optimiser(tasks):
     capture hold it as a tensor and ``resync`` changes it in place: an AAE group built capturable moves
     as one that is not (within float: the capturable kernel orders its arithmetic differently), across
     the runs' lr decay (here forced after the first step; a missed decay would differ by ~1e-3)."""
-    from fewlabels.training.stacked import make_stacked
+    from fewlabels.methods.stacked import make_stacked
 
     hp = {"batch_size": 20, "hidden": [32, 32], "z_dim": 4}
     params = []

@@ -1,5 +1,5 @@
 """Several runs in one process (``group.run_group``, ``--seed 0 1 2``): each run writes what it would
-write alone; one after another it is the one-run path bit for bit, stacked (``fewlabels.training.stacked``)
+write alone; one after another it is the one-run path bit for bit, stacked (``fewlabels.methods.stacked``)
 within float tolerance; a group that fails keeps its finished runs' final checkpoints."""
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ def aae_specs(root, splits, mnist_path):
 
 @pytest.mark.numerical
 def test_stacked_aae_equals_its_runs_alone(tmp_path, splits, mnist_path):
-    """Seed 004's AAE stacks (fewlabels.training.stacked.aae): four networks, five optimisers, every phase and
+    """Seed 004's AAE stacks (fewlabels.methods.stacked.aae): four networks, five optimisers, every phase and
     the priors' draws per run; the learning-rate decay after epoch 1 reaches the stacked optimisers."""
     for (_, h1, p1), (_, _, p2) in alone_and_stacked(lambda root: aae_specs(root, splits, mnist_path),
                                                     tmp_path).values():
@@ -391,7 +391,7 @@ GAN_HP = {
 # (bash scripts/tolerance_spread.sh), it is left out of the second pass
 @pytest.mark.parametrize("method", [pytest.param("sgan-fm", marks=pytest.mark.numerical), "sgan"])
 def test_stacked_gans_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
-    """Both GANs stack (fewlabels.training.stacked.gan): every run's minibatches, generator noise and the
+    """Both GANs stack (fewlabels.methods.stacked.gan): every run's minibatches, generator noise and the
     discriminator's noise or dropout masks are its own, so losses, weights (EMA included) and the
     generator's batch-norm statistics match the runs alone."""
     # seed 001's nets put biases before batch norm: their gradients are float noise, which Adam scales
@@ -428,7 +428,7 @@ def test_stacked_sgan_refuses_three_discriminators(tmp_path, splits, mnist_path)
 
 @pytest.mark.numerical
 def test_stacked_siamese_pairs_equal_their_runs_alone(tmp_path, mnist_path):
-    """Seed 000's pair stage stacks (fewlabels.training.stacked.siamese): each run's pairs from its own sampler,
+    """Seed 000's pair stage stacks (fewlabels.methods.stacked.siamese): each run's pairs from its own sampler,
     its tower's dropout masks and batch-norm statistics; the readout is each run's own."""
     for s in (0, 1):
         D.make_split(mnist_path, tmp_path / f"s{s}.npz", "mnist10", 100, seed=s)
@@ -474,7 +474,7 @@ def test_cuda_multi_network_groups_captured_equal_eager(tmp_path, splits, mnist_
 @pytest.mark.numerical
 @pytest.mark.parametrize("method", ["dae-pretrain", "vae-pretrain", "conv-ae-pretrain"])
 def test_stacked_autoencoder_stages_equal_their_runs_alone(tmp_path, splits, mnist_path, method):
-    """Seed 003's first stages stack (fewlabels.training.stacked.autoencoders): each run's minibatch and then its noise (the
+    """Seed 003's first stages stack (fewlabels.methods.stacked.autoencoders): each run's minibatch and then its noise (the
     denoising mask, the VAE's epsilon) from its own generator, the method's own loss under vmap."""
     hp = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 20}
     got = alone_and_stacked(lambda root: [{**sp, "labels": None} for sp in specs(

@@ -48,10 +48,10 @@ def test_code_fingerprint_changes_with_any_source_or_workflow_file(tmp_path):
 
 def test_run_code_hash_follows_what_makes_a_runs_numbers_only(tmp_path):
     """The checkpoint's hash (run_code_sha256) changes with data, nets, config, methods and training
-    (stacked forms included), not with reporting modules, the provenance module or the workflow."""
+    (the methods' stacked forms included), not with reporting modules, the provenance module or the workflow."""
     pkg = _tree(tmp_path)
     for rel in ("data.py", "nets.py", "config.py", "provenance.py", "training/trainer.py",
-                "training/stacked/aae.py", "report/figures/accuracy.py", "report/tables.py"):
+                "methods/stacked/aae.py", "report/figures/accuracy.py", "report/tables.py"):
         (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
         (pkg / rel).write_text("X = 1\n")
     first = P.run_code_sha256(pkg)
@@ -59,7 +59,7 @@ def test_run_code_hash_follows_what_makes_a_runs_numbers_only(tmp_path):
         (pkg / rel).write_text("X = 2  # an edit that changes no run's numbers\n")
         assert P.run_code_sha256(pkg) == first, rel
     seen = {first}
-    for rel in ("data.py", "nets.py", "config.py", "methods/m.py", "training/trainer.py", "training/stacked/aae.py"):
+    for rel in ("data.py", "nets.py", "config.py", "methods/m.py", "training/trainer.py", "methods/stacked/aae.py"):
         (pkg / rel).write_text("X = 3\n")
         now = P.run_code_sha256(pkg)
         assert now not in seen, rel
@@ -200,9 +200,16 @@ def test_editing_a_method_file_makes_exactly_its_runs_out_of_date(sandbox):
     assert planned() == (set(), set())
     os.utime(sandbox / "src/fewlabels/methods/transfer.py", (now + 60, now + 60))
     runs, stages = planned()
-    assert runs == {"transfer", "scratch"} and stages == {"transfer-source"}
+    # seed 000's Siamese tower is seed 002's (siamese.py imports it from transfer.py): its runs too
+    assert runs == {"transfer", "scratch", "siamese"} and stages == {"transfer-source", "siamese-pairs"}
     os.utime(sandbox / "src/fewlabels/methods/supervised.py", (now + 60, now + 60))
-    assert planned()[0] == {"transfer", "scratch", "supervised"}
+    assert planned()[0] == {"transfer", "scratch", "siamese", "supervised"}
+    for f in (sandbox / "src").rglob("*.py"):  # back to before the runs
+        os.utime(f, (old, old))
+    assert planned() == (set(), set())
+    # a stacked form decides its runs' numbers too: the pair stage's, only its own
+    os.utime(sandbox / "src/fewlabels/methods/stacked/siamese.py", (now + 60, now + 60))
+    assert planned() == ({"siamese"}, {"siamese-pairs"})
 
 
 def test_config_checks_run_on_a_host_without_torch(sandbox, tmp_path):

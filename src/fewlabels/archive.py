@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .data import atomic_write, file_sha256
+from .files import atomic_write, file_sha256
 
 MANIFEST = "MANIFEST.tsv"
 CONFIG = "config.yaml"

@@ -4,6 +4,9 @@ The Snakefile validates the merged config against workflow/schemas/config.schema
 (structure, names, budgets that are multiples of 10) and then calls ``check``,
 which resolves every method's hyperparameters (unknown keys and wrong types are
 errors) and checks budgets against the size of each task's pool.
+
+It is the layer above the methods: it reads the registry (``fewlabels.methods``) at import, and
+the methods never import it (tests/test_layers.py). Importing it does not import torch.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ per run and writes it into ``metrics.json`` and, through it, ``metrics.csv`` and
 manifest: what code made a result, all of it.
 
 ``run_code_sha256()`` hashes only the code that makes a run's numbers (``RUN_CODE``: data, nets,
-config, methods, training and its stacked forms). A checkpoint must match it to be resumed, so an
+config, methods and their stacked forms, training). A checkpoint must match it to be resumed, so an
 edit to a figure or a table does not restart a half-finished run, and an edit to a method does.
 
 ``build_info()`` records what decides the bits of a CPU result besides the code: the CPU
@@ -184,7 +184,7 @@ def main(argv=None) -> None:
         return
     import pandas as pd
 
-    from .data import atomic_write
+    from .files import atomic_write
 
     text = provenance_tex(pd.read_csv(args.metrics, dtype={"labels": str}))
     atomic_write(args.out, lambda tmp: tmp.write_text(text))

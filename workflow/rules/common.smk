@@ -13,6 +13,7 @@ sys.path.insert(0, SRC)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 from fewlabels import config as flconfig
+from fewlabels import methods as methods_registry
 from fewlabels.config import resolve
 
 flconfig.check_names(config)  # names, tasks, variants and budgets: no torch needed
@@ -84,13 +85,18 @@ ALL_METRICS = [f"{run_dir(r)}/metrics.json" for r in RUNS]
 ALL_PRETRAIN = [f"results/pretrain/{s}/seed{seed}/metrics.json" for s, seed in pretrain_stages()]
 
 
-def method_source(name):
-    """The file that defines a method, first stage or variant (its registered method's module): an
-    input of its train/pretrain jobs, so that editing that file makes exactly its runs out of date."""
-    from fewlabels.methods import METHODS, PRETRAIN
+def method_file(name):
+    """The file that defines a method, first stage or variant (its registered method's module): what
+    the hyperparameter tables read (hparams.smk)."""
+    return f"src/fewlabels/methods/{methods_registry.spec(resolve(config, name).method).module}.py"
 
-    base = resolve(config, name).method
-    return f"src/fewlabels/methods/{(METHODS.get(base) or PRETRAIN[base]).module}.py"
+
+def method_source(name):
+    """Every file whose code decides what a run of a method, first stage or variant computes (its
+    method's module, its stacked form and what they import: methods.sources): an input of its
+    train/pretrain jobs, so that editing one of them makes exactly the runs it decides out of date.
+    The shared trainer (fewlabels.training) is not among them: a checkpoint's fingerprint covers it."""
+    return [str(f) for f in methods_registry.sources(resolve(config, name).method)]
 
 
 # ---- which figures this grid can draw (the paper, `rule all` and the report take only these) ----
@@ -103,19 +109,17 @@ def method_source(name):
 # (\flfigif, from paper/generated/grid.tex). A new figure needs its rule (figures.smk, input
 # functions that raise for absent methods are fine: they are only evaluated for wanted figures) and
 # ONE entry here; ms.tex includes it with \flfigif{fig_name}{...a figure environment...}.
+# The figures of a method's own (the registry's Spec.figures) come from the registry:
+# figure -> ["a|b"], a run of one of the methods that name it.
+METHOD_FIGURES = methods_registry.figure_needs()
 FIGURE_NEEDS = {
     "fig_accuracy": ["@mnist10"],
-    "fig_aae_latent": ["aae"],
-    "fig_aae_style": ["aae"],
-    "fig_aae_recon": ["aae"],
-    "fig_transfer": ["transfer|scratch"],
+    **{f: METHOD_FIGURES[f] for f in ("fig_aae_latent", "fig_aae_style", "fig_aae_recon", "fig_transfer")},
     # seed 002 as published on other sets of 500 images (presets/seeds.yaml)
     "fig_which500": ["transfer-002-published-from10k|scratch-002-published-from10k"],
-    "fig_siamese": ["siamese|siamese-scratch"],
-    "fig_siamese_embedding": ["siamese"],
-    "fig_gan_samples": ["sgan|sgan-fm"],
-    "fig_gan_curves": ["sgan|sgan-fm"],
-    # fig_forest and fig_seed_curves: figures.smk (the forest's needs depend on the grid)
+    **{f: METHOD_FIGURES[f] for f in ("fig_siamese", "fig_siamese_embedding", "fig_gan_samples", "fig_gan_curves")},
+    # seed 003's figures: figures.smk; fig_forest and fig_seed_curves: figures.smk (the forest's
+    # needs depend on the grid)
 }
 
 
@@ -255,7 +259,7 @@ def gan_curve_runs(wc=None):
 
 
 # ---- seed 003 figures (workflow/rules/figures.smk): functions, so a grid without them fails only there ----
-AE_STAGES = ["ae-pretrain", "dae-pretrain", "conv-ae-pretrain", "vae-pretrain"]
+AE_STAGES = methods_registry.first_stages(methods_registry.family("ae"))  # the autoencoder families' first stages
 
 
 def ae_stage_models(wc=None):

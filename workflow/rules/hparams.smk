@@ -11,7 +11,7 @@ HPARAMS_METHODS = hparams_grid_methods(config)
 
 rule hparams_tex:
     input:
-        sources=sorted(set(method_source(n) for n in HPARAMS_METHODS)) + ["src/fewlabels/methods/base.py"],
+        sources=sorted(set(method_file(n) for n in HPARAMS_METHODS)) + ["src/fewlabels/methods/base.py"],
     output:
         "paper/generated/tab_hparams.tex",
     params:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import AAEDecoder, AAEDiscriminator, AAEEncoder
-from .base import HParamError, Method, adam, descend
+from .base import HParamError, Method, adam, classification_loss, descend
 
 
 # ---------------------------------------------------------------------------- priors
@@ -73,11 +73,6 @@ def generator_loss(d_code: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(d_code, torch.ones_like(d_code))
 
 
-def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Semi-supervised classification phase (section 5): cross-entropy of q(y | x) on labeled images."""
-    return F.cross_entropy(logits, y)
-
-
 # ---------------------------------------------------------------------------- method
 
 def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -89,7 +84,7 @@ class AAE(Method):
     NAME = "aae"
     DEFAULTS = {
         "epochs": 1000,           # seed n_epochs = 1000
-        "steps_per_epoch": None,  # None: int(n_labeled / batch_size), the seed's batches per epoch
+        "steps_per_epoch": None,  # None: int(n_labeled / batch_size), the seed's batches per epoch (Method's)
         "batch_size": 100,        # seed: 100 unlabeled + 100 labeled images per step
         "hidden": [1000, 1000],   # seed and paper: two layers of 1000 ReLU units in every net
         "z_dim": 10,              # seed: z_dim = 10
@@ -142,11 +137,6 @@ class AAE(Method):
             return torch.optim.SGD(params, lr=lr, momentum=self.hp["beta1"])
         return adam(params, lr=lr, betas=(self.hp["beta1"], 0.999))
 
-    def steps_per_epoch(self):
-        if self.hp["steps_per_epoch"]:
-            return int(self.hp["steps_per_epoch"])
-        return max(1, len(self.data.x_lab) // self.hp["batch_size"])  # seed: int(n_labeled / batch_size)
-
     def samples_per_step(self):
         return 2 * self.hp["batch_size"]  # an unlabeled and a labeled minibatch
 
@@ -181,6 +171,7 @@ class AAE(Method):
         return loss.detach()
 
     def phase_ssl(self) -> torch.Tensor:
+        """Semi-supervised classification phase (section 5): cross-entropy of q(y | x) on labeled images."""
         x_lab, y_lab = self.batch(self.data.x_lab, self.data.y_lab)
         loss = classification_loss(self.enc(x_lab), y_lab)
         _step(self.opt_ssl, loss)

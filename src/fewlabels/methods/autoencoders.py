@@ -82,7 +82,7 @@ class AutoencoderPretrain(Method):
     def noise(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The step's random numbers besides its minibatch ``x``, drawn from the batch generator after it
         (a plain autoencoder: none). Apart from ``loss`` so that stacked runs
-        (``fewlabels.training.stacked.autoencoders``) draw them per run, outside ``vmap``."""
+        (``fewlabels.methods.stacked.autoencoders``) draw them per run, outside ``vmap``."""
         return {}
 
     def corrupt(self, x: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..data import atomic_write
+from ..files import atomic_write
 from .claims import Stats, check_claim, expected_text, pair_versions, paired
 from .latex import fit, macro, styled, tex_escape
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data import atomic_write
+from ..files import atomic_write
 
 COLUMNS = ["preset", "task", "method", "base_method", "labels", "seed", "stage", "labels_used", "test_accuracy",
            "test_errors", "n_test",

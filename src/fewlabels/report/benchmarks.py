@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data import atomic_write
-from .figures.common import METHOD_ORDER
+from ..files import atomic_write
+from .common import METHOD_ORDER
 from .latex import fit, styled
 
 COLUMNS = ["stage", "task", "method", "labels", "seed", "device", "device_name", "wall_s", "max_rss_mb",

@@ -423,7 +423,7 @@ def main(argv=None) -> int:
         return 0
     if not a.out:
         ap.error("--out is required without --markdown")
-    from ..data import atomic_write
+    from ..files import atomic_write
 
     text = latex(names, overrides, variants)
     atomic_write(Path(a.out), lambda tmp: tmp.write_text(text))

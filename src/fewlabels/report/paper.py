@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..data import atomic_write
+from ..files import atomic_write
 
 INSTALL_HINT = ("latexmk/pdflatex not found. Install LaTeX: as root on Debian/Ubuntu run "
                 "`apt-get install -y --no-install-recommends texlive-latex-base texlive-latex-extra "

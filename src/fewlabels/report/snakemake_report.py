@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data import atomic_write
+from ..files import atomic_write
 from . import benchmarks
 from .tables import summary
 

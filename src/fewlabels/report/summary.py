@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..data import atomic_write
+from ..files import atomic_write
 from . import ablation, fidelity
 from .claims import expected_text, scorecard
 from .latex import fit, macro, styled, tex_escape
-from .figures.common import beyond_budget
+from .common import beyond_budget
 from .tables import budget_key, paired_rows, summary as accuracy_summary
 
 HELD, NOT_HELD, WITHHELD, OPEN = "held", "did not hold", "withheld", "inconclusive"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..data import atomic_write
+from ..files import atomic_write
 from . import fidelity
 from .claims import NOT_RUN, PairingError, fmt_p, paired, scorecard, t_quantile
 from .latex import fit, macro, styled, tex_escape
-from .figures.common import METHOD_ORDER, beyond_budget
+from .common import METHOD_ORDER, beyond_budget
 
 TASK_TITLES = {"mnist10": "MNIST, 10 classes", "digits59": "digits 5--9 (transfer target)",
                "digits04": "digits 0--4 (transfer source)"}

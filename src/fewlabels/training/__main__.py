@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     p.add_argument("--pretrained", type=Path, default=None, nargs="+", help="model.pt of the first stage")
     p.add_argument("--checkpoint", type=Path, default=None, nargs="+")
     p.add_argument("--stack", choices=["auto", "on", "off"], default="auto",
-                   help="several seeds: stacked (fewlabels.training.stacked) or one after another; auto: stacked on a "
+                   help="several seeds: stacked (fewlabels.methods.stacked) or one after another; auto: stacked on a "
                         "GPU when the method allows, one after another on the CPU")
     p.add_argument("--capture", choices=["auto", "off"], default="auto",
                    help="stacked runs on CUDA: record the training step in a CUDA graph (auto) or not")

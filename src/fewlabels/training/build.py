@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import load_task, task_options
+from ..data import TaskData, load_task, task_options
+from ..methods import get as get_method
+from ..methods.base import Method, resolve_hparams
 
 
 def pick_device(name: str) -> torch.device:
@@ -89,3 +91,22 @@ def set_rng_state(state: dict, gen: torch.Generator) -> None:
 def global_torch_state(dev: torch.device) -> torch.Tensor:
     """The state of the global torch generator of ``dev`` (the CPU's or the CUDA device's)."""
     return torch.cuda.get_rng_state(dev) if dev.type == "cuda" else torch.get_rng_state()
+
+
+def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist: Path, split: Path, device: torch.device,
+              pool_limit: int | None = None, data: TaskData | None = None) -> tuple[Method, torch.Generator]:
+    """One run's ``Method``, built as ``trainer.run`` builds it (``build.build_method``), and the
+    generator that stands in for the global RNG from then on (the state the global RNG has after the
+    initialisation: what the run's dropout masks would come from). Train it inside
+    ``build.deterministic``, as the trainer does.
+
+    tests/test_batched.py checks the result against ``trainer.run``.
+    ``data``: the run's tensors when already loaded (``load_task`` of this ``split`` with the method's
+    ``label_draw``/``unlabeled``; it draws nothing from the global RNGs, so loading it earlier changes
+    no number): runs that share a split need not read MNIST again.
+    """
+    cls = get_method(method) if isinstance(method, str) else method
+    m = build_method(cls, resolve_hparams(cls, hparams), seed, mnist, split, device, pool_limit, data=data)
+    noise = torch.Generator(device=device)
+    noise.set_state(global_torch_state(device))
+    return m, noise

@@ -1,5 +1,5 @@
 """Groups of runs in one process (``--seed 0 1 2 ...``): one after another, or stacked (every run's
-step in one ``vmap``-ed step, ``fewlabels.training.stacked``), each run writing what it writes alone.
+step in one ``vmap``-ed step: the method's stacked form, ``fewlabels.methods.stacked``), each run writing what it writes alone.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from ..methods import get as get_method
 from ..methods.base import Method
 from ..provenance import code_fingerprint, run_code_sha256
 from .build import deterministic, global_torch_state, pick_device, set_rng_state
-from .stacked import OWN_STACKER, STACKABLE, make_stacked, why_not_stacked
-from .stacked.capture import capture_step
-from .stacked.common import graph_safe
+from ..methods.stacked import OWN_STACKER, STACKABLE, make_stacked, why_not_stacked
+from ..methods.stacked.common import graph_safe
+from .capture import capture_step
 from .trainer import Run, add_losses, sync, train_alone
 
 
@@ -26,7 +26,7 @@ def train_stacked(runs: list[Run], log, last_epoch: int | None = None, capture: 
     come from a generator per run that carries the run's global state, so on the CPU every number equals
     the one-run path's up to the order of float sums (tests/test_group.py). ``last_epoch``: stop after it
     (default: the schedule's last). Call it inside ``build.deterministic`` (``run_group`` does).
-    ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``stacked.capture``; the
+    ``capture``: "auto" records the stacked step in a CUDA graph on a GPU (``capture``; the
     first epoch's first steps run eagerly as its warm-up, and a step that cannot be captured runs
     eagerly, with a log line); "off" always eager."""
     dev = runs[0].dev

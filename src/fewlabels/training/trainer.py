@@ -112,7 +112,7 @@ class Run:
     """One (method, task, labels, seed) run, in the pieces every path shares: built and resumed
     (``__init__``, ``resume``), one epoch's bookkeeping (``end_epoch``: divergence check, evaluation,
     history row, checkpoint), and its files (``finish``). ``run`` drives one; ``group.run_group`` drives
-    several in one process, one after another or stacked (``fewlabels.training.stacked``).
+    several in one process, one after another or stacked (``fewlabels.methods.stacked``).
 
     ``rng``: the run's own random state (``build.rng_state``: the global generators and the batch
     generator) as it stands between epochs; the one-run path keeps it in the global generators,

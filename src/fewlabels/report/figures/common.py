@@ -1,6 +1,7 @@
 """What every figure family shares: writing a figure (``save``), accuracy against label budget
-(``accuracy_vs_labels``, ``training_runs``), one colour and order per method, MNIST's test images and
-image mosaics (``tiles``). The family modules import this one; it imports none of them.
+(``accuracy_vs_labels``, ``training_runs``), MNIST's test images and image mosaics (``tiles``), and
+the method order of ``report.common`` (one colour and order per method). The family modules import
+this one; it imports none of them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ...data import atomic_write, load_mnist  # noqa: E402
+from ...data import load_mnist  # noqa: E402
+from ...files import atomic_write  # noqa: E402
+from ..common import AE_METHODS, METHOD_ORDER, OWN_FIGURE, beyond_budget  # noqa: E402,F401 (the families' names)
 
 if TYPE_CHECKING:
     import torch
@@ -28,12 +31,6 @@ FONT, SMALL = 8, 7  # points, as printed
 RC = {"font.size": FONT, "axes.titlesize": FONT, "axes.labelsize": FONT, "xtick.labelsize": SMALL,
       "ytick.labelsize": SMALL, "legend.fontsize": SMALL, "legend.title_fontsize": SMALL,
       "figure.titlesize": FONT, "axes.titlelocation": "left"}
-
-# One colour and marker per method, so every figure reads the same way.
-METHOD_ORDER = ["supervised", "linear", "conv", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch",
-                "ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch", "transfer", "scratch"]
-# Seed 003's autoencoder families: drawn in their own figure (figures.ae), not in fig_accuracy.
-AE_METHODS = ["ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch"]
 
 
 def training_runs(metrics: Path, task: str | None = None, full: bool = False) -> pd.DataFrame:
@@ -92,20 +89,6 @@ def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None,
     if title:
         ax.set_title(title)
     return fig or ax.figure
-
-
-# Methods whose first stage uses labels beyond the budget: seed 000's pair stage makes its
-# same/different targets from the pool's labels. They have their own figure (fig_siamese).
-OWN_FIGURE = {"siamese"}
-
-
-def beyond_budget(df: pd.DataFrame) -> set[str]:
-    """Methods with a run that used more labels (of any kind) than its budget, by ``labels_used``,
-    plus OWN_FIGURE (runs made before the count was recorded carry no ``labels_used``)."""
-    over = set(OWN_FIGURE)
-    if "labels_used" in df.columns:
-        over |= set(df[df["labels_used"].notna() & (df["labels_used"] > df["labels"])]["method"])
-    return over
 
 
 def mnist_test_images(mnist: Path) -> tuple[torch.Tensor, np.ndarray]:

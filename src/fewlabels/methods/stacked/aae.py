@@ -1,5 +1,5 @@
 """N seeds of seed 004's ``aae`` trained together (the many-runs-per-process path of
-``fewlabels.training.stacked`` for a method with four networks and five optimisers).
+``fewlabels.methods.stacked`` for a method with four networks and five optimisers).
 
 The runs' encoders, decoders and both discriminators are stacked along a leading run axis
 (``torch.func.stack_module_state``); each phase of ``AAE.train_step`` is one ``vmap`` over the runs of
@@ -20,15 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch.func import vmap
 
-from ...methods.aae import (AAE, classification_loss, discriminator_loss, generator_loss, reconstruction_loss,
-                            sample_categorical, sample_gaussian)
+from ..aae import AAE, discriminator_loss, generator_loss, reconstruction_loss, sample_categorical, sample_gaussian
+from ..base import classification_loss
 from .nets import StackedNets, gather
 
 NETS = ("enc", "dec", "d_cat", "d_gauss")
 
 
 class StackedAAE(StackedNets):
-    """N runs of ``aae`` with the same hyperparameters, built by ``common.build_run`` (or ``trainer.Run``)."""
+    """N runs of ``aae`` with the same hyperparameters, built by ``training.build.build_run`` (or ``trainer.Run``)."""
 
     METHOD = AAE
 

@@ -1,12 +1,12 @@
 """N seeds of a semi-supervised GAN trained together: ``sgan-fm`` (Salimans et al. 2016) and seed 001's
-``sgan`` (the many-runs-per-process path of ``fewlabels.training.stacked`` for methods with a discriminator and
+``sgan`` (the many-runs-per-process path of ``fewlabels.methods.stacked`` for methods with a discriminator and
 a generator, ``nets``).
 
 Each phase of the method's ``train_step`` is one ``vmap`` over the runs of the same losses on
 parameter-free templates, and one step of each mirrored optimiser. Every random number is the run's
 own, drawn outside ``vmap`` in the one-run path's order: minibatch indices and generator noise from the
 run's batch generator (``m.gen``); the discriminator's Gaussian noise (``sgan-fm``) or dropout masks
-(``sgan``) from a generator per run that carries the run's global RNG state (``common.build_run``),
+(``sgan``) from a generator per run that carries the run's global RNG state (``training.build.build_run``),
 each with the op the one-run path uses, so on the CPU every draw is the single run's bit for bit
 (tests/test_group.py checks the runs' losses, weights and accuracies). The random numbers of the noise
 and dropout layers are drawn as ``randn`` / ``bernoulli_`` on the CPU's generator; CUDA's are per run
@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 from torch.func import vmap
 
-from ...methods.gan import frozen_bn_stats
-from ...methods.sgan import SGAN, generator_loss, real_fake_loss, supervised_loss
-from ...methods.sgan_fm import SGANFM, feature_matching_loss, labeled_loss, unlabeled_loss
+from ..gan import frozen_bn_stats
+from ..sgan import SGAN, generator_loss, real_fake_loss, supervised_loss
+from ..sgan_fm import SGANFM, feature_matching_loss, labeled_loss, unlabeled_loss
 from ...nets import GaussianNoise
 from .common import DropoutMasks, Injector, dropout_mask
 from .nets import StackedNets, gather

@@ -1,6 +1,6 @@
 """N seeds of one of seed 003's autoencoder first stages (``ae-pretrain``, ``dae-pretrain``,
 ``conv-ae-pretrain``, ``vae-pretrain``) trained together (the many-runs-per-process path of
-``fewlabels.training.stacked``; ``nets``).
+``fewlabels.methods.stacked``; ``nets``).
 
 The runs' autoencoders are stacked; each step is one ``vmap`` over the runs of the method's own
 ``loss(net, x, noise)`` on a parameter-free template, and one step of the mirrored Adam. Each run draws
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import vmap
 
-from ...methods.autoencoders import AutoencoderPretrain
+from ..autoencoders import AutoencoderPretrain
 from .nets import StackedNets
 
 

@@ -1,5 +1,5 @@
 """N seeds of seed 000's first stage, ``siamese-pairs``, trained together (the many-runs-per-process path
-of ``fewlabels.training.stacked``; ``nets``).
+of ``fewlabels.methods.stacked``; ``nets``).
 
 The runs' Siamese nets (the tower with batch norm and dropout, and the pair head) are stacked; each
 step is one ``vmap`` over the runs of the pair loss and one step of the mirrored Adam. Each run draws
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.func import vmap
 
-from ...methods.siamese import SiamesePairs, pair_loss
+from ..siamese import SiamesePairs, pair_loss
 from .common import DropoutMasks, dropout_mask
 from .nets import StackedNets, gather
 

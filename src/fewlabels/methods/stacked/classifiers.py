@@ -48,12 +48,13 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ...methods.base import Method, classification_loss
+from .. import RUNS_STACKER, stackers
+from ..base import Method, classification_loss
 from .common import (DropoutMasks, dropout_mask, labeled_batch_size, labeled_indices, run_state, shared_or_stacked,
                      stack_state)
 
-SUPPORTED = ("supervised", "linear", "conv", "transfer-source", "transfer", "scratch", "siamese", "siamese-scratch",
-             "ae", "dae", "conv-ae", "vae", "ae-scratch", "conv-ae-scratch", "vae-scratch")
+# The registry's methods that this class stacks (``Spec.stacked``).
+SUPPORTED = tuple(n for n, where in stackers().items() if where == RUNS_STACKER)
 
 
 # ----------------------------------------------------------------------------- the stacked runs

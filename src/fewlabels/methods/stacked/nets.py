@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from ...methods.base import Method, descend
+from ..base import Method, descend
 from .common import Injector, all_same, run_state, stack_state
 
 
@@ -43,7 +43,7 @@ def gather(data: tuple[torch.Tensor, torch.Tensor | None], idx: torch.Tensor) ->
 
 
 class StackedNets:
-    """N runs of one multi-network method with the same hyperparameters (``common.build_run`` or
+    """N runs of one multi-network method with the same hyperparameters (``training.build.build_run`` or
     ``trainer.Run``). Subclasses set ``METHOD``, implement ``train_step`` and, for networks other than ``net``,
     ``nets``."""
 

@@ -1,43 +1,21 @@
-"""What the stacked forms share: each run built as the trainer builds it (``build_run``), data and
-optimiser state stacked along a run axis and back, each run's minibatch drawn as it draws alone, and
-per-call tensors handed into ``vmap``-ed forwards (``Injector``: dropout masks, Gaussian noise).
+"""What the stacked forms share: data and optimiser state stacked along a run axis and back, each
+run's minibatch drawn as it draws alone, and per-call tensors handed into ``vmap``-ed forwards
+(``Injector``: dropout masks, Gaussian noise). The runs themselves are built by the trainer
+(``fewlabels.training.build.build_run``): this package imports only methods and the foundation.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from ...data import TaskData
-from ...methods import get as get_method
-from ...methods.base import Method, resolve_hparams
-from ..build import build_method, global_torch_state
+from ..base import Method
 
 
-# ----------------------------------------------------------------------------- building the runs
-
-def build_run(method: str | type[Method], hparams: dict | None, seed: int, mnist: Path, split: Path, device: torch.device,
-              pool_limit: int | None = None, data: TaskData | None = None) -> tuple[Method, torch.Generator]:
-    """One run's ``Method``, built as ``trainer.run`` builds it (``build.build_method``), and the
-    generator that stands in for the global RNG from then on (the state the global RNG has after the
-    initialisation: what the run's dropout masks would come from). Train it inside
-    ``build.deterministic``, as the trainer does.
-
-    tests/test_batched.py checks the result against ``trainer.run``.
-    ``data``: the run's tensors when already loaded (``load_task`` of this ``split`` with the method's
-    ``label_draw``/``unlabeled``; it draws nothing from the global RNGs, so loading it earlier changes
-    no number): runs that share a split need not read MNIST again.
-    """
-    cls = get_method(method) if isinstance(method, str) else method
-    m = build_method(cls, resolve_hparams(cls, hparams), seed, mnist, split, device, pool_limit, data=data)
-    noise = torch.Generator(device=device)
-    noise.set_state(global_torch_state(device))
-    return m, noise
-
+# ----------------------------------------------------------------------------- stacking the runs' state
 
 def all_same(tensors: list[torch.Tensor]) -> bool:
     """Whether every run holds the same values (one copy can serve them all)."""
