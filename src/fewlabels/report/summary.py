@@ -136,7 +136,7 @@ def claims_abstract(fs: list[Finding], effects: list[QuirkEffect]) -> str:
     if effects:
         e = effects[0]
         parts.append(f"The largest effect of a single quirk of the sources' code: switching off "
-                     f"\\texttt{{{tex_escape(e.quirk)}}} alone in {tex_escape(e.claim)} moves our number from "
+                     f"\\texttt{{{tex_escape(e.quirk)}}} alone in ``{tex_escape(e.claim)}'' moves our number from "
                      f"{e.published:.1f} to {e.alone:.1f} (${e.effect:+.1f}$ points).")
     return " ".join(parts)
 
@@ -239,11 +239,28 @@ def claims_table(fs: list[Finding], effects: list[QuirkEffect]) -> str:
              "measured on": ("paired test accuracy" if f.paired and f.metric == "test_accuracy"
                              else MEASURED_ON.get(f.metric, f.metric.replace("_", " "))),
              "outcome": f.outcome,
-             "largest quirk (off alone)": (f"\\texttt{{{tex_escape(largest[f.short].quirk)}}}: "
+             "largest quirk (off alone)": (f"{quirk_words(largest[f.short].quirk)}: "
                                            f"${largest[f.short].effect:+.1f}$") if f.short in largest else "--"}
             for f in fs]
-    return fit(styled(pd.DataFrame(rows), r"p{3.9cm}p{1.3cm}p{2.5cm}p{1.7cm}p{1.4cm}p{2.8cm}",
-                      escape=["claim", "outcome", "measured on"]))
+    # ragged right: narrow justified columns spread a line's words across the column
+    columns = "".join(r">{\raggedright\arraybackslash}p{%s}" % w
+                      for w in ("3.9cm", "1.3cm", "2.6cm", "1.6cm", "1.9cm", "2.7cm"))
+    return fit(styled(pd.DataFrame(rows), columns, escape=["claim", "outcome", "measured on"]))
+
+
+# A quirk in the summary table's words (the switch's name is in Table ablation and the appendix).
+QUIRK_WORDS = {
+    "dropout_at_test": "test-time dropout",
+    "d_unshared_weights": "unshared discriminators",
+    "argmax_with_fake": "11-way argmax",
+    "bn_init_stats_at_test": "never-updated BN statistics",
+    "bn_params_frozen_at_init": "frozen BN scale and shift",
+    "label_draw": "the source's label draw",
+}
+
+
+def quirk_words(q: str) -> str:
+    return tex_escape(QUIRK_WORDS.get(q, q.replace("_", " ")))
 
 
 def grid_table(df: pd.DataFrame) -> str:
