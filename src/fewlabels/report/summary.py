@@ -179,12 +179,17 @@ def labels_used(df: pd.DataFrame, task: str, method: str, labels: str) -> int | 
     return int(cell.max()) if len(cell) else None
 
 
+# A task in the abstract's words (its name, e.g. mnist10, is the grid's key)
+TASK_WORDS = {"mnist10": "MNIST (10 classes)", "digits59": "digits 5--9 (the transfer target)",
+              "digits04": "digits 0--4 (the transfer source)"}
+
+
 def grid_abstract(df: pd.DataFrame) -> str:
     """The abstract's result sentences for a preset without seed claims: the headline numbers."""
     parts = []
     for h in headline(df):
         b, base = h["best"], h["baseline"]
-        s = (f"On \\texttt{{{h['task']}}} with {int(h['labels']):,} labels the best method here that uses only the "
+        s = (f"On {tex_escape(TASK_WORDS.get(h['task'], h['task']))} with {int(h['labels']):,} labels the best method here that uses only the "
              f"budget's labels, \\texttt{{{tex_escape(b['method'])}}}, "
              f"reaches {b['mean']:.1f}\\,\\% ({int(b['n'])} seed{'s' if b['n'] != 1 else ''})")
         if base is not None and base["method"] != b["method"]:
@@ -268,12 +273,12 @@ def grid_table(df: pd.DataFrame) -> str:
     for h in headline(df):
         for who, r in (("baseline", h["baseline"]), ("best", h["best"])):
             if r is not None and not (who == "best" and h["baseline"] is not None and r["method"] == h["baseline"]["method"]):
-                rows.append({"task": h["task"], "labels": h["labels"], "": who, "method": r["method"],
+                rows.append({"task": tex_escape(TASK_WORDS.get(h["task"], h["task"])), "labels": h["labels"], "": who, "method": r["method"],
                              "test accuracy (\\%)": f"{r['mean']:.2f}" + (f" $\\pm$ {r['std']:.2f}" if r["n"] > 1 else ""),
                              "seeds": str(int(r["n"]))})
     if not rows:
         return ""
-    return fit(styled(pd.DataFrame(rows), "llllrr", escape=["task", "labels", "", "method"]))
+    return fit(styled(pd.DataFrame(rows), "llllrr", escape=["labels", "", "method"]))
 
 
 def write(df: pd.DataFrame, claims: list[dict], preset: str, originals: list[dict]) -> tuple[str, str]:

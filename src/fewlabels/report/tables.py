@@ -196,9 +196,9 @@ def paired_table(df: pd.DataFrame) -> str:
                           r"difference (points) [95\,\% CI], $p$, pairs": [diff_cell(r["d"]) + extra(r["d"]) for r in rows],
                           # which code and CPU the two sides ran on (claims.pair_versions); a mixed pair in bold
                           "runs' code, CPU": [versions_cell(r["d"]) for r in rows]})
-    # the last two columns wrap (ragged right): as one-line cells they made the table twice the text
-    # width, and shrunk to fit it printed at 4 pt
-    wrap = "".join(r">{\raggedright\arraybackslash}p{%s}" % w for w in ("2.9cm", "3.2cm"))
+    # the last two columns wrap (ragged right): as one-line cells they made the seeds preset's table
+    # twice the text width, and shrunk to fit it printed at 4 pt
+    wrap = "".join(r">{\raggedright\arraybackslash}p{%s}" % w for w in ("3.2cm", "4.6cm"))
     return fit(styled(table, "lllr" + wrap, escape=["task", "method", "$-$ baseline"]))
 
 
