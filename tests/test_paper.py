@@ -150,3 +150,43 @@ def test_the_appendix_prints_each_variants_values():
     row = next(line for line in tex.splitlines() if line.startswith(r"\texttt{aae-004-published}"))
     assert r"\texttt{epochs} = \texttt{50}" in row and r"\texttt{steps\_per\_epoch} = \texttt{200}" in row
     assert "->" not in tex and '"' not in re.sub(r"\\texttt\{[^}]*\}", "", tex)  # a " only in typewriter type
+
+
+def test_prose_states_no_verdict_of_its_own():
+    """Issue 28, item 1: a sentence of ms.tex about a claim's outcome reads it from the scorecard's
+    macros (\\fl{claim/<id>/verdict}, \\fl{fid/<claim>/status}); typed outcome words outside the rule
+    paragraphs would go stale when the runs change."""
+    tex = (REPO / "paper/ms.tex").read_text()
+    prose = tex.split(r"\section{What made each source's number}", 1)[1].split(r"\bibliographystyle", 1)[0]
+    prose = re.sub(r"\\fl\{[^}]*\}", "", prose)
+    for words in ("reproduced", "port matches", "no detectable difference", "in line with", "not cross",
+                  "keeps the gain", "cost the most", "changes nothing", "barely"):
+        assert words not in prose, words
+    # every claim id that ms.tex asks a verdict of is a claim
+    ids = {c["id"] for c in __import__("yaml").safe_load((REPO / "paper/claims.yaml").read_text())["claims"]}
+    asked = set(re.findall(r"\\fl\{claim/([^/}]+)/verdict\}", tex))
+    assert asked and asked <= ids
+
+
+def test_the_effect_and_outcome_macros_are_the_runs():
+    """\\fl{eff/<claim>/<quirk>} is the quirk off alone minus as published (means, points), and each
+    judged claim has its outcome; the sources' own spread names its claim in words."""
+    from fewlabels.report import ablation, fidelity, tables
+    from fewlabels.report.claims import scorecard
+    df, claims, originals = archive_inputs("archive-seeds")
+    effects = "\n".join(tables.effect_macros(df, claims))
+    for r in ablation.rows(df, claims):
+        for name, v in r["alone"]:
+            if len(v) and len(r["published"]) and not name.startswith("training quirks"):
+                want = f"{v.mean() - r['published'].mean():+.2f}"
+                assert f"fl@eff/{r['claim']['id']}/{name}\\endcsname{{{want}}}" in effects
+    assert "training quirks" not in effects
+    verdicts = scorecard(claims, df, "seeds")
+    tex = tables.macros(df, verdicts, "seeds")
+    judged = [v for v in verdicts if v.outcome]
+    assert judged and all(f"fl@claim/{v.id}/outcome\\endcsname{{{v.outcome}}}" in tex for v in judged)
+    fid = fidelity.fidelity(claims, df.assign(preset="seeds"), originals)
+    spread = "\n".join(tables.spread_macros(fid, claims))
+    widest = max((f for f in fid if f.original.sd is not None), key=lambda f: f.original.sd)
+    assert f"{{{widest.original.sd:.1f}}}" in spread and widest.claim not in spread.split("claim\\endcsname")[1]
+    assert tables.source_words("source 002 (002_0e661fa08b2a740e.txt:289-292)") == "source 002, lines 289--292"

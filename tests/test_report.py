@@ -90,3 +90,23 @@ def test_report_has_figures_captions_and_tables(smoke_run, tmp_path):
     # the appendix table is in the paper's inputs
     tex = (smoke_run / "paper/generated/tab_benchmarks.tex").read_text()
     assert "supervised & CPU" in tex
+
+
+def test_the_aae_style_caption_says_from_a_measure_whether_the_class_code_matters():
+    """Issue 28, item 6: the caption's statement comes from class_effect, not from a look at the grid."""
+    import numpy as np
+
+    from fewlabels.report.figures import aae
+
+    rng = np.random.default_rng(0)
+    styles = rng.random((1, 5, 28, 28))
+    same_rows = np.repeat(styles, 4, axis=0)                          # y changes nothing
+    assert aae.class_effect(same_rows) == pytest.approx(0.0)
+    digits = rng.random((4, 1, 28, 28))
+    assert aae.class_effect(np.repeat(digits, 5, axis=1) + 0.01 * styles) > 10  # y draws the digit
+    none, some = aae.style_macros(0.05), aae.style_macros(0.8)
+    assert "almost no effect" in none and "{0.05}" in none and "rows repeat" in none
+    assert "visible effect" in some and "almost no" not in some
+    assert f"{{{aae.CLASS_EFFECT_MIN:g}}}" in none  # the threshold the caption names
+    with pytest.raises(ValueError, match="2 rows"):
+        aae.class_effect(styles)

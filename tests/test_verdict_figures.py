@@ -217,3 +217,40 @@ def test_seed_curves_read_port_histories(tmp_path):
                                                             ("transfer-source-002-published", "all", 1)}
     V.fig_seed_curves(ORIGINALS, [run / "history.csv", stage / "history.csv"], tmp_path / "c.pdf", root=REPO)
     assert (tmp_path / "c.png").exists()
+
+
+def _pdf_font_sizes(pdf: Path) -> list[float]:
+    """The font sizes (pt) of a matplotlib PDF's text, from its content streams' Tf operators."""
+    import re
+    import zlib
+
+    sizes = []
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", pdf.read_bytes(), re.S):
+        try:
+            sizes += [float(x) for x in re.findall(rb"/F\d+ ([\d.]+) Tf", zlib.decompress(m.group(1)))]
+        except zlib.error:
+            continue
+    return sizes
+
+
+def test_seed_curves_print_at_the_size_drawn(tmp_path):
+    """Issue 28: ms.tex includes the figure at the text width, so its page must be no wider than the
+    text (else it is shrunk and its 7-pt fonts print smaller), and its panels are named in words."""
+    import re
+    import subprocess
+
+    import shutil
+    if not shutil.which("pdfinfo"):
+        pytest.skip("needs pdfinfo")
+    V.fig_seed_curves(ORIGINALS, [], tmp_path / "c.pdf", root=REPO)
+    info = subprocess.run(["pdfinfo", str(tmp_path / "c.pdf")], capture_output=True, text=True).stdout
+    width = float(re.search(r"Page size:\s+([\d.]+)", info).group(1)) / 72
+    text_width = 16.6 / 2.54  # A4 with 2.2 cm margins (ms.tex's geometry)
+    assert 0.9 * text_width < width <= text_width
+    sizes = _pdf_font_sizes(tmp_path / "c.pdf")
+    assert sizes and min(sizes) * min(1.0, text_width / width) >= 7.0
+    assert V.cite_words("002:283-292") == "source 002, lines 283–292" and V.cite_words("004:255") == "source 004, line 255"
+    claims = {c["id"]: c for c in _claims()}
+    title = V.panel_title("transfer500", claims)
+    assert title.startswith("Transfer 0–4 to 5–9, 500 labels") and "(source 002, lines 283–292)" in title
+    assert "transfer500" not in title and all(len(line) <= V.TITLE_CHARS for line in title.splitlines()[:-1])

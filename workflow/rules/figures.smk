@@ -27,6 +27,8 @@ rule fig_aae:
         latent_png="paper/generated/fig_aae_latent.png",
         style=report("paper/generated/fig_aae_style.pdf", caption="../report/fig_aae_style.rst", category="AAE"),
         style_png="paper/generated/fig_aae_style.png",
+        # the caption's measured statement: how much the class code changes the style grid
+        style_tex="paper/generated/fig_aae_style.tex",
         recon=report("paper/generated/fig_aae_recon.pdf", caption="../report/fig_aae_recon.rst", category="AAE"),
         recon_png="paper/generated/fig_aae_recon.png",
     log:
@@ -36,7 +38,7 @@ rule fig_aae:
         ENV
     shell:
         "python -m fewlabels.report.figures aae --model {input.model} --mnist {input.mnist} --latent {output.latent}"
-        " --style {output.style} --recon {output.recon} > {log} 2>&1"
+        " --style {output.style} --style-tex {output.style_tex} --recon {output.recon} > {log} 2>&1"
 
 
 rule fig_transfer:
@@ -216,6 +218,7 @@ rule fig_forest:
 rule fig_seed_curves:
     input:
         originals="paper/original_code.yaml",
+        claims="paper/claims.yaml",
         runs=seed_curve_files,
     output:
         pdf=report("paper/generated/fig_seed_curves.pdf", caption="../report/fig_seed_curves.rst", category="Claims"),
@@ -228,8 +231,8 @@ rule fig_seed_curves:
     conda:
         ENV
     shell:
-        "python -m fewlabels.report.figures seed-curves --originals {input.originals} --history {params.history}"
-        " --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.figures seed-curves --originals {input.originals} --claims {input.claims}"
+        " --history {params.history} --out {output.pdf} > {log} 2>&1"
 
 
 # The forest plot: any seed claim's as-published variant; in a preset without them (quick, paper),

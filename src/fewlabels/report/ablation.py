@@ -139,7 +139,7 @@ def ablation_table(rs: list[dict]) -> str:
         # the claim and its source are plain text (escaped by Styler); the quirk names are LaTeX here
         "claim": f"{r['claim']['claim']} [{r['claim']['source'].split(' (')[0]}]"
                  + (" (val.)" if r["metric"] == "val_accuracy" else ""),
-        "seed": expected_text(r["claim"]["expect"], short=True), "as published": cell(r["published"]) + _note(r, "published"),
+        "source": expected_text(r["claim"]["expect"], short=True), "as published": cell(r["published"]) + _note(r, "published"),
         "each quirk off alone": r" \newline ".join(f"\\texttt{{{tex_escape(q)}}}: {cell(v)}{_note(r, q)}"
                                                     for q, v in r["alone"]) or "--",
         "corrected": cell(r["corrected"]) + _note(r, "corrected")} for r in rs])
@@ -150,9 +150,11 @@ def selection_table(rs: list[dict]) -> str:
     """Per seed claim (as published): the final epoch against the epochs a reader of the curves would pick."""
     if not rs:
         return r"\textit{No run of a seed's own protocol in this preset.}" + "\n"
-    table = pd.DataFrame([{"claim (as published)": r["claim"]["id"],
+    # the claim's name in words (its text before the colon), not its id
+    table = pd.DataFrame([{"claim (as published)": r["claim"]["claim"].split(":")[0].strip(),
                            **{lbl: cell(r["selection"][lbl]).split(" (")[0] for lbl, _ in SELECTION}} for r in rs])
-    return fit(styled(table, "l" + "r" * len(SELECTION), escape=["claim (as published)"]))
+    return fit(styled(table, r">{\raggedright\arraybackslash}p{4.4cm}" + "r" * len(SELECTION),
+                      escape=["claim (as published)"]))
 
 
 def macros(rs: list[dict]) -> str:
@@ -184,8 +186,8 @@ SIAMESE_STEPS = [
     ("  pair stage 5,000 x 200 pairs", "siamese-geron-pairsched-pairs", "siamese-geron-pairsched-frozen",
      "siamese-geron-scratch"),
     ("  Adam 1e-3 (000:102)", "siamese-geron-adam-pairs", "siamese-geron-adam-frozen", "siamese-geron-adam-scratch"),
-    ("seed 000's tower, corrected", "siamese-pairs-000-corrected", "siamese-000-corrected", "siamese-scratch-000-corrected"),
-    ("seed 000's tower, as published", "siamese-pairs-000-published", "siamese-000-published",
+    ("source 000's tower, corrected", "siamese-pairs-000-corrected", "siamese-000-corrected", "siamese-scratch-000-corrected"),
+    ("source 000's tower, as published", "siamese-pairs-000-published", "siamese-000-published",
      "siamese-scratch-000-published"),
 ]
 
@@ -226,7 +228,8 @@ def siamese_steps_table(rows: list[dict]) -> str:
     # (Styler escapes the text first, then the formatter turns the two leading spaces into a \quad)
     st = table.style.hide(axis="index").format(
         lambda v: r"\quad " + v.strip() if v.startswith("  ") else v, subset=["protocol"], escape="latex")
-    return fit(st.to_latex(column_format="lrrrrl", hrules=True))
+    # the runs' column wraps: one line of it made the table half again the text width (printed at 5 pt)
+    return fit(st.to_latex(column_format=r"lrrrr>{\raggedright\arraybackslash}p{2.8cm}", hrules=True))
 
 
 def short(s: Stats) -> str:

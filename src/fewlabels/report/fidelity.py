@@ -159,15 +159,17 @@ def table(rows: list[Fidelity], claims: list[dict]) -> str:
         return r"\textit{No measurement of the seeds' own code names a claim of this preset.}" + "\n"
     text = {c["id"]: c["claim"] for c in claims}
     df = pd.DataFrame([{
-        "claim": f"{text.get(f.claim, f.claim)} [{f.claim}]",
-        "seed's own code": short(f.original),
+        "claim": text.get(f.claim, f.claim),  # the claim in words, as the scorecard names it
+        "source's own code": short(f.original),
         "port as published": short(f.port),
         "port $-$ original [95\\,\\% CI]": "--" if f.diff is None else f"${f.diff:+.2f}$ [${f.lo:+.2f}$, ${f.hi:+.2f}$]",
         "detectable (80\\,\\% power)": "--" if f.detectable is None else f"{f.detectable:.2f}",
-        f"status (margin $\\pm${MARGIN:g})": f.status} for f in rows])
+        f"status (margin $\\pm${MARGIN:g} point{'s' * (MARGIN != 1)})": f.status} for f in rows])
     df["claim"] = df["claim"].map(tex_escape)
     styler = df.style.hide(axis="index")
-    return styler.to_latex(column_format="p{3.7cm}p{1.9cm}p{1.9cm}p{2.8cm}p{1.4cm}p{2.0cm}", hrules=True)
+    # ragged right: justified narrow columns spread "88.89 $\pm$ 0.70" across the column
+    columns = "".join(r">{\raggedright\arraybackslash}p{%s}" % w for w in ("3.7cm", "1.9cm", "1.9cm", "2.8cm", "1.4cm", "2.0cm"))
+    return styler.to_latex(column_format=columns, hrules=True)
 
 
 def macros(rows: list[Fidelity]) -> list[str]:

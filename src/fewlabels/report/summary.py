@@ -136,7 +136,7 @@ def claims_abstract(fs: list[Finding], effects: list[QuirkEffect]) -> str:
     if effects:
         e = effects[0]
         parts.append(f"The largest effect of a single quirk of the sources' code: switching off "
-                     f"\\texttt{{{tex_escape(e.quirk)}}} alone in {tex_escape(e.claim)} moves our number from "
+                     f"\\texttt{{{tex_escape(e.quirk)}}} alone in ``{tex_escape(e.claim)}'' moves our number from "
                      f"{e.published:.1f} to {e.alone:.1f} (${e.effect:+.1f}$ points).")
     return " ".join(parts)
 
@@ -179,12 +179,17 @@ def labels_used(df: pd.DataFrame, task: str, method: str, labels: str) -> int | 
     return int(cell.max()) if len(cell) else None
 
 
+# A task in the abstract's words (its name, e.g. mnist10, is the grid's key)
+TASK_WORDS = {"mnist10": "MNIST (10 classes)", "digits59": "digits 5--9 (the transfer target)",
+              "digits04": "digits 0--4 (the transfer source)"}
+
+
 def grid_abstract(df: pd.DataFrame) -> str:
     """The abstract's result sentences for a preset without seed claims: the headline numbers."""
     parts = []
     for h in headline(df):
         b, base = h["best"], h["baseline"]
-        s = (f"On \\texttt{{{h['task']}}} with {int(h['labels']):,} labels the best method here that uses only the "
+        s = (f"On {tex_escape(TASK_WORDS.get(h['task'], h['task']))} with {int(h['labels']):,} labels the best method here that uses only the "
              f"budget's labels, \\texttt{{{tex_escape(b['method'])}}}, "
              f"reaches {b['mean']:.1f}\\,\\% ({int(b['n'])} seed{'s' if b['n'] != 1 else ''})")
         if base is not None and base["method"] != b["method"]:
@@ -239,11 +244,28 @@ def claims_table(fs: list[Finding], effects: list[QuirkEffect]) -> str:
              "measured on": ("paired test accuracy" if f.paired and f.metric == "test_accuracy"
                              else MEASURED_ON.get(f.metric, f.metric.replace("_", " "))),
              "outcome": f.outcome,
-             "largest quirk (off alone)": (f"\\texttt{{{tex_escape(largest[f.short].quirk)}}}: "
+             "largest quirk (off alone)": (f"{quirk_words(largest[f.short].quirk)}: "
                                            f"${largest[f.short].effect:+.1f}$") if f.short in largest else "--"}
             for f in fs]
-    return fit(styled(pd.DataFrame(rows), r"p{3.9cm}p{1.3cm}p{2.5cm}p{1.7cm}p{1.4cm}p{2.8cm}",
-                      escape=["claim", "outcome", "measured on"]))
+    # ragged right: narrow justified columns spread a line's words across the column
+    columns = "".join(r">{\raggedright\arraybackslash}p{%s}" % w
+                      for w in ("3.9cm", "1.3cm", "2.6cm", "1.6cm", "1.9cm", "2.7cm"))
+    return fit(styled(pd.DataFrame(rows), columns, escape=["claim", "outcome", "measured on"]))
+
+
+# A quirk in the summary table's words (the switch's name is in Table ablation and the appendix).
+QUIRK_WORDS = {
+    "dropout_at_test": "test-time dropout",
+    "d_unshared_weights": "unshared discriminators",
+    "argmax_with_fake": "11-way argmax",
+    "bn_init_stats_at_test": "never-updated BN statistics",
+    "bn_params_frozen_at_init": "frozen BN scale and shift",
+    "label_draw": "the source's label draw",
+}
+
+
+def quirk_words(q: str) -> str:
+    return tex_escape(QUIRK_WORDS.get(q, q.replace("_", " ")))
 
 
 def grid_table(df: pd.DataFrame) -> str:
@@ -251,12 +273,12 @@ def grid_table(df: pd.DataFrame) -> str:
     for h in headline(df):
         for who, r in (("baseline", h["baseline"]), ("best", h["best"])):
             if r is not None and not (who == "best" and h["baseline"] is not None and r["method"] == h["baseline"]["method"]):
-                rows.append({"task": h["task"], "labels": h["labels"], "": who, "method": r["method"],
+                rows.append({"task": tex_escape(TASK_WORDS.get(h["task"], h["task"])), "labels": h["labels"], "": who, "method": r["method"],
                              "test accuracy (\\%)": f"{r['mean']:.2f}" + (f" $\\pm$ {r['std']:.2f}" if r["n"] > 1 else ""),
                              "seeds": str(int(r["n"]))})
     if not rows:
         return ""
-    return fit(styled(pd.DataFrame(rows), "llllrr", escape=["task", "labels", "", "method"]))
+    return fit(styled(pd.DataFrame(rows), "llllrr", escape=["labels", "", "method"]))
 
 
 def write(df: pd.DataFrame, claims: list[dict], preset: str, originals: list[dict]) -> tuple[str, str]:

@@ -14,8 +14,8 @@ import pandas as pd
 import yaml
 
 from ..files import atomic_write
-from . import fidelity
-from .claims import NOT_RUN, PairingError, fmt_p, paired, scorecard, t_quantile
+from . import ablation, fidelity
+from .claims import NOT_RUN, PROTOCOL_DIFFERS, REFERENCE, PairingError, fmt_p, paired, scorecard, t_quantile
 from .latex import fit, macro, styled, tex_escape
 from .common import METHOD_ORDER, beyond_budget
 
@@ -196,7 +196,10 @@ def paired_table(df: pd.DataFrame) -> str:
                           r"difference (points) [95\,\% CI], $p$, pairs": [diff_cell(r["d"]) + extra(r["d"]) for r in rows],
                           # which code and CPU the two sides ran on (claims.pair_versions); a mixed pair in bold
                           "runs' code, CPU": [versions_cell(r["d"]) for r in rows]})
-    return fit(styled(table, "lllrll", escape=["task", "method", "$-$ baseline"]))
+    # the last two columns wrap (ragged right): as one-line cells they made the seeds preset's table
+    # twice the text width, and shrunk to fit it printed at 4 pt
+    wrap = "".join(r">{\raggedright\arraybackslash}p{%s}" % w for w in ("3.2cm", "4.6cm"))
+    return fit(styled(table, "lllr" + wrap, escape=["task", "method", "$-$ baseline"]))
 
 
 def versions_cell(d) -> str:
@@ -208,16 +211,19 @@ def versions_cell(d) -> str:
 def scored(verdicts) -> list:
     """The scorecard's rows that have runs in this preset: a claim that was not run is left out, and
     so is a reference whose method this preset has no run of (a row of dashes)."""
-    return [v for v in verdicts if v.verdict != NOT_RUN and (v.stats is None or v.stats.n > 0)]
+    def empty(v):  # shown for information only, and nothing to show: a row of dashes
+        return v.ours == "--" and v.verdict.startswith((REFERENCE, PROTOCOL_DIFFERS))
+    return [v for v in verdicts if v.verdict != NOT_RUN and (v.stats is None or v.stats.n > 0) and not empty(v)]
 
 
 def source_words(source: str) -> str:
-    """A claim's source as the text names it: "seed 004 (004_e9283f98c02d3284.txt:78)" is "source 004,
-    line 78" (the file names are hashes; the number says which); a paper stays as it is."""
+    """A claim's source as the text names it: "source 004 (004_e9283f98c02d3284.txt:78)" (or the older
+    "seed 004 (...)") is "source 004, line 78" (the file names are hashes; the number says which); a
+    paper stays as it is."""
     def lines(m):
         where = m["lines"].replace("-", "--")
         return f"source {m['n']}, line{'s' if re.search(r'[-,]', m['lines']) else ''} {where}"
-    return re.sub(r"seed (?P<n>\d{3}) \((?P=n)_[0-9a-f]+\.txt:(?P<lines>[^)]*)\)", lines, source)
+    return re.sub(r"(?:seed|source) (?P<n>\d{3}) \((?P=n)_[0-9a-f]+\.txt:(?P<lines>[^)]*)\)", lines, source)
 
 
 SCORECARD_CAPTION = r"Scorecard: the sources' claims against our runs (preset \texttt{\fl{preset}})."
@@ -239,7 +245,9 @@ def scorecard_table(verdicts, caption: str | None = None) -> str:
             ours += f" \\newline {{\\scriptsize {tex_escape(v.compare)}}}"
         # small type, breakable after an underscore and a colon (Styler's escaping cannot add the
         # break points, so this column is escaped here); "--" is LaTeX's en dash of a line range
-        source = tex_escape(source_words(v.source)).replace(r"\_", r"\_\allowbreak ").replace(":", r":\allowbreak ")
+        source = (tex_escape(source_words(v.source)).replace(r"\_", r"\_\allowbreak ").replace(":", r":\allowbreak ")
+                  .replace("/", r"/\allowbreak "))  # ageron/handson-ml is wider than the column
+        source = re.sub(r"\.(?=[a-z])", r".\\allowbreak ", source)  # and so is 11_deep_learning.ipynb
         source = source.replace(r"{-}{-}", "--")
         rows.append({"claim": v.claim if first else "", "source": r"{\scriptsize " + source + "}" if first else "",
                      "preset": v.protocol, "labels": v.labels, "expected": v.expected,
@@ -260,6 +268,34 @@ def device_words(name: str) -> str:
     n = int(m["n"])
     arch = m["arch"].replace("_", "-")
     return f"one thread of an {arch} CPU" if n == 1 else f"{n} threads of an {arch} CPU"
+
+
+def effect_macros(df: pd.DataFrame, claims: list[dict]) -> list[str]:
+    """\\fl{eff/<claim>/<quirk>} and \\fl{eff/<claim>/corrected}: how far switching one quirk off alone
+    (or all of them: corrected) moves a source claim's number from the runs as published, in points
+    (difference of the means over seeds, in the claim's metric), so that the text states an effect
+    from the runs and not from a reading of them."""
+    out = []
+    for r in ablation.rows(df, claims):
+        pub = r["published"]
+        if not len(pub):
+            continue
+        cid = r["claim"]["id"]
+        for name, v in [("corrected", r["corrected"]), *r["alone"]]:
+            if len(v) and not name.startswith("training quirks"):  # that one is not a single switch
+                out.append(macro(f"eff/{cid}/{name}", f"{v.mean() - pub.mean():+.2f}"))
+    return out
+
+
+def spread_macros(rows: list, claims: list[dict]) -> list[str]:
+    """\\fl{fid/spread/max} (points) and \\fl{fid/spread/claim} (its claim's name): the widest
+    seed-to-seed sd of the sources' own code among the port-fidelity measurements."""
+    with_sd = [f for f in rows if f.original.sd is not None]
+    if not with_sd:
+        return []
+    f = max(with_sd, key=lambda f: f.original.sd)
+    name = next((c["claim"].split(":")[0].strip() for c in claims if c["id"] == f.claim), f.claim)
+    return [macro("fid/spread/max", f"{f.original.sd:.1f}"), macro("fid/spread/claim", tex_escape(name))]
 
 
 def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = None) -> str:
@@ -319,6 +355,10 @@ def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = No
         for k in keys:
             lines.append(macro(f"{k}/ours", v.ours))
             lines.append(macro(f"{k}/verdict", tex_escape(v.verdict)))
+            # the outcome in one word group, for a sentence that names it (withheld: the port differs)
+            outcome = "withheld" if v.verdict.startswith(fidelity.WITHHELD) else v.outcome
+            if outcome:
+                lines.append(macro(f"{k}/outcome", outcome))
     lines += extra or []
     lines.append(r"\makeatother")
     return "\n".join(lines) + "\n"
@@ -340,7 +380,8 @@ def main(argv=None) -> None:
     fid = fidelity.fidelity(claims, df.assign(preset=df["preset"].fillna(args.preset)) if "preset" in df
                             else df.assign(preset=args.preset), fidelity.load(args.originals) if args.originals else [])
     verdicts = fidelity.withhold(verdicts, fid)
-    tex = macros(df, verdicts, args.preset, fidelity.macros(fid) + ([macro("has/fidelity", 1)] if fid else []))
+    extra = fidelity.macros(fid) + spread_macros(fid, claims) + effect_macros(df, claims)
+    tex = macros(df, verdicts, args.preset, extra + ([macro("has/fidelity", 1)] if fid else []))
     for name, text in (("tab_results.tex", results_table(df)), ("tab_scorecard.tex", scorecard_table(verdicts, SCORECARD_CAPTION)),
                        ("tab_paired.tex", paired_table(df)), ("tab_fidelity.tex", fidelity.table(fid, claims)),
                        ("macros.tex", tex)):

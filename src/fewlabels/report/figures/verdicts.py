@@ -105,7 +105,7 @@ def claim_title(c: dict) -> str:
 
     text = c["claim"].split(":")[0].strip().replace("--", "–")
     text = re.sub(r"(?<![\d.])(\d{1,3})(\d{3})(?![\d.])", r"\1,\2", text)
-    m = re.match(r"seed (\d{3})", str(c.get("source", "")))
+    m = re.match(r"(?:seed|source) (\d{3})", str(c.get("source", "")))
     return text + (f" (source {m.group(1)})" if m else "")
 
 
@@ -466,8 +466,34 @@ def load_port_histories(histories: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
-def fig_seed_curves(originals_path: Path, histories: list[Path], out: Path, root: Path = Path(".")) -> None:
+TITLE_CHARS = 32  # characters of a panel title's line at FONT pt in a third of FIG_WIDTH
+
+
+def cite_words(cite: str) -> str:
+    """A PRINTED entry's "002:283-292" as the paper says it: "source 002, lines 283–292"."""
+    n, _, where = cite.partition(":")
+    return f"source {n}, line{'s' if '-' in where or ',' in where else ''} {where.replace('-', '–')}"
+
+
+def panel_title(claim: str, claims: dict[str, dict]) -> str:
+    """A panel's title: the claim in words (``claim_title``) and where the source printed its number."""
+    import textwrap
+
+    pr = PRINTED.get(claim)
+    name = claim_title({k: v for k, v in claims[claim].items() if k != "source"}) if claim in claims else claim
+    # wrapped to a third of the figure: a longer line ran past the figure's edge, and the tight
+    # bounding box then made the page wider than the text (printed smaller than drawn)
+    return textwrap.fill(name, TITLE_CHARS) + f"\n({cite_words(pr['cite']) if pr else 'no printed points'})"
+
+
+def fig_seed_curves(originals_path: Path, histories: list[Path], out: Path, root: Path = Path("."),
+                    claims_path: Path | None = None) -> None:
+    """``claims_path``: paper/claims.yaml, whose claims name the panels (default: under ``root``;
+    without it a panel is named by its claim's id)."""
     originals = fidelity.load(originals_path)
+    claims_path = Path(claims_path) if claims_path else root / "paper" / "claims.yaml"
+    claims = ({c["id"]: c for c in yaml.safe_load(claims_path.read_text())["claims"]}
+              if claims_path.exists() else {})
     port = load_port_histories(histories)
     sns.set_theme(style="ticks")
     panels = [p for p in CURVE_PANELS
@@ -476,13 +502,14 @@ def fig_seed_curves(originals_path: Path, histories: list[Path], out: Path, root
         raise ValueError("no curve of the seeds' own code and no as-published history to draw")
     ncol = 3 if len(panels) > 4 else 2
     nrow = -(-len(panels) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(7.0, 2.3 * nrow + 0.5), squeeze=False)
+    # drawn at the text width, so that it prints at the size drawn (FONT pt at least)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(FIG_WIDTH, 2.4 * nrow + 0.5), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, (claim, method, _task, labels, hcol, hx, stage, ox, oy, off) in zip(axes.flat, panels):
         for k, df in enumerate(original_curves(originals, claim, stage, root)):
             ax.plot(df[ox] + off, 100 * df[oy], color=COLORS["original"], lw=0.7, alpha=0.45,
-                    label="seed's own code (per seed)" if k == 0 else None)
+                    label="source's own code (per seed)" if k == 0 else None)
         runs = port[port["method"] == method]
         if labels != "all":  # a first stage's budget is whatever its run records
             runs = runs[runs["labels"].astype(str) == str(labels)]
@@ -492,15 +519,15 @@ def fig_seed_curves(originals_path: Path, histories: list[Path], out: Path, root
                     label="port as published (per seed)" if k == 0 else None)
         pr = PRINTED.get(claim)
         if pr and "x" in pr:
-            ax.plot(pr["x"], pr["y"], "x", color="black", ms=4.5, mew=1.2, label="printed by the seed", zorder=5)
+            ax.plot(pr["x"], pr["y"], "x", color="black", ms=4.5, mew=1.2, label="printed by the source", zorder=5)
         elif pr:
-            ax.axhline(pr["level"], xmin=0, color="black", lw=1, ls="--", label="stated by the seed", zorder=5)
+            ax.axhline(pr["level"], xmin=0, color="black", lw=1, ls="--", label="stated by the source", zorder=5)
             if pr["from"]:
                 ax.axvline(pr["from"], color="black", lw=0.6, ls=":")
-        ax.set_title(f"{claim} ({pr['cite'] if pr else 'no printed points'})", fontsize=7, loc="left")
-        ax.set_xlabel("training step" if hx == "step" else "epochs completed", fontsize=7)
-        ax.set_ylabel(f"{METRIC_WORDS.get(hcol, hcol)} acc. (%)", fontsize=7)
-        ax.tick_params(labelsize=6.5)
+        ax.set_title(panel_title(claim, claims), fontsize=FONT, loc="left", linespacing=1.15)
+        ax.set_xlabel("training step" if hx == "step" else "epochs completed", fontsize=FONT)
+        ax.set_ylabel(f"{METRIC_WORDS.get(hcol, hcol)} accuracy (%)", fontsize=FONT)
+        ax.tick_params(labelsize=FONT)
         ax.grid(alpha=0.3)
         lo = [v for line in ax.get_lines() for v in np.asarray(line.get_ydata(), dtype=float).ravel()
               if np.isfinite(v)]
@@ -511,7 +538,7 @@ def fig_seed_curves(originals_path: Path, histories: list[Path], out: Path, root
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
-    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=len(handles), fontsize=7,
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=len(handles), fontsize=FONT,
                frameon=False, bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     save(fig, out)
@@ -528,5 +555,6 @@ def add_parser(sub) -> None:
     c = sub.add_parser("seed-curves", help="learning curves of the as-published variants against the seeds' prints")
     c.add_argument("--originals", required=True, type=Path)
     c.add_argument("--history", type=Path, nargs="*", default=[], help="history.csv of as-published runs")
+    c.add_argument("--claims", type=Path, default=None, help="paper/claims.yaml (names the panels)")
     c.add_argument("--out", required=True, type=Path)
-    c.set_defaults(run=lambda a: fig_seed_curves(a.originals, a.history, a.out))
+    c.set_defaults(run=lambda a: fig_seed_curves(a.originals, a.history, a.out, claims_path=a.claims))
