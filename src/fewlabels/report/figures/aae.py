@@ -125,7 +125,7 @@ def fig_style(model: Path, out: Path, tex: Path | None = None) -> None:
     ax.set_xlabel("style z from the prior (a column each)")
     save(fig, out)
     if tex is not None:
-        from ...data import atomic_write
+        from ...files import atomic_write
         atomic_write(Path(tex), lambda tmp: tmp.write_text(style_macros(ratio)))
 
 
