@@ -63,3 +63,13 @@ def test_markdown_block_is_rewritten(tmp_path):
     assert PC.main(["--metrics", str(metrics), "--markdown", str(page)]) == 0
     text = page.read_text()
     assert "old" not in text and "| aae | 1000 | 3 |" in text and text.endswith("\n\nafter\n")
+
+
+def test_tex_table(tmp_path):
+    out = tmp_path / "tab.tex"
+    metrics = tmp_path / "metrics.csv"
+    table().to_csv(metrics, index=False)
+    PC.main(["--metrics", str(metrics), "--tex", str(out)])
+    text = out.read_text()
+    assert text.startswith(r"\begin{tabular}") and r"\texttt{aae} & 1000 & 3 & 95.00 $\pm$ 0.00 & $-2.00$" in text
+    assert text.count(r"\\") == 4  # the header and three methods

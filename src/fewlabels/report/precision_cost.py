@@ -115,6 +115,21 @@ def summary(cs: list[Cost]) -> str:
             f"stays fp32: {', '.join(rest) or 'none'}")
 
 
+def tex(cs: list[Cost]) -> str:
+    """The table as a LaTeX tabular (booktabs) for the paper: ``--tex paper/generated/tab_precision.tex``."""
+    eol = " \\\\"
+    lines = ["\\begin{tabular}{lrrrrl}", "\\toprule",
+             "method & labels & seeds & fp32 (\\%) & bf16 $-$ fp32, points [95\\,\\% CI] & within $\\pm$"
+             f"{MARGIN}{eol}", "\\midrule"]
+    for c in cs:
+        d = c.diff
+        ci = f"${d.mean:+.2f}$ [${d.lo:+.2f}$, ${d.hi:+.2f}$]" if d.lo is not None else "--"
+        fp32 = _stats(c.fp32).replace("±", "$\\pm$")
+        lines.append(f"\\texttt{{{c.method}}} & {c.labels} & {d.n} & {fp32} & {ci} & {c.verdict}{eol}")
+    lines += ["\\bottomrule", "\\end{tabular}", ""]
+    return "\n".join(lines)
+
+
 def rewrite_block(path: Path, body: str) -> None:
     begin, end = "<!-- precision-cost:begin -->", "<!-- precision-cost:end -->"
     text = path.read_text()
@@ -131,6 +146,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--metrics", required=True, type=Path)
     p.add_argument("--markdown", type=Path, default=None, help="rewrite this page's precision-cost block")
+    p.add_argument("--tex", type=Path, default=None, help="also write the table as LaTeX here")
     args = p.parse_args(argv)
     try:
         cs = costs(pd.read_csv(args.metrics))
@@ -142,6 +158,9 @@ def main(argv=None) -> int:
     print(body)
     if args.markdown:
         rewrite_block(args.markdown, body)
+    if args.tex:
+        args.tex.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.tex, lambda t: t.write_text(tex(cs)))
     return 0
 
 
