@@ -16,6 +16,11 @@ Prints a Markdown table; ``--tsv scripts/benchmark_cpu.tsv`` also writes the tab
 ``python -m fewlabels.report.estimate`` (and scripts/reproduce.sh) reads to say how long a preset takes
 (one row per method and precision), and ``--markdown docs/speed.md`` rewrites that page's block between
 ``<!-- benchmark:begin -->`` and ``<!-- benchmark:end -->``.
+
+On a machine shared with other work the ratios between precisions are fair (alternating rounds) but the
+absolute times are not. ``--reference OLD.tsv`` then writes the TSV from OLD's fp32 rows (an idle
+machine's times) and gives every precision this run's ratio to fp32: bf16 ms/step = OLD's fp32 ms/step
+/ the measured fp32/bf16 ratio (evaluations likewise); the TSV's header says so.
 """
 
 from __future__ import annotations
@@ -148,6 +153,29 @@ def markdown(rows: dict[str, dict], precisions: list[str]) -> str:
     return "\n".join(lines)
 
 
+def read_reference(path: Path) -> dict[str, dict]:
+    """method -> {"ms", "eval_ms"} of a benchmark TSV's fp32 rows (rows without a precision are fp32)."""
+    lines = [ln.split("\t") for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    rows = [dict(zip(lines[0], r)) for r in lines[1:]]
+    return {r["method"]: {"ms": float(r["ms_per_step"]), "eval_ms": float(r["eval_ms"])} for r in rows
+            if r.get("precision", "fp32") == "fp32" and r.get("eval_ms")}
+
+
+def scaled(rows: dict[str, dict], reference: dict[str, dict]) -> dict[str, dict]:
+    """``rows`` with each method's times put on ``reference``'s scale: every precision keeps its measured ratio
+    to fp32, fp32 takes the reference's time. Methods the reference lacks keep their measured times."""
+    out = {}
+    for name, res in rows.items():
+        ref = reference.get(name)
+        if ref is None or "fp32" not in res:
+            out[name] = res
+            continue
+        f_ms, f_ev = ref["ms"] / res["fp32"]["ms"], ref["eval_ms"] / res["fp32"]["eval_ms"]
+        out[name] = {p: {"ms": r["ms"] * f_ms, "sps": r["sps"] / f_ms, "eval_ms": r["eval_ms"] * f_ev}
+                     for p, r in res.items()}
+    return out
+
+
 def tsv(rows: dict[str, dict], precisions: list[str], header: str) -> str:
     """The estimate's table: one row per method and precision (``speedup``: fp32's ms/step over this one's)."""
     out = [f"# {header}; eval_ms: one epoch's evaluation (validation + test)",
@@ -181,6 +209,8 @@ def main() -> None:
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--tsv", type=Path, default=None, help="also write the estimate's table here")
     p.add_argument("--markdown", type=Path, default=None, help="rewrite this page's benchmark block (docs/speed.md)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="a TSV of idle fp32 times: the written TSV takes them and this run's ratios (see above)")
     args = p.parse_args()
     if args.steps < 1 or args.rounds < 1:
         p.error("--steps and --rounds must be at least 1")
@@ -204,11 +234,18 @@ def main() -> None:
     table = markdown(rows, precisions)
     print(f"\n{header}\n\n{table}")
     if args.tsv:
-        D.atomic_write(args.tsv, lambda t: t.write_text(tsv(rows, precisions, header)))
+        out, head = rows, header
+        if args.reference:
+            reference = read_reference(args.reference)  # (read before writing: it may be the same file)
+            out = scaled(rows, reference)
+            head = (f"fp32 times of the previous table (idle machine: {args.reference}), every precision at its "
+                    f"ratio to fp32 as measured by {header}")
+        D.atomic_write(args.tsv, lambda t: t.write_text(tsv(out, precisions, head)))
     if args.markdown:
         cmd = "python scripts/benchmark.py " + " ".join(
             a for a in (f"--threads {args.threads}" if args.threads else "", f"--steps {args.steps}",
                         f"--rounds {args.rounds}", f"--tsv {args.tsv}" if args.tsv else "",
+                        f"--reference {args.reference}" if args.reference else "",
                         f"--markdown {args.markdown}") if a)
         rewrite_block(args.markdown, f"`{cmd}`: {header}.\n\n{table}")
 
