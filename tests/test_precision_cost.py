@@ -73,3 +73,14 @@ def test_tex_table(tmp_path):
     text = out.read_text()
     assert text.startswith(r"\begin{tabular}") and r"\texttt{aae} & 1000 & 3 & 95.00 $\pm$ 0.00 & $-2.00$" in text
     assert text.count(r"\\") == 4  # the header and three methods
+
+
+def test_grid_pairs_names_methods_trained_in_both_precisions():
+    from conftest import REPO
+    from fewlabels.report.estimate import load_config
+
+    cfg = load_config([REPO / "presets" / "precision.yaml"])
+    assert PC.grid_pairs(cfg) == ["supervised", "aae", "sgan-fm"]
+    assert PC.grid_pairs(load_config([REPO / "presets" / "quick.yaml"])) == []  # fp32 only: no table
+    cfg["variants"]["aae-bf16"]["hparams"]["precision"] = "auto"  # machine-dependent: not a pair
+    assert PC.grid_pairs(cfg) == ["supervised", "sgan-fm"]

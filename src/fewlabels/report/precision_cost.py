@@ -8,9 +8,11 @@ grouped by ``base_method``, task and budget, so a variant named ``aae-bf16`` pai
 The table also gives the training time per step of each precision (the median over the seeds of
 ``train_s / steps``, as the runs measured it, on whatever load the machine had).
 
-``python -m fewlabels.report.precision_cost --metrics results/metrics.csv [--markdown docs/speed.md]``
-prints the table (and rewrites that page's block between ``<!-- precision-cost:begin -->`` and
-``<!-- precision-cost:end -->``).
+``python -m fewlabels.report.precision_cost --metrics results/metrics.csv [--markdown docs/speed.md]
+[--tex paper/generated/tab_precision.tex]`` prints the table (and rewrites that page's block between
+``<!-- precision-cost:begin -->`` and ``<!-- precision-cost:end -->``; the workflow makes the LaTeX table
+for a preset whose grid trains a method in both precisions: ``grid_pairs``). Importing this module
+imports neither torch nor pandas (the Snakefile calls ``grid_pairs`` while it parses).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from ..data import atomic_write
-from .claims import Paired, Stats, paired
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .claims import Paired, Stats
 
 MARGIN = 0.5  # points of test accuracy bf16 may cost (or gain) for a preset to use it
 
@@ -55,6 +59,18 @@ class Cost:
         return UNDECIDED
 
 
+def grid_pairs(config: dict) -> list[str]:
+    """Methods the preset's grid trains both in fp32 and in bf16 (as asked: ``auto`` depends on the
+    machine and counts as neither), by registered method, in grid order."""
+    from ..config import resolve, runs
+
+    seen: dict[str, set] = {}
+    for r in runs(config):
+        res = resolve(config, r["method"])
+        seen.setdefault(res.method, set()).add(res.overrides.get("precision", "fp32"))
+    return [m for m, ps in seen.items() if {"fp32", "bf16"} <= ps]
+
+
 def _ms(df: pd.DataFrame) -> float | None:
     if "train_s" not in df or "steps" not in df or df.empty:
         return None
@@ -63,6 +79,8 @@ def _ms(df: pd.DataFrame) -> float | None:
 
 def costs(df: pd.DataFrame) -> list[Cost]:
     """One Cost per (task, base method, budget) that has runs in both precisions."""
+    from .claims import Stats, paired
+
     if "precision" not in df:
         raise KeyError("metrics.csv has no precision column (aggregate it with this version of "
                        "fewlabels.report.aggregate)")
@@ -137,6 +155,8 @@ def rewrite_block(path: Path, body: str) -> None:
         raise SystemExit(f"error: {path} needs one {begin} and one {end}")
     head, rest = text.split(begin)
     tail = rest.split(end)[1]
+    from ..data import atomic_write
+
     atomic_write(path, lambda t: t.write_text(
         f"{head}{begin}\n<!-- written by python -m fewlabels.report.precision_cost: do not edit -->\n{body}\n{end}{tail}"))
 
@@ -148,6 +168,10 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", type=Path, default=None, help="rewrite this page's precision-cost block")
     p.add_argument("--tex", type=Path, default=None, help="also write the table as LaTeX here")
     args = p.parse_args(argv)
+    import pandas as pd
+
+    from ..data import atomic_write
+
     try:
         cs = costs(pd.read_csv(args.metrics))
     except (OSError, KeyError, ValueError) as e:

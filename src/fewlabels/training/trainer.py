@@ -299,7 +299,7 @@ class Run:
         if self.checkpoint and not keep_checkpoint:
             Path(self.checkpoint).unlink(missing_ok=True)
         self.log(f"done: test accuracy {correct / n_test:.4f} ({n_test - correct} errors of {n_test}), "
-                 f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(self.dev)}; "
+                 f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(self.dev)} in {self.precision}; "
                  f"code {describe(self.code)}")
         return metrics
 
