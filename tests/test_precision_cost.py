@@ -84,3 +84,13 @@ def test_grid_pairs_names_methods_trained_in_both_precisions():
     assert PC.grid_pairs(load_config([REPO / "presets" / "quick.yaml"])) == []  # fp32 only: no table
     cfg["variants"]["aae-bf16"]["hparams"]["precision"] = "auto"  # machine-dependent: not a pair
     assert PC.grid_pairs(cfg) == ["supervised", "sgan-fm"]
+
+
+def test_seeds_needed():
+    from fewlabels.report.claims import Paired, t_quantile
+
+    d = Paired(n=3, mean=0.1, sd=0.3, lo=-0.6, hi=0.8)
+    n = PC.seeds_needed(d)
+    assert 0.1 + t_quantile(0.975, n - 1) * 0.3 / n ** 0.5 <= 0.5 < 0.1 + t_quantile(0.975, n - 2) * 0.3 / (n - 1) ** 0.5
+    assert PC.seeds_needed(Paired(n=3, mean=0.6, sd=0.1, lo=0.4, hi=0.8)) is None  # the mean is outside
+    assert PC.seeds_needed(Paired(n=1, mean=0.0)) is None

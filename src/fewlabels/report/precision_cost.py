@@ -59,6 +59,20 @@ class Cost:
         return UNDECIDED
 
 
+def seeds_needed(d: Paired, limit: int = 100) -> int | None:
+    """Pairs that would put the interval within +-MARGIN if the mean and sd of the differences stayed
+    as measured (the smallest n with |mean| + t(0.975, n-1) sd / sqrt(n) <= MARGIN); None when the mean
+    itself is outside the band, there is no sd, or it takes more than ``limit``."""
+    from .claims import t_quantile
+
+    if d.sd is None or abs(d.mean) >= MARGIN:
+        return None
+    for n in range(2, limit + 1):
+        if abs(d.mean) + t_quantile(0.975, n - 1) * d.sd / n ** 0.5 <= MARGIN:
+            return n
+    return None
+
+
 def grid_pairs(config: dict) -> list[str]:
     """Methods the preset's grid trains both in fp32 and in bf16 (as asked: ``auto`` depends on the
     machine and counts as neither), by registered method, in grid order."""
@@ -114,15 +128,16 @@ def _stats(s: Stats) -> str:
 
 def markdown(cs: list[Cost]) -> str:
     lines = ["| method | labels | seeds | fp32 test acc. (%) | bf16 test acc. (%) | bf16 − fp32, points [95 % CI] "
-             f"| within ±{MARGIN} | fp32 ms/step | bf16 ms/step | fp32/bf16 |",
-             "|---|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+             f"| within ±{MARGIN} | seeds that would decide | fp32 ms/step | bf16 ms/step | fp32/bf16 |",
+             "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for c in cs:
         d = c.diff
         ci = f"{d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]" if d.lo is not None else (f"{d.mean:+.2f}" if d.n else "–")
         speed = f"{c.fp32_ms / c.bf16_ms:.2f}x" if c.fp32_ms and c.bf16_ms else ""
         ms = [f"{x:.1f}" if x else "" for x in (c.fp32_ms, c.bf16_ms)]
+        need = seeds_needed(d) if c.verdict == UNDECIDED else None
         lines.append(f"| {c.method} | {c.labels} | {d.n} | {_stats(c.fp32)} | {_stats(c.bf16)} | {ci} | {c.verdict} "
-                     f"| {ms[0]} | {ms[1]} | {speed} |")
+                     f"| {need or ''} | {ms[0]} | {ms[1]} | {speed} |")
     return "\n".join(lines)
 
 
