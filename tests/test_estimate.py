@@ -89,3 +89,28 @@ def test_group_runs_pay_one_start_up_per_group_and_wait_for_the_longest_job():
     assert est["wall_s"] == pytest.approx(group)  # four jobs at a time, but the group's runs go in turn
     ungrouped = E.estimate({**cfg, "group_runs": False}, TABLE, jobs=4)
     assert ungrouped["jobs"] == 3 and ungrouped["cpu_s"] == pytest.approx(group + sgan + E.JOB_OVERHEAD_S)
+
+
+def test_bf16_runs_take_the_bf16_rows(tmp_path, monkeypatch):
+    """benchmark.py's table has a row per method and precision; a run that trains in bf16 here (asked for,
+    or auto on a CPU with bf16 instructions) is estimated from the bf16 row, the rest from fp32's."""
+    from fewlabels import precision as P
+
+    table = tmp_path / "bench.tsv"
+    table.write_text("# comment\nmethod\tprecision\tms_per_step\tsamples_per_s\teval_ms\tspeedup\n"
+                     "supervised\tfp32\t100\t1000\t400\t1.00\nsupervised\tbf16\t40\t2500\t100\t2.50\n")
+    assert E.load_table(table) == {"supervised": 100.0} and E.load_table(table, "bf16") == {"supervised": 40.0}
+    assert E.load_eval_table(table, "bf16") == {"supervised": 100.0}
+    bf16 = (E.load_table(table, "bf16"), E.load_eval_table(table, "bf16"))
+
+    def per_run(ms, ev):
+        return 2 * 10 * ms / 1000 + (2 + E.FINAL_EVALS) * ev / 1000 + E.JOB_OVERHEAD_S
+
+    for precision, flags, ms, ev in (("fp32", {"avx512_bf16"}, 100, 400), ("bf16", set(), 40, 100),
+                                     ("auto", {"amx_bf16"}, 40, 100), ("auto", {"avx2"}, 100, 400)):
+        monkeypatch.setattr(P, "cpu_flags", lambda: frozenset(flags))
+        cfg = small(methods={"supervised": {"epochs": 2, "steps_per_epoch": 10, "precision": precision}})
+        est = E.estimate(cfg, E.load_table(table), jobs=1, eval_ms=E.load_eval_table(table), bf16=bf16)
+        assert est["cpu_s"] == pytest.approx(2 * per_run(ms, ev)), (precision, flags)
+    # the committed table (benchmark.py's) still reads, in both precisions
+    assert E.load_table()["aae"] > 0 and set(E.load_table(precision="bf16")) <= set(E.load_table())

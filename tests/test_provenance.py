@@ -47,10 +47,10 @@ def test_code_fingerprint_changes_with_any_source_or_workflow_file(tmp_path):
 
 
 def test_run_code_hash_follows_what_makes_a_runs_numbers_only(tmp_path):
-    """The checkpoint's hash (run_code_sha256) changes with data, nets, config, methods and training
+    """The checkpoint's hash (run_code_sha256) changes with data, nets, config, precision, methods and training
     (the methods' stacked forms included), not with reporting modules, the provenance module or the workflow."""
     pkg = _tree(tmp_path)
-    for rel in ("data.py", "nets.py", "config.py", "provenance.py", "training/trainer.py",
+    for rel in ("data.py", "nets.py", "config.py", "precision.py", "provenance.py", "training/trainer.py",
                 "methods/stacked/aae.py", "report/figures/accuracy.py", "report/tables.py"):
         (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
         (pkg / rel).write_text("X = 1\n")
@@ -59,7 +59,8 @@ def test_run_code_hash_follows_what_makes_a_runs_numbers_only(tmp_path):
         (pkg / rel).write_text("X = 2  # an edit that changes no run's numbers\n")
         assert P.run_code_sha256(pkg) == first, rel
     seen = {first}
-    for rel in ("data.py", "nets.py", "config.py", "methods/m.py", "training/trainer.py", "methods/stacked/aae.py"):
+    for rel in ("data.py", "nets.py", "config.py", "precision.py", "methods/m.py", "training/trainer.py",
+                "methods/stacked/aae.py"):
         (pkg / rel).write_text("X = 3\n")
         now = P.run_code_sha256(pkg)
         assert now not in seen, rel

@@ -7,7 +7,7 @@ per run and writes it into ``metrics.json`` and, through it, ``metrics.csv`` and
 manifest: what code made a result, all of it.
 
 ``run_code_sha256()`` hashes only the code that makes a run's numbers (``RUN_CODE``: data, nets,
-config, methods and their stacked forms, training). A checkpoint must match it to be resumed, so an
+config, precision, methods and their stacked forms, training). A checkpoint must match it to be resumed, so an
 edit to a figure or a table does not restart a half-finished run, and an edit to a method does.
 
 ``build_info()`` records what decides the bits of a CPU result besides the code: the CPU
@@ -34,7 +34,7 @@ ROOT = PACKAGE.parent.parent  # the checkout (src/fewlabels -> .), when the pack
 
 # The package's paths (files and folders) whose code decides a run's numbers; the rest (report/,
 # provenance, archive, rerun) only reads results.
-RUN_CODE = ("data.py", "nets.py", "config.py", "methods", "training")
+RUN_CODE = ("data.py", "nets.py", "config.py", "precision.py", "methods", "training")
 
 
 def _source_files(root: Path, package: Path) -> list[tuple[str, Path]]:

@@ -98,6 +98,26 @@ rule provenance_tex:
         "python -m fewlabels.provenance tex --metrics {input} --out {output} > {log} 2>&1"
 
 
+# What bf16 costs in accuracy (report.precision_cost), for a preset whose grid trains a method in both
+# fp32 and bf16 (presets/precision.yaml); ms.tex includes the table only where it is made.
+from fewlabels.report.precision_cost import grid_pairs as precision_grid_pairs
+
+if precision_grid_pairs(config):
+
+    rule precision_tex:
+        input:
+            "results/metrics.csv",
+        output:
+            "paper/generated/tab_precision.tex",
+        log:
+            "logs/paper/precision_tex.log",
+        threads: 1
+        conda:
+            ENV
+        shell:
+            "python -m fewlabels.report.precision_cost --metrics {input} --tex {output} > {log} 2>&1"
+
+
 rule paper:
     input:
         tex="paper/ms.tex",
@@ -109,7 +129,7 @@ rule paper:
         provenance="paper/generated/provenance.tex",
         benchmarks="paper/generated/tab_benchmarks.tex",
         summary=rules.summary_tex.output,
-        optional=generated_if_made("tab_hparams.tex"),
+        optional=generated_if_made("tab_hparams.tex", "tab_precision.tex"),
     output:
         pdf="paper/ms.pdf",
         texlog="paper/ms.log",

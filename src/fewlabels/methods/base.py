@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DATA_SPLITS, TaskData
+from ..precision import PRECISIONS, outside_autocast
 
 # Keys every method understands; a method's DEFAULTS add to (or override) them.
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -44,6 +45,12 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # label_draw "first" starts at this training index (0: the pool's first images; the 500-image sets
     # of the seeds preset's "which 500 images" cells start at 5,000 k).
     "label_offset": 0,
+    # The arithmetic of training and evaluation (fewlabels.precision). "fp32": plain fp32, no autocast.
+    # "bf16": PyTorch's mixed precision, forward pass and losses under bf16 autocast, fp32 weights and
+    # optimiser state (ours; the sources trained in fp32). "auto": bf16 where the device computes it
+    # natively (a CPU with avx512_bf16 or amx_bf16, a GPU with bf16 units), else fp32. metrics.json
+    # records what a run resolved it to.
+    "precision": "fp32",
 }
 LABEL_DRAWS = ("balanced", "random", "train_test_split", "first", "test", "head")
 UNLABELED = ("pool", "rest")
@@ -60,8 +67,9 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor, inputs: list | None 
     """One optimiser step on ``loss``: clear the gradients, back-propagate (into ``inputs`` only,
     when given: the tensors whose gradients this step needs), update. Returns the detached loss."""
     opt.zero_grad(set_to_none=True)
-    loss.backward(inputs=inputs)
-    opt.step()
+    with outside_autocast(loss.device.type):  # a bf16 run: autocast covers the forward pass and loss only
+        loss.backward(inputs=inputs)
+        opt.step()
     return loss.detach()
 
 
@@ -171,7 +179,8 @@ class Method:
         for k in ("epochs", "batch_size"):
             if hp[k] < 1:
                 raise HParamError(f"method {cls.NAME!r}: {k} must be >= 1, got {hp[k]}")
-        for k, allowed in (("label_draw", LABEL_DRAWS), ("unlabeled", UNLABELED), ("data_split", DATA_SPLITS)):
+        for k, allowed in (("label_draw", LABEL_DRAWS), ("unlabeled", UNLABELED), ("data_split", DATA_SPLITS),
+                           ("precision", PRECISIONS)):
             if hp[k] not in allowed:
                 raise HParamError(f"method {cls.NAME!r}: {k} must be one of {list(allowed)}, got {hp[k]!r}")
         if hp["label_draw"] == "head" and hp["data_split"] != "tf1":

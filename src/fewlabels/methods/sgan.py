@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import KPlusOneClassifier, Seed001Discriminator, Seed001Generator
+from ..precision import outside_autocast
 from .base import HParamError, adam, bn_init_statistics
 from .gan import GAN_DEFAULTS, GANMethod, frozen_bn_stats
 
@@ -141,13 +142,14 @@ class SGAN(GANMethod):
         loss_g = generator_loss(logits_fake)
         # One forward pass, both gradients from it, then both updates (001:296).
         d_params, g_params = self.d_params(), list(self.G.parameters())
-        grads_d = torch.autograd.grad(loss_sup + loss_rf, d_params, retain_graph=True, allow_unused=True)
-        grads_g = torch.autograd.grad(loss_g, g_params, allow_unused=True)
-        for params, grads in ((d_params, grads_d), (g_params, grads_g)):
-            for q, g in zip(params, grads):
-                q.grad = g
-        self.opt_D.step()
-        self.opt_G.step()
+        with outside_autocast(self.device.type):  # a bf16 run: autocast covers the forward pass and losses only
+            grads_d = torch.autograd.grad(loss_sup + loss_rf, d_params, retain_graph=True, allow_unused=True)
+            grads_g = torch.autograd.grad(loss_g, g_params, allow_unused=True)
+            for params, grads in ((d_params, grads_d), (g_params, grads_g)):
+                for q, g in zip(params, grads):
+                    q.grad = g
+            self.opt_D.step()
+            self.opt_G.step()
         self.track_d_unsup(loss_rf)
         return {"sup": loss_sup.detach(), "d_unsup": loss_rf.detach(), "gen": loss_g.detach()}
 

@@ -17,7 +17,7 @@ from ..files import atomic_write
 
 COLUMNS = ["preset", "task", "method", "base_method", "labels", "seed", "stage", "labels_used", "test_accuracy",
            "test_errors", "n_test",
-           "val_accuracy", "wall_s", "train_s", "samples_per_s", "device", "device_name", "torch",
+           "val_accuracy", "wall_s", "train_s", "samples_per_s", "device", "precision", "device_name", "torch",
            # provenance (fewlabels.provenance): what decides the bits besides the seed, and the code
            "cpu_capability", "cpu_model", "blas", "mkl", "onednn", "gpu", "code_sha256", "code_git",
            "split_sha256", "path"]
@@ -35,6 +35,8 @@ def row(path: Path, preset: str | None = None) -> dict:
     r = {**m["run"], **results, **m["timing"], "n_test": m["data"]["n_test"],
          "split_sha256": m["data"]["split_sha256"], "device": m["env"]["device"],
          "device_name": m["env"]["device_name"], "torch": m["env"]["torch"], "path": str(path),
+         # the arithmetic it trained in (fewlabels.precision); runs made before the setting were fp32
+         "precision": m["env"].get("precision", "fp32"),
          # metrics files written before provenance was recorded leave these empty
          **{k: m["env"].get(k) for k in PROVENANCE}}
     r["labels"] = "all" if r["labels"] is None else int(r["labels"])

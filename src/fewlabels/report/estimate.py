@@ -8,8 +8,10 @@ method's milliseconds per step in ``scripts/benchmark_cpu.tsv`` (measured by
 ``scripts/benchmark.py`` on one CPU thread), plus its evaluations (one per epoch, one at the end
 and one per evaluation-only quirk: the table's ``eval_ms`` each, where it has that column) and a
 fixed start-up cost per job, and divides by the jobs that run at once. Methods missing from the table get a conservative
-default (the slowest measured method) and the estimate says so. The table is a CPU table: on a
-GPU the estimate is an upper bound. On a machine without CUDA the `paper` preset gets a warning.
+default (the slowest measured method) and the estimate says so. The table has a row per method and
+precision (a table without the ``precision`` column is fp32 throughout); a run whose ``precision``
+resolves to bf16 on this machine takes the bf16 row where there is one, else the fp32 one. The table
+is a CPU table: on a GPU the estimate is an upper bound. On a machine without CUDA the `paper` preset gets a warning.
 """
 
 from __future__ import annotations
@@ -52,14 +54,27 @@ def _rows(path: Path) -> list[dict[str, str]]:
     return [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
-def load_table(path: Path = TABLE) -> dict[str, float]:
-    """Milliseconds per training step, by method."""
-    return {r["method"]: float(r["ms_per_step"]) for r in _rows(path)}
+def load_table(path: Path = TABLE, precision: str = "fp32") -> dict[str, float]:
+    """Milliseconds per training step, by method, in ``precision`` (rows without one are fp32)."""
+    return {r["method"]: float(r["ms_per_step"]) for r in _rows(path) if r.get("precision", "fp32") == precision}
 
 
-def load_eval_table(path: Path = TABLE) -> dict[str, float]:
+def load_eval_table(path: Path = TABLE, precision: str = "fp32") -> dict[str, float]:
     """Milliseconds per evaluation (validation + test), by method; empty for a table without them."""
-    return {r["method"]: float(r["eval_ms"]) for r in _rows(path) if r.get("eval_ms")}
+    return {r["method"]: float(r["eval_ms"]) for r in _rows(path)
+            if r.get("eval_ms") and r.get("precision", "fp32") == precision}
+
+
+def run_precision(cfg: dict, name: str) -> str:
+    """What a run's ``precision`` resolves to on this machine's CPU ("fp32" or "bf16")."""
+    import torch
+
+    from ..methods import get
+    from ..methods.base import resolve_hparams
+    from ..precision import resolve as resolve_precision
+
+    r = resolve(cfg, name)
+    return resolve_precision(resolve_hparams(get(r.method), r.overrides)["precision"], torch.device("cpu"))
 
 
 def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> tuple[int, int]:
@@ -81,8 +96,10 @@ def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> tuple[int,
     return int(hp["epochs"]), int(hp["epochs"]) * int(spe)
 
 
-def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, float] | None = None) -> dict:
+def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, float] | None = None,
+             bf16: tuple[dict, dict] | None = None) -> dict:
     """Training time of a grid: every run's steps x ms/step, its evaluations, and a start-up per job.
+    ``bf16``: the (ms/step, eval ms) tables of bf16, for the runs that train in it (else they use fp32's).
     With ``group_runs`` a grouped (task, method, budget) or first stage is one job whose runs go one
     after another (as on a CPU): one start-up for the group, and the wall time is at least the
     longest job's."""
@@ -99,12 +116,15 @@ def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, f
     unknown, total_s, by_method, job_s = set(), 0.0, {}, {}
     for name, labels, task, job in items:
         base = resolve(cfg, name).method
-        ms = table.get(name, table.get(base))
+        steps_t, eval_t = table, eval_ms or {}
+        if bf16 and base in bf16[0] and run_precision(cfg, name) == "bf16":
+            steps_t, eval_t = bf16[0], {**eval_t, **bf16[1]}
+        ms = steps_t.get(name, steps_t.get(base))
         if ms is None:
             unknown.add(base)
             ms = default_ms
         epochs, steps = run_steps(cfg, name, labels, task)
-        ev = (eval_ms or {}).get(name, (eval_ms or {}).get(base, 0.0))
+        ev = eval_t.get(name, eval_t.get(base, 0.0))
         s = steps * ms / 1000 + (epochs + FINAL_EVALS) * ev / 1000
         if job not in job_s:
             s += JOB_OVERHEAD_S
@@ -162,7 +182,8 @@ def main(argv=None) -> None:
     # the local profile runs one GPU job at a time; CPU jobs take one thread each
     jobs = args.jobs or (1 if cuda else os.cpu_count() or 1)
     try:
-        est = estimate(cfg, load_table(args.table), jobs, load_eval_table(args.table))
+        est = estimate(cfg, load_table(args.table), jobs, load_eval_table(args.table),
+                       bf16=(load_table(args.table, "bf16"), load_eval_table(args.table, "bf16")))
     except (flconfig.ConfigError, KeyError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(report(est, cfg.get("preset", "?"), cuda))

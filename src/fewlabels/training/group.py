@@ -90,6 +90,10 @@ def stackable(runs: list[Run]) -> str | None:
     why = why_not_stacked(r0.m)
     if why:
         return why
+    if r0.precision != "fp32":  # the stacked step has no autocast (one after another follows the setting)
+        return (f"precision {r0.hp['precision']!r} trains in {r0.precision} here and stacked runs train in fp32 "
+                "only; set precision: fp32 to stack them, or --stack off to train them one after another in "
+                f"{r0.precision}")
     if any(r.hp != r0.hp for r in runs):
         return "the runs' hyperparameters differ"
     if len({r.start_epoch for r in runs}) > 1:

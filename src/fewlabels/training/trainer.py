@@ -25,6 +25,8 @@ from ..data import MNIST_ARRAY_SHA256, atomic_write, file_sha256
 from ..methods import PRETRAIN
 from ..methods import get as get_method
 from ..methods.base import DivergedError, resolve_hparams
+from ..precision import autocast, native_bf16
+from ..precision import resolve as resolve_precision
 from ..provenance import build_info, code_fingerprint, describe, run_code_sha256
 from .build import build_method, deterministic, device_name, pick_device, rng_state, set_rng_state
 
@@ -136,15 +138,24 @@ class Run:
         self.cls = get_method(method)
         self.hp = resolve_hparams(self.cls, hparams)
         self.dev = pick_device(device)
+        self.precision = resolve_precision(self.hp["precision"], self.dev)  # "fp32" or "bf16", as it trains
+        if self.precision == "bf16" and not native_bf16(self.dev):
+            log(f"precision bf16 on {device_name(self.dev)}, which does not compute bf16 natively: "
+                "emulated, likely slower than fp32 (precision: auto picks fp32 here)")
         self.build()
         # What a checkpoint must match to be resumed: anything that changes the numbers.
         self.fingerprint = {
             "method": method, "name": name, "hparams": self.hp, "split_sha256": self.data.split_sha256, "seed": seed,
             "pool_limit": pool_limit, "mnist_sha256": MNIST_ARRAY_SHA256, "fewlabels": __version__,
             "pretrained_sha256": file_sha256(pretrained) if pretrained else None, "device": self.dev.type,
+            "precision": self.precision,  # resolved: "auto" trains in bf16 on one machine and fp32 on another
             # the training code's hash, not the commit (committing unchanged code must not restart runs),
             # and not the whole tree's (an edit to a figure must not restart them either)
             "run_code_sha256": self.run_code}
+
+    def amp(self):
+        """The context of one training step or evaluation in the run's precision (fp32: none)."""
+        return autocast(self.precision, self.dev)
 
     def build(self) -> None:
         """The run's method as it stands before its first step (``build.build_method``), no epoch done."""
@@ -233,7 +244,8 @@ class Run:
             raise DivergedError(f"{self.method}: loss {', '.join(bad)} became {means[bad[0]]} in epoch {epoch} "
                                 f"(seed {self.seed}, labels {self.labels}); the run diverged and no metrics were "
                                 "written. Lower the learning rate or check the inputs.")
-        val, test = evaluate(self.m, self.clf, self.data)
+        with self.amp():  # evaluated in the precision it trains in
+            val, test = evaluate(self.m, self.clf, self.data)
         self.history.append({"epoch": epoch, "step": epoch * self.steps, **{f"loss_{k}": v for k, v in means.items()},
                              "val_accuracy": val, "test_accuracy": test, "train_s": round(self.train_s, 3)})
         self.log(f"epoch {epoch}/{self.hp['epochs']} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
@@ -250,7 +262,9 @@ class Run:
         ``group``: how many runs the process trained together (recorded with the timing)."""
         m, clf, data, hp = self.m, self.clf, self.data, self.hp
         n_test = len(data.y_test)
-        correct = int(accuracy(clf, data.x_test, data.y_test, context=m.eval_context))
+        with self.amp():  # (the same order of evaluations as before: test, extra metrics, quirk variants)
+            correct = int(accuracy(clf, data.x_test, data.y_test, context=m.eval_context))
+            extra, variants = m.extra_metrics(), eval_variants(m, clf, data)
         total_steps = hp["epochs"] * self.steps
         pretrained = self.pretrained
         metrics = {
@@ -267,9 +281,9 @@ class Run:
             "results": {"test_accuracy": correct / n_test, "test_errors": n_test - correct,
                         "test_error_per_10k": round((n_test - correct) / n_test * 1e4, 1),
                         "val_accuracy": self.history[-1]["val_accuracy"], "final_epoch": hp["epochs"],
-                        **m.extra_metrics(), "eval_variants": eval_variants(m, clf, data)},
+                        **extra, "eval_variants": variants},
             "env": {"fewlabels": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                    "python": platform.python_version(), "device": self.dev.type,
+                    "python": platform.python_version(), "device": self.dev.type, "precision": self.precision,
                     "device_name": device_name(self.dev), **build_info(), "code_sha256": self.code["sha256"],
                     "code_git": self.code["git"]},
             # group > 1: wall_s is from the group's start, train_s this run's share of the group's time
@@ -285,7 +299,7 @@ class Run:
         if self.checkpoint and not keep_checkpoint:
             Path(self.checkpoint).unlink(missing_ok=True)
         self.log(f"done: test accuracy {correct / n_test:.4f} ({n_test - correct} errors of {n_test}), "
-                 f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(self.dev)}; "
+                 f"{metrics['timing']['samples_per_s']:.0f} samples/s on {device_name(self.dev)} in {self.precision}; "
                  f"code {describe(self.code)}")
         return metrics
 
@@ -299,6 +313,8 @@ def sync(dev: torch.device) -> None:
 def add_losses(sums: dict[str, torch.Tensor], losses: dict[str, torch.Tensor]) -> None:
     """A step's losses into the epoch's sums (on the device: no host sync)."""
     for k, v in losses.items():
+        if v.dtype in (torch.bfloat16, torch.float16):  # a bf16 step's loss: summed in fp32
+            v = v.float()
         sums[k] = sums[k] + v if k in sums else v.clone()
 
 
@@ -310,7 +326,9 @@ def train_alone(r: Run) -> None:
         t0 = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
         for _ in range(r.steps):
-            add_losses(sums, r.m.train_step())
+            with r.amp():  # bf16: the method's forward passes and losses; it steps outside (precision.outside_autocast)
+                losses = r.m.train_step()
+            add_losses(sums, losses)
         sync(r.dev)
         r.end_epoch(epoch, sums, time.perf_counter() - t0)
 
@@ -333,7 +351,8 @@ def run(*, method: str, task: str, labels: int | None, seed: int, mnist: Path, s
                 hparams=hparams, device=device, pool_limit=pool_limit, pretrained=pretrained, checkpoint=checkpoint,
                 name=name, log=log)
         if dry_run:
-            losses = r.m.train_step()
+            with r.amp():
+                losses = r.m.train_step()
             log(f"dry run: {method} on {task}, {len(r.data.x_lab)} labeled, {len(r.data.x_pool)} unlabeled, "
                 f"{r.steps} steps/epoch x {r.hp['epochs']} epochs on {device_name(r.dev)}; "
                 f"first step losses {({k: float(v) for k, v in losses.items()})}")
