@@ -1,0 +1,97 @@
+"""The plateau rule: has a run stopped improving on validation? (issue 25, item 3; the ``compare`` preset
+trains every method until it has.)
+
+From a run's ``history.csv`` (one row per evaluation; the trainer writes ``val_accuracy`` as a fraction):
+with ``n`` evaluations and a window of ``k = n // 10`` (10 %), the mean validation accuracy over the last
+``k`` evaluations is compared with the mean over the ``k`` before them. The run has plateaued when the two
+are within 0.3 points (percentage points of accuracy) of each other. With fewer than 20 evaluations the
+windows would be one evaluation each, a comparison of two noisy numbers: the rule then says "too few
+evaluations" and decides nothing. A curve whose last window is more than 0.3 points below the one before
+is not plateaued either (it reads "falling": validation says the run got worse, not that it settled).
+
+``python -m fewlabels.report.plateau results/runs/.../history.csv ...`` prints the verdict of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+COLUMN = "val_accuracy"  # the trainer's name (training.trainer.Run.end_epoch)
+FRACTION = 0.10          # each window: the last 10 % of the evaluations, and the 10 % before them
+TOLERANCE = 0.3          # points of accuracy between the two windows' means
+MIN_EVALS = 20           # fewer: each window would hold a single evaluation
+
+PLATEAUED, RISING, FALLING, TOO_FEW = "plateaued", "rising", "falling", "too few evaluations"
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """The rule's answer for one history. Means and difference are in points (per cent), None when too few."""
+    status: str                  # PLATEAUED, RISING, FALLING or TOO_FEW
+    n_evals: int
+    window: int                  # evaluations per window (0 when too few)
+    last_mean: float | None = None
+    before_mean: float | None = None
+    difference: float | None = None  # last_mean - before_mean
+
+    @property
+    def plateaued(self) -> bool:
+        return self.status == PLATEAUED
+
+    def text(self) -> str:
+        if self.status == TOO_FEW:
+            return f"{TOO_FEW} ({self.n_evals} < {MIN_EVALS}): no verdict"
+        return (f"{self.status}: last {self.window} evaluations {self.last_mean:.2f} %, the {self.window} before "
+                f"{self.before_mean:.2f} %, difference {self.difference:+.2f} points (tolerance {TOLERANCE})")
+
+
+def plateau(history: pd.DataFrame, column: str = COLUMN, fraction: float = FRACTION, tolerance: float = TOLERANCE,
+            min_evals: int = MIN_EVALS) -> Plateau:
+    """The plateau rule on ``history`` (rows in evaluation order; ``column`` a fraction in [0, 1])."""
+    if column not in history:
+        raise KeyError(f"the history has no {column!r} column (it has {list(history.columns)}); "
+                       "histories the trainer writes have one per evaluation")
+    acc = pd.to_numeric(history[column], errors="coerce")
+    if acc.isna().any():
+        bad = [int(i) for i in acc[acc.isna()].index[:5]]
+        raise ValueError(f"the history's {column!r} has missing or non-numeric values (rows {bad})")
+    n = len(acc)
+    if n < min_evals:
+        return Plateau(TOO_FEW, n, 0)
+    k = max(1, math.floor(n * fraction + 1e-9))  # (the epsilon: 0.1 * 30 is 3.0000000000000004)
+    last = 100 * float(acc.iloc[n - k:].mean())
+    before = 100 * float(acc.iloc[n - 2 * k:n - k].mean())
+    diff = last - before
+    if abs(diff) <= tolerance + 1e-9:  # "within 0.3 points", the boundary included
+        status = PLATEAUED
+    else:
+        status = RISING if diff > 0 else FALLING
+    return Plateau(status, n, k, last, before, diff)
+
+
+def from_csv(path: Path, **kw) -> Plateau:
+    return plateau(pd.read_csv(path), **kw)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.plateau", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("histories", nargs="+", type=Path, help="history.csv files written by the trainer")
+    args = p.parse_args(argv)
+    for path in args.histories:
+        try:
+            print(f"{path}: {from_csv(path).text()}")
+        except (OSError, KeyError, ValueError, pd.errors.ParserError) as e:
+            print(f"error: {path}: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
