@@ -8,9 +8,9 @@ import argparse
 
 import torch
 
-from . import aae, accuracy, ae, gan, transfer, verdicts
+from . import aae, accuracy, ae, compare, gan, transfer, verdicts
 
-FAMILIES = (accuracy, aae, transfer, gan, ae, verdicts)  # each registers its subcommands (add_parser)
+FAMILIES = (accuracy, aae, transfer, gan, ae, verdicts, compare)  # each registers its subcommands (add_parser)
 
 
 def main(argv=None) -> None:

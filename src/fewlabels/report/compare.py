@@ -1,0 +1,439 @@
+"""The ``compare`` preset against the published numbers (issue 25, items 3 and 4).
+
+From ``metrics.csv`` (one row per run) and ``paper/published.yaml`` (each paper's number per method,
+task and budget, with its source and table): ``tab_compare.tex``, our accuracy (mean ± sd, seeds and
+the 95 % t-interval of the mean) beside the published number at the same budget, its citation and the
+gap in points, with what the public reimplementations report; ``tab_plateau.tex``, the plateau rule
+(``report.plateau``) on each run's ``history.csv`` per method and budget (runs plateaued / runs); a
+table of the methods that stay below their paper after plateauing and what was tried;
+``macros_compare.tex`` (``\\fl{cmp/...}``) and ``abstract_compare.tex``, the abstract's sentence.
+
+No figure here (``report.figures.compare`` draws the validation curves), so no matplotlib.
+
+``python -m fewlabels.report.compare --metrics results/metrics.csv --published paper/published.yaml
+--out-dir paper/generated``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..data import atomic_write
+from . import plateau as PL
+from .claims import t_quantile
+from .latex import fit, macro, styled, tex_escape
+
+KINDS = ("paper", "source", "reimplementation")
+TASK_ORDER = ("mnist10", "digits59", "digits04")
+# The figures' method order (figures.common.METHOD_ORDER, which imports matplotlib; a test keeps the two equal)
+METHOD_ORDER = ["supervised", "linear", "conv", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch",
+                "ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch", "transfer", "scratch"]
+NO_HISTORY = "no history"
+
+
+class PublishedError(ValueError):
+    """paper/published.yaml has an entry that cannot be compared (says which and why)."""
+
+
+def budget(value, where: str = "") -> int | str:
+    """A label budget as the workflow writes it: a positive multiple of 10 (classes are balanced), or "all"."""
+    if isinstance(value, str) and value.strip() == "all":
+        return "all"
+    try:
+        b = int(str(value).strip())
+    except ValueError:
+        raise PublishedError(f"{where}labels {value!r} is not a number of labels or 'all'") from None
+    if str(b) != str(value).strip() or b <= 0 or b % 10:
+        raise PublishedError(f"{where}labels {value!r} is not a positive multiple of 10 (balanced classes) or 'all'")
+    return b
+
+
+@dataclass
+class Published:
+    method: str
+    task: str
+    labels: int | str
+    accuracy: float | None   # test accuracy, %; None: the source gives no number we could read
+    std: float | None
+    source: str              # the key in `sources`
+    kind: str                # KINDS
+    relation: str
+    verified: bool
+    why: str                 # `checked` when verified, else `reason`
+    text: str                # the source in words, with its table
+    cite: str | None         # BibTeX key
+    repository: str | None = None
+
+
+@dataclass
+class PublishedFile:
+    entries: list[Published]
+    tried: dict[str, str] = field(default_factory=dict)
+
+
+def load_published(path: Path) -> PublishedFile:
+    """Read and check paper/published.yaml: every entry names a known source, a kind, a budget, and says
+    whether its number was verified (and why not)."""
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    sources = doc.get("sources") or {}
+    out = []
+    for i, e in enumerate(doc.get("entries") or []):
+        where = f"{path}: entry {i + 1} ({e.get('method')}, {e.get('task')}, {e.get('labels')}): "
+        missing = {"method", "task", "labels", "accuracy", "source", "kind", "verified"} - set(e)
+        if missing:
+            raise PublishedError(where + f"missing key(s) {sorted(missing)}")
+        if e["source"] not in sources:
+            raise PublishedError(where + f"source {e['source']!r} is not one of sources: {sorted(sources)}")
+        if e["kind"] not in KINDS:
+            raise PublishedError(where + f"kind {e['kind']!r} is not one of {KINDS}")
+        acc = e["accuracy"]
+        if acc is not None and not (isinstance(acc, (int, float)) and 0 <= acc <= 100):
+            raise PublishedError(where + f"accuracy {acc!r} is not a percentage in [0, 100] (or null)")
+        if not isinstance(e["verified"], bool):
+            raise PublishedError(where + "verified must be true or false")
+        why = e.get("checked") if e["verified"] else e.get("reason")
+        if not why:
+            raise PublishedError(where + ("a verified number says where it was read (checked)" if e["verified"]
+                                          else "an unverified number says why (reason)"))
+        s = sources[e["source"]]
+        out.append(Published(e["method"], e["task"], budget(e["labels"], where), None if acc is None else float(acc),
+                             None if e.get("std") is None else float(e["std"]), e["source"], e["kind"],
+                             str(e.get("relation", "")), e["verified"], " ".join(str(why).split()), s["text"],
+                             s.get("cite"), s.get("repository")))
+    return PublishedFile(out, dict(doc.get("tried") or {}))
+
+
+# ------------------------------------------------------------------------------ ours
+
+@dataclass
+class Ours:
+    task: str
+    method: str
+    labels: int | str
+    mean: float      # test accuracy, %
+    sd: float | None
+    n: int
+    lo: float | None  # 95 % t-interval of the mean
+    hi: float | None
+
+
+def runs(df: pd.DataFrame) -> pd.DataFrame:
+    """Training runs (the rows a table compares), labels as budgets."""
+    if "stage" in df:
+        df = df[df["stage"] == "train"]
+    return df.assign(labels=[budget(b, "metrics.csv: ") for b in df["labels"]])
+
+
+def ours(df: pd.DataFrame) -> list[Ours]:
+    out = []
+    for (task, method, labels), g in runs(df).groupby(["task", "method", "labels"], sort=False):
+        acc = 100 * g["test_accuracy"].astype(float)
+        n = len(acc)
+        mean = float(acc.mean())
+        if n >= 2:
+            sd = float(acc.std())
+            half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+            out.append(Ours(task, method, labels, mean, sd, n, mean - half, mean + half))
+        else:
+            out.append(Ours(task, method, labels, mean, None, n, None, None))
+    return sorted(out, key=order)
+
+
+def order(o) -> tuple:
+    t = TASK_ORDER.index(o.task) if o.task in TASK_ORDER else len(TASK_ORDER)
+    m = METHOD_ORDER.index(o.method) if o.method in METHOD_ORDER else len(METHOD_ORDER)
+    return (t, o.task, m, o.method, (1, 0) if o.labels == "all" else (0, o.labels))
+
+
+# ------------------------------------------------------------------------------ comparison
+
+@dataclass
+class Row:
+    ours: Ours
+    paper: Published | None          # the method's paper (or the closest published model) at this budget
+    sources: list[Published]         # the source documents' own numbers at this budget
+    reimpl: list[Published]          # public reimplementations at this budget
+
+    @property
+    def gap(self) -> float | None:
+        """Ours minus the paper's number, in points (None without a paper number)."""
+        if self.paper is None or self.paper.accuracy is None:
+            return None
+        return self.ours.mean - self.paper.accuracy
+
+
+def compare(df: pd.DataFrame, published: list[Published]) -> list[Row]:
+    """One row per (task, method, budget) we ran, with the published numbers at the same budget."""
+    rows = []
+    for o in ours(df):
+        at = [p for p in published if (p.task, p.method, p.labels) == (o.task, o.method, o.labels)]
+        papers = [p for p in at if p.kind == "paper"]
+        rows.append(Row(o, papers[0] if papers else None, [p for p in at if p.kind == "source"],
+                        [p for p in at if p.kind == "reimplementation"]))
+    return rows
+
+
+def other_budgets(df: pd.DataFrame, published: list[Published]) -> list[Published]:
+    """Published numbers of methods we ran, at budgets we did not run (listed, not compared)."""
+    r = runs(df)
+    ran = set(zip(r["task"], r["method"], r["labels"]))
+    methods = set(zip(r["task"], r["method"]))
+    return [p for p in published if (p.task, p.method) in methods and (p.task, p.method, p.labels) not in ran
+            and p.accuracy is not None]
+
+
+# ------------------------------------------------------------------------------ plateau
+
+@dataclass
+class RunPlateau:
+    task: str
+    method: str
+    labels: int | str
+    seed: int
+    history: Path
+    status: str                  # plateau's status, or NO_HISTORY
+    result: PL.Plateau | None
+
+
+def history_path(metrics_json: str, root: Path) -> Path:
+    p = Path(str(metrics_json))
+    return (p if p.is_absolute() else Path(root) / p).with_name("history.csv")
+
+
+def plateau_runs(df: pd.DataFrame, root: Path = Path(".")) -> list[RunPlateau]:
+    """The plateau rule on each run's history.csv (beside its metrics.json, the table's ``path``)."""
+    out = []
+    for _, r in runs(df).iterrows():
+        h = history_path(r["path"], root)
+        if not h.exists():
+            out.append(RunPlateau(r["task"], r["method"], r["labels"], int(r["seed"]), h, NO_HISTORY, None))
+            continue
+        try:
+            res = PL.from_csv(h)
+        except (KeyError, ValueError) as e:  # a history the trainer did not write: say which
+            raise ValueError(f"{h}: {e}") from None
+        out.append(RunPlateau(r["task"], r["method"], r["labels"], int(r["seed"]), h, res.status, res))
+    return out
+
+
+@dataclass
+class MethodPlateau:
+    task: str
+    method: str
+    labels: int | str
+    n: int
+    plateaued: int
+    counts: dict[str, int]     # status -> runs
+    difference: float | None   # mean over runs of last window - the one before, points
+    evaluations: int           # fewest evaluations of any run with a history
+
+    @property
+    def all_plateaued(self) -> bool:
+        return self.n > 0 and self.plateaued == self.n
+
+
+def plateau_by_method(rp: list[RunPlateau]) -> list[MethodPlateau]:
+    groups: dict[tuple, list[RunPlateau]] = {}
+    for r in rp:
+        groups.setdefault((r.task, r.method, r.labels), []).append(r)
+    out = []
+    for (task, method, labels), g in groups.items():
+        counts: dict[str, int] = {}
+        for r in g:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        diffs = [r.result.difference for r in g if r.result is not None and r.result.difference is not None]
+        evals = [r.result.n_evals for r in g if r.result is not None]
+        out.append(MethodPlateau(task, method, labels, len(g), counts.get(PL.PLATEAUED, 0), counts,
+                                 sum(diffs) / len(diffs) if diffs else None, min(evals) if evals else 0))
+    return sorted(out, key=order)
+
+
+# ------------------------------------------------------------------------------ LaTeX
+
+def _acc(v: float | None, std: float | None = None) -> str:
+    if v is None:
+        return "--"
+    return f"{v:.2f}" + ("" if std is None else f" $\\pm$ {std:.2f}")
+
+
+def ours_cell(o: Ours) -> str:
+    if o.n < 2:
+        return f"{o.mean:.2f} (1 seed)"
+    return f"{o.mean:.2f} $\\pm$ {o.sd:.2f}, {o.n} {{\\scriptsize[{o.lo:.1f}, {o.hi:.1f}]}}"
+
+
+def cite(p: Published) -> str:
+    """The source in words; \\citet for a paper with a BibTeX key, the table after it."""
+    if p.cite:
+        table = p.text.split(",", 1)[1].strip() if "," in p.text else ""
+        return f"\\citet{{{p.cite}}}" + (f", {tex_escape(table)}" if table else "")
+    return tex_escape(p.text)
+
+
+UNVERIFIED = r"$^{\ast}$"
+
+
+def published_cell(p: Published | None) -> str:
+    if p is None or p.accuracy is None:
+        return "--"
+    return _acc(p.accuracy, p.std) + ("" if p.verified else UNVERIFIED)
+
+
+def _label(b) -> str:
+    return "all" if b == "all" else f"{b:,}"
+
+
+def compare_table(rows: list[Row], others: list[Published]) -> str:
+    if not rows:
+        return r"\textit{No run in these metrics.}" + "\n"
+    body = []
+    for r in rows:
+        extra = r.sources + r.reimpl
+        body.append({
+            "task": r.ours.task, "method": r.ours.method, "labels": _label(r.ours.labels),
+            r"ours: mean $\pm$ sd, seeds [95\,\% CI]": ours_cell(r.ours),
+            "published": published_cell(r.paper),
+            "source": cite(r.paper) if r.paper is not None and r.paper.accuracy is not None else "--",
+            "gap (points)": "--" if r.gap is None else f"${r.gap:+.2f}$",
+            "sources' own, reimplementations": "; ".join(
+                f"{_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} ({tex_escape(p.text)})" for p in extra
+                if p.accuracy is not None) or "--"})
+    tex = fit(styled(pd.DataFrame(body), "lllrrp{3.2cm}rp{4.2cm}", escape=["task", "method", "labels"]))
+    notes = [r"{\footnotesize Test accuracy in \%. Gap: ours minus the published number at the same budget. "
+             r"Published numbers are those of the method's paper (or, where marked in paper/published.yaml, the "
+             r"closest published model at that budget); the sources' own numbers were measured under their own "
+             r"protocols." + (f" {UNVERIFIED}: not yet checked against the paper's table in a stored copy "
+                              r"(paper/published.yaml gives the reason)." if any(
+                                  p is not None and not p.verified for r in rows for p in [r.paper] + r.sources + r.reimpl)
+                              else "") + "}"]
+    if others:
+        notes.append(r"{\footnotesize Published at budgets this preset does not run: " + "; ".join(
+            f"{tex_escape(p.method)} at {_label(p.labels)} labels {_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} "
+            f"({cite(p)})" for p in others) + ".}")
+    return tex + "\\par\n" + "\n\\par\n".join(notes) + "\n"
+
+
+def status_cell(m: MethodPlateau) -> str:
+    rest = [f"{v} {k}" for k, v in sorted(m.counts.items()) if k != PL.PLATEAUED]
+    return ", ".join(rest) if rest else "--"
+
+
+def plateau_table(mp: list[MethodPlateau]) -> str:
+    if not mp:
+        return r"\textit{No run in these metrics.}" + "\n"
+    body = [{"task": m.task, "method": m.method, "labels": _label(m.labels),
+             "plateaued / runs": f"{m.plateaued} / {m.n}",
+             "the others": status_cell(m),
+             "last $-$ previous 10\\,\\% (points)": "--" if m.difference is None else f"${m.difference:+.2f}$",
+             "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
+    return (fit(styled(pd.DataFrame(body), "lllrlrr", escape=["task", "method", "labels", "the others"]))
+            + "\\par\n{\\footnotesize Plateaued: the mean validation accuracy over a run's last 10\\,\\% of "
+              f"evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; with fewer "
+              f"than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
+              "method's runs.}\n")
+
+
+def below(rows: list[Row], mp: list[MethodPlateau]) -> list[tuple[Row, MethodPlateau]]:
+    """Methods whose every run plateaued and whose 95 % interval lies wholly below the paper's number (a
+    single seed: its mean below it)."""
+    by = {(m.task, m.method, m.labels): m for m in mp}
+    out = []
+    for r in rows:
+        m = by.get((r.ours.task, r.ours.method, r.ours.labels))
+        if r.gap is None or m is None or not m.all_plateaued:
+            continue
+        top = r.ours.hi if r.ours.hi is not None else r.ours.mean
+        if top < r.paper.accuracy:
+            out.append((r, m))
+    return out
+
+
+def below_table(pairs: list[tuple[Row, MethodPlateau]], tried: dict[str, str]) -> str:
+    if not pairs:
+        return r"{\footnotesize No method stays below its paper's number after plateauing.}" + "\n"
+    body = [{"method": r.ours.method, "labels": _label(r.ours.labels), "gap (points)": f"${r.gap:+.2f}$",
+             "plateaued": f"{m.plateaued} / {m.n}",
+             "what was tried": tried.get(r.ours.method, "not yet recorded (paper/published.yaml, tried)")}
+            for r, m in pairs]
+    return fit(styled(pd.DataFrame(body), "llrrp{8cm}", escape=["method", "labels", "what was tried"]))
+
+
+def key(task, method, labels) -> str:
+    return f"cmp/{task}/{method}/{labels}"
+
+
+def macros(rows: list[Row], mp: list[MethodPlateau]) -> str:
+    lines = [r"% Generated by fewlabels.report.compare; do not edit.", r"\makeatletter"]
+    for r in rows:
+        k = key(r.ours.task, r.ours.method, r.ours.labels)
+        lines += [macro(f"{k}/mean", f"{r.ours.mean:.2f}"), macro(f"{k}/n", r.ours.n),
+                  macro(f"{k}/sd", "--" if r.ours.sd is None else f"{r.ours.sd:.2f}")]
+        if r.gap is not None:
+            lines += [macro(f"{k}/published", f"{r.paper.accuracy:.2f}"), macro(f"{k}/gap", f"{r.gap:+.2f}"),
+                      macro(f"{k}/source", cite(r.paper))]
+    for m in mp:
+        k = key(m.task, m.method, m.labels)
+        lines += [macro(f"{k}/plateaued", f"{m.plateaued}/{m.n}")]
+    total = sum(m.n for m in mp)
+    lines += [macro("cmp/runs", total), macro("cmp/plateaued", sum(m.plateaued for m in mp)),
+              macro("cmp/withpaper", sum(r.gap is not None for r in rows))]
+    if rows:
+        lines.append(macro("has/compare", 1))
+    lines.append(r"\makeatother")
+    return "\n".join(lines) + "\n"
+
+
+def abstract(rows: list[Row], mp: list[MethodPlateau], within: float = 1.0) -> str:
+    """The abstract's sentence: how many runs plateaued, each method beside its paper at the same budget,
+    and how many lie within ``within`` points of it."""
+    total, flat = sum(m.n for m in mp), sum(m.plateaued for m in mp)
+    parts = [f"With schedules meant to train each method until its validation accuracy stops improving ({flat} of "
+             f"{total} runs meet the plateau rule), "]
+    cmp = [r for r in rows if r.gap is not None]
+    if not cmp:
+        return parts[0] + "no method of this preset has a published number at the same label budget."
+    items = [f"\\texttt{{{tex_escape(r.ours.method)}}} reaches {r.ours.mean:.1f}\\,\\% at {_label(r.ours.labels)} labels "
+             f"against {r.paper.accuracy:.2f}\\,\\% in {cite(r.paper)} (${r.gap:+.1f}$ points)" for r in cmp]
+    close = sum(abs(r.gap) <= within for r in cmp)
+    return (parts[0] + "; ".join(items) + f". {close} of {len(cmp)} such comparisons lie within {within:g} point"
+            + ("" if within == 1 else "s") + " of the published number.")
+
+
+def write(df: pd.DataFrame, published: PublishedFile, out_dir: Path, root: Path = Path(".")) -> dict[str, str]:
+    rows = compare(df, published.entries)
+    mp = plateau_by_method(plateau_runs(df, root))
+    texts = {"tab_compare.tex": compare_table(rows, other_budgets(df, published.entries)),
+             "tab_plateau.tex": plateau_table(mp),
+             "tab_below.tex": below_table(below(rows, mp), published.tried),
+             "macros_compare.tex": macros(rows, mp),
+             "abstract_compare.tex": "% Generated by fewlabels.report.compare; do not edit.\n" + abstract(rows, mp) + "\n"}
+    for name, text in texts.items():
+        atomic_write(Path(out_dir) / name, lambda tmp, t=text: tmp.write_text(t))
+    return texts
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m fewlabels.report.compare", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--metrics", required=True, type=Path)
+    p.add_argument("--published", required=True, type=Path)
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--root", type=Path, default=Path("."),
+                   help="where the metrics' paths (results/runs/...) start: the checkout (default: here)")
+    args = p.parse_args(argv)
+    try:
+        published = load_published(args.published)
+        df = pd.read_csv(args.metrics, dtype={"labels": str})
+        write(df, published, args.out_dir, args.root)
+    except (PublishedError, KeyError, ValueError, OSError) as e:
+        raise SystemExit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""report.compare and report.figures.compare on made-up metrics and histories (issue 25, items 3-4): the gap
+to the published number, a method without one, an unknown budget, the plateau counts, the figure's size
+and fonts."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewlabels.report import compare as C
+
+PUBLISHED = textwrap.dedent("""
+    sources:
+      paperA: {cite: keyA, text: "Author et al. 2015, Table 2"}
+      port: {cite: null, text: "someone/port, README", repository: https://example.org/port}
+    entries:
+      - {method: aae, task: mnist10, labels: 1000, accuracy: 98.40, std: 0.08, source: paperA, kind: paper,
+         relation: r, verified: true, checked: "Table 2 of a stored copy"}
+      - {method: aae, task: mnist10, labels: 3000, accuracy: 99.0, std: null, source: paperA, kind: paper,
+         relation: r, verified: false, reason: "not found"}
+      - {method: aae, task: mnist10, labels: 1000, accuracy: 93.5, std: null, source: port, kind: reimplementation,
+         relation: r, verified: false, reason: "from an issue"}
+    tried: {aae: "longer schedules and beta1 0.5"}
+""")
+
+
+def history(path: Path, values) -> None:
+    v = np.asarray(values, dtype=float)
+    pd.DataFrame({"epoch": np.arange(1, len(v) + 1), "step": 100 * np.arange(1, len(v) + 1),
+                  "val_accuracy": v, "test_accuracy": v}).to_csv(path, index=False)
+
+
+FLAT = np.r_[np.linspace(0.8, 0.95, 20), np.full(30, 0.95)]      # 50 evaluations, flat at the end
+RISING = 0.5 + 0.45 * (1 - np.exp(-np.arange(50) / 30))          # still ~1.5 points up between windows
+
+
+@pytest.fixture
+def grid(tmp_path):
+    """metrics.csv of aae (3 seeds, 1,000 labels; two flat, one still rising), supervised (2 seeds, 100
+    labels: no published number; one history too short) and a run without a history."""
+    rows = []
+
+    def run(method, labels, seed, acc, curve):
+        d = tmp_path / "results" / "runs" / "mnist10" / method / f"n{labels}" / f"seed{seed}"
+        d.mkdir(parents=True)
+        if curve is not None:
+            history(d / "history.csv", curve)
+        rows.append({"preset": "compare", "task": "mnist10", "method": method, "labels": str(labels), "seed": seed,
+                     "stage": "train", "test_accuracy": acc, "val_accuracy": acc,
+                     "path": str((d / "metrics.json").relative_to(tmp_path))})
+    run("aae", 1000, 0, 0.960, FLAT)
+    run("aae", 1000, 1, 0.962, FLAT)
+    run("aae", 1000, 2, 0.958, RISING)
+    run("supervised", 100, 0, 0.75, FLAT[:15])
+    run("supervised", 100, 1, 0.77, None)
+    metrics = tmp_path / "metrics.csv"
+    pd.DataFrame(rows).to_csv(metrics, index=False)
+    pub = tmp_path / "published.yaml"
+    pub.write_text(PUBLISHED)
+    return tmp_path, metrics, pub
+
+
+def test_gap_is_ours_minus_the_paper_at_the_same_budget(grid):
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    rows = {(r.ours.method, r.ours.labels): r for r in C.compare(df, C.load_published(pub).entries)}
+    r = rows[("aae", 1000)]
+    assert r.ours.mean == pytest.approx(96.0) and r.ours.n == 3
+    assert r.gap == pytest.approx(96.0 - 98.40)
+    # the 95 % t-interval of the mean: t(0.975, 2) = 4.303, sd 0.2 points
+    assert r.ours.hi - r.ours.mean == pytest.approx(4.303 * 0.2 / np.sqrt(3), abs=1e-3)
+    # the reimplementation is listed beside it, never taken as the paper's number
+    assert [p.source for p in r.reimpl] == ["port"] and r.paper.source == "paperA"
+    tex = C.compare_table(list(rows.values()), [])
+    assert "$-2.40$" in tex and r"\citet{keyA}, Table 2" in tex
+
+
+def test_a_method_without_a_published_number_has_no_gap(grid):
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    rows = C.compare(df, C.load_published(pub).entries)
+    sup = [r for r in rows if r.ours.method == "supervised"][0]
+    assert sup.paper is None and sup.gap is None
+    line = [l for l in C.compare_table(rows, []).splitlines() if l.startswith("mnist10 & supervised")][0]
+    assert line.count("--") == 4   # published, source, gap, reimplementations
+    texts = C.write(df, C.load_published(pub), root / "out", root)
+    assert "cmp/mnist10/supervised/100/gap" not in texts["macros_compare.tex"]
+    assert "cmp/mnist10/aae/1000/gap" in texts["macros_compare.tex"]
+    assert "0 of 1 such comparisons" in texts["abstract_compare.tex"]
+
+
+def test_a_published_budget_we_did_not_run_is_listed_not_compared(grid):
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    entries = C.load_published(pub).entries
+    others = C.other_budgets(df, entries)
+    assert [(p.method, p.labels) for p in others] == [("aae", 3000)]
+    assert all(r.ours.labels != 3000 for r in C.compare(df, entries))
+    assert "aae at 3,000 labels 99.00$^{\\ast}$" in C.compare_table(C.compare(df, entries), others)
+
+
+@pytest.mark.parametrize("labels", ["105", "0", "many", "-100"])
+def test_an_impossible_budget_is_an_error_that_names_the_entry(grid, labels):
+    root, metrics, pub = grid
+    pub.write_text(PUBLISHED.replace("labels: 3000", f"labels: {labels}"))
+    with pytest.raises(C.PublishedError, match=r"entry 2 \(aae, mnist10"):
+        C.load_published(pub)
+
+
+def test_an_unverified_number_must_say_why(grid):
+    root, metrics, pub = grid
+    pub.write_text(PUBLISHED.replace(', reason: "not found"', ""))
+    with pytest.raises(C.PublishedError, match="says why"):
+        C.load_published(pub)
+
+
+def test_plateau_counts_per_method(grid):
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    mp = {(m.method, m.labels): m for m in C.plateau_by_method(C.plateau_runs(df, root))}
+    aae = mp[("aae", 1000)]
+    assert (aae.plateaued, aae.n, aae.counts) == (2, 3, {"plateaued": 2, "rising": 1})
+    assert not aae.all_plateaued
+    sup = mp[("supervised", 100)]
+    assert (sup.plateaued, sup.n, sup.counts) == (0, 2, {"too few evaluations": 1, C.NO_HISTORY: 1})
+    tex = C.plateau_table(list(mp.values()))
+    assert "2 / 3" in tex and "1 rising" in tex
+
+
+def test_a_method_below_its_paper_after_plateauing_is_listed_with_what_was_tried(grid):
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    published = C.load_published(pub)
+    rows = C.compare(df, published.entries)
+    runs = C.plateau_runs(df, root)
+    assert C.below(rows, C.plateau_by_method(runs)) == []   # one aae run still rising: not "after plateauing"
+    flat = [r if r.status != "rising" else C.RunPlateau(r.task, r.method, r.labels, r.seed, r.history,
+                                                           "plateaued", r.result) for r in runs]
+    pairs = C.below(rows, C.plateau_by_method(flat))
+    assert [(r.ours.method, m.plateaued) for r, m in pairs] == [("aae", 3)]
+    assert "longer schedules and beta1 0.5" in C.below_table(pairs, published.tried)
+
+
+def test_the_cli_writes_every_file(grid):
+    root, metrics, pub = grid
+    out = root / "gen"
+    C.main(["--metrics", str(metrics), "--published", str(pub), "--out-dir", str(out), "--root", str(root)])
+    assert {p.name for p in out.iterdir()} == {"tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
+                                               "macros_compare.tex", "abstract_compare.tex"}
+    assert r"\def\csname fl@cmp/mnist10/aae/1000/plateaued\endcsname{2/3}" in (out / "macros_compare.tex").read_text()
+
+
+def test_the_project_file_loads_and_every_unverified_number_says_why():
+    pub = C.load_published(Path(__file__).resolve().parents[1] / "paper" / "published.yaml")
+    assert pub.entries and all(p.why for p in pub.entries)
+
+
+def test_the_method_order_is_the_figures_order():
+    from fewlabels.report.figures.common import METHOD_ORDER
+
+    assert C.METHOD_ORDER == METHOD_ORDER
+
+
+def test_the_figure_is_the_text_width_with_fonts_of_7_pt_and_words(grid):
+    import matplotlib.text
+
+    from fewlabels.report.figures import compare as FC
+
+    root, metrics, pub = grid
+    out = root / "fig_compare.pdf"
+    FC.fig_compare(metrics, out, root)
+    width = float(re.search(rb"MediaBox \[ *[\d.]+ +[\d.]+ +([\d.]+)", out.read_bytes()).group(1))
+    assert width == pytest.approx(6.5 * 72, abs=1)
+    fig = FC.draw(pd.read_csv(metrics, dtype={"labels": str}), root)
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    assert texts and min(t.get_fontsize() for t in texts) >= 7
+    words = " ".join(t.get_text() for t in texts)
+    assert "adversarial autoencoder" in words and "sgan" not in words and "_" not in words
+    # one marker per budget curve with enough evaluations: aae's mean curve (50 evaluations) has one
+    aae_ax = [a for a in fig.axes if a.get_title(loc="left").startswith("adversarial autoencoder")][0]
+    markers = [l for l in aae_ax.get_lines() if l.get_marker() == "o"]
+    assert len(markers) == 1 and markers[0].get_xdata()[0] == 100 * (50 - 2 * 5 + 1)
