@@ -118,6 +118,43 @@ if precision_grid_pairs(config):
             "python -m fewlabels.report.precision_cost --metrics {input} --tex {output} > {log} 2>&1"
 
 
+# The compare preset against the published numbers (report.compare, figures compare-curves): only for a
+# preset named compare; ms.tex includes its section where the tables exist.
+if config["preset"] == "compare":
+
+    rule compare_tex:
+        input:
+            metrics="results/metrics.csv",
+            published="paper/published.yaml",
+            history=[f"{run_dir(r)}/history.csv" for r in RUNS],
+        output:
+            expand("paper/generated/{name}", name=["tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
+                                                    "macros_compare.tex", "abstract_compare.tex"]),
+        log:
+            "logs/paper/compare_tex.log",
+        threads: 1
+        conda:
+            ENV
+        shell:
+            "python -m fewlabels.report.compare --metrics {input.metrics} --published {input.published} "
+            "--out-dir paper/generated > {log} 2>&1"
+
+    rule fig_compare:
+        input:
+            metrics="results/metrics.csv",
+            history=[f"{run_dir(r)}/history.csv" for r in RUNS],
+        output:
+            pdf="paper/generated/fig_compare.pdf",
+            png="paper/generated/fig_compare.png",
+        log:
+            "logs/figures/compare.log",
+        threads: 1
+        conda:
+            ENV
+        shell:
+            "python -m fewlabels.report.figures compare-curves --metrics {input.metrics} --out {output.pdf} > {log} 2>&1"
+
+
 rule paper:
     input:
         tex="paper/ms.tex",
@@ -130,6 +167,8 @@ rule paper:
         benchmarks="paper/generated/tab_benchmarks.tex",
         summary=rules.summary_tex.output,
         optional=generated_if_made("tab_hparams.tex", "tab_precision.tex"),
+        compare=generated_if_made("tab_compare.tex", "tab_plateau.tex", "tab_below.tex", "macros_compare.tex",
+                                  "abstract_compare.tex", "fig_compare.pdf"),
     output:
         pdf="paper/ms.pdf",
         texlog="paper/ms.log",
