@@ -56,6 +56,8 @@ def _tables(tex: str) -> dict[str, dict[str, list[str]]]:
         for line in body.strip().splitlines():
             cells = [c.strip() for c in line.rstrip().removesuffix(r"\\").split(" & ")]
             key = re.fullmatch(r"\\texttt\{(.*)\}", cells[0]).group(1).replace(r"\allowbreak{}", "")
+            # values are set in typewriter type (its quote is straight); compare what is inside
+            cells = [cells[0]] + [re.sub(r"^\\texttt\{(.*)\}$", r"\1", c) for c in cells[1:]]
             rows[key.replace(r"\_", "_")] = cells
         out[label] = rows
     return out
