@@ -426,6 +426,9 @@ CURVE_PANELS = [
     ("aae1000", "aae-004-published", "mnist10", "1000", "val_accuracy", "epoch",
      None, "epoch", "validation_accuracy", 1),
 ]
+# Where a port epoch is not a source epoch: draw the port against the source's unit. Source 004's epoch is
+# 10 batches (1,000 epochs = 10,000 steps); the port evaluates every 200 steps, so its x is step / 10.
+PORT_STEPS_PER_SOURCE_EPOCH = {"baseline1000": 10, "aae1000": 10}
 SEED_CURVE_RUNS = tuple(p[1] for p in CURVE_PANELS)  # the runs whose history.csv the figure reads
 
 
@@ -513,9 +516,11 @@ def fig_seed_curves(originals_path: Path, histories: list[Path], out: Path, root
         runs = port[port["method"] == method]
         if labels != "all":  # a first stage's budget is whatever its run records
             runs = runs[runs["labels"].astype(str) == str(labels)]
+        per = PORT_STEPS_PER_SOURCE_EPOCH.get(claim)
         for k, (_, g) in enumerate(runs.groupby("seed")):
             g = g.sort_values(hx)
-            ax.plot(g[hx], 100 * g[hcol], color=COLORS["published"], lw=0.8, alpha=0.7,
+            x = g["step"] / per if per and "step" in g else g[hx]
+            ax.plot(x, 100 * g[hcol], color=COLORS["published"], lw=0.8, alpha=0.7,
                     label="port as published (per seed)" if k == 0 else None)
         pr = PRINTED.get(claim)
         if pr and "x" in pr:
