@@ -108,7 +108,7 @@ def headline() -> str:
            "preset; accuracies in %, on the set named in each row; Δ: paired difference):", "", *rows]
     if not_run:
         out += ["", "Not in the archive yet: " + ", ".join(f"`{c}`" for c in not_run) + "."]
-    out += ["", "Every method on the shared protocol, short schedules (`results/archive/`, the `quick` preset; "
+    out += ["", "Every method on the shared protocol with 1–10 % of each published schedule and 2 seeds (`results/archive/`, the `quick` preset, a check that everything builds, not a comparison; "
             "test accuracy in %, mean ± sd over its seeds):", "", quick_glance()]
     return "\n".join(out)
 
