@@ -37,6 +37,7 @@ import torch
 
 from fewlabels import data as D
 from fewlabels import precision as P
+from fewlabels.files import rewrite_marked_block
 from fewlabels.methods import METHODS, PRETRAIN, get
 from fewlabels.methods.base import resolve_hparams
 from fewlabels.training.build import device_name, pick_device, seed_everything
@@ -188,17 +189,6 @@ def tsv(rows: dict[str, dict], precisions: list[str], header: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def rewrite_block(path: Path, body: str) -> None:
-    begin, end = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
-    text = path.read_text()
-    if text.count(begin) != 1 or text.count(end) != 1:
-        raise SystemExit(f"error: {path} needs one {begin} and one {end}")
-    head, rest = text.split(begin)
-    tail = rest.split(end)[1]
-    D.atomic_write(path, lambda t: t.write_text(
-        f"{head}{begin}\n<!-- written by scripts/benchmark.py --markdown: do not edit -->\n{body}\n{end}{tail}"))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto")
@@ -247,7 +237,8 @@ def main() -> None:
                         f"--rounds {args.rounds}", f"--tsv {args.tsv}" if args.tsv else "",
                         f"--reference {args.reference}" if args.reference else "",
                         f"--markdown {args.markdown}") if a)
-        rewrite_block(args.markdown, f"`{cmd}`: {header}.\n\n{table}")
+        rewrite_marked_block(args.markdown, "benchmark", f"`{cmd}`: {header}.\n\n{table}",
+                             "scripts/benchmark.py --markdown")
 
 
 if __name__ == "__main__":

@@ -51,3 +51,16 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def rewrite_marked_block(path: Path, name: str, body: str, writer: str) -> None:
+    """Replace what stands between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in a Markdown page
+    with ``body`` (plus a line saying ``writer`` wrote it), atomically; the page must hold each marker once."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = Path(path).read_text()
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise SystemExit(f"error: {path} needs one {begin} and one {end}")
+    head, rest = text.split(begin)
+    tail = rest.split(end)[1]
+    atomic_write(Path(path), lambda t: t.write_text(
+        f"{head}{begin}\n<!-- written by {writer}: do not edit -->\n{body}\n{end}{tail}"))

@@ -21,8 +21,9 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
+
+from ..files import rewrite_marked_block
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,19 +164,6 @@ def tex(cs: list[Cost]) -> str:
     return "\n".join(lines)
 
 
-def rewrite_block(path: Path, body: str) -> None:
-    begin, end = "<!-- precision-cost:begin -->", "<!-- precision-cost:end -->"
-    text = path.read_text()
-    if text.count(begin) != 1 or text.count(end) != 1:
-        raise SystemExit(f"error: {path} needs one {begin} and one {end}")
-    head, rest = text.split(begin)
-    tail = rest.split(end)[1]
-    from ..data import atomic_write
-
-    atomic_write(path, lambda t: t.write_text(
-        f"{head}{begin}\n<!-- written by python -m fewlabels.report.precision_cost: do not edit -->\n{body}\n{end}{tail}"))
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m fewlabels.report.precision_cost", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,7 +184,7 @@ def main(argv=None) -> int:
     body = f"{markdown(cs)}\n\n{summary(cs)}."
     print(body)
     if args.markdown:
-        rewrite_block(args.markdown, body)
+        rewrite_marked_block(args.markdown, "precision-cost", body, "python -m fewlabels.report.precision_cost")
     if args.tex:
         args.tex.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(args.tex, lambda t: t.write_text(tex(cs)))
