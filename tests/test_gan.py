@@ -245,3 +245,27 @@ def test_ema_of_the_discriminator_is_what_gets_evaluated(split, mnist_path):
     assert torch.allclose(m.D_ema.out.v, 0.5 * before + 0.5 * m.D.out.v, atol=1e-6)
     off = cls(resolve_hparams(cls, {"ema_decay": 0.0}), data, torch.device("cpu"), torch.Generator().manual_seed(0))
     assert off.classifier() is off.D and off.D_ema is None
+
+
+def test_ema_starts_at_zero_as_published_and_leaves_frozen_scales(split, mnist_path):
+    # improved-gan: disc_param_avg = 0.*p for the trainable parameters only, updated a + 1e-4 (p - a)
+    # with no bias correction; the hidden layers' frozen weight-norm scales are not averaged.
+    from fewlabels.data import load_task
+    data = load_task(mnist_path, split, torch.device("cpu"), 200)
+    cls = get("sgan-fm")
+    m = cls(resolve_hparams(cls, {}), data, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert m.hp["ema_start"] == "zero"
+    frozen = [(pe, p) for pe, p in zip(m.D_ema.parameters(), m.D.parameters()) if not p.requires_grad]
+    trained = [pe for pe in m.D_ema.parameters() if pe.requires_grad]
+    assert frozen and trained
+    assert all(torch.count_nonzero(pe) == 0 for pe in trained)
+    assert all(torch.equal(pe, p) for pe, p in frozen)
+    m.train_step()
+    # one step from zero: the average is 1e-4 of D's new weights, nothing of its initial ones
+    assert torch.allclose(m.D_ema.out.v, 1e-4 * m.D.out.v, atol=1e-9)
+    assert all(torch.equal(pe, p) for pe, p in frozen)
+    init = cls(resolve_hparams(cls, {"ema_start": "init"}), data, torch.device("cpu"),
+               torch.Generator().manual_seed(0))
+    assert all(torch.equal(pe, p) for pe, p in zip(init.D_ema.parameters(), init.D.parameters()))
+    with pytest.raises(HParamError, match="ema_start"):
+        resolve_hparams(cls, {"ema_start": "ones"})
