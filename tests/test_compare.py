@@ -160,12 +160,6 @@ def test_the_project_file_loads_and_every_unverified_number_says_why():
     assert pub.entries and all(p.why for p in pub.entries)
 
 
-def test_the_method_order_is_the_figures_order():
-    from fewlabels.report.figures.common import METHOD_ORDER
-
-    assert C.METHOD_ORDER == METHOD_ORDER
-
-
 def test_the_figure_is_the_text_width_with_fonts_of_7_pt_and_words(grid):
     import matplotlib.text
 

@@ -27,13 +27,11 @@ import yaml
 from ..data import atomic_write
 from . import plateau as PL
 from .claims import t_quantile
+from .common import METHOD_ORDER
 from .latex import fit, macro, styled, tex_escape
 
 KINDS = ("paper", "source", "reimplementation")
 TASK_ORDER = ("mnist10", "digits59", "digits04")
-# The figures' method order (figures.common.METHOD_ORDER, which imports matplotlib; a test keeps the two equal)
-METHOD_ORDER = ["supervised", "linear", "conv", "aae", "sgan", "sgan-fm", "siamese", "siamese-scratch",
-                "ae", "dae", "ae-scratch", "conv-ae", "conv-ae-scratch", "vae", "vae-scratch", "transfer", "scratch"]
 NO_HISTORY = "no history"
 
 
