@@ -3,15 +3,18 @@
 # change touches first (snakemake <their metrics.json> --configfile <preset>, with --forcerun where
 # their outputs exist), then
 #   bash scripts/archive_update.sh presets/seeds.yaml results/runs/<task>/<name>/n<labels>/seed<s>/metrics.json ...
+# (PRESET may name several config files, merged in order as Snakemake's --configfile does, in one
+# quoted argument: "presets/compare.yaml presets/compare-landed.yaml".)
 # (first stages: results/pretrain/<stage>/seed<s>/metrics.json). Their rows replace the archived rows of
 # the same runs in metrics.csv and benchmarks.csv, their files that the archive holds replace the
 # archived ones, the archive's config.yaml becomes the preset's, and MANIFEST.tsv notes the code versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-preset=${1:?usage: archive_update.sh PRESET.yaml METRICS.json...}; shift
+preset=${1:?usage: archive_update.sh "PRESET.yaml [OVERLAY.yaml...]" METRICS.json...}; shift
+read -r -a configs <<< "$preset"
 [ $# -gt 0 ] || { echo "name the re-runs' metrics.json files" >&2; exit 2; }
 PY=${PYTHON:-python}
-snakemake results/config.json --cores 1 --configfile "$preset" --forcerun config_json --quiet rules >/dev/null
+snakemake results/config.json --cores 1 --configfile "${configs[@]}" --forcerun config_json --quiet rules >/dev/null
 read -r archive name < <($PY -c "import json; c = json.load(open('results/config.json')); print(c['archive_dir'], c['preset'])")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

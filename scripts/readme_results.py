@@ -33,6 +33,8 @@ from fewlabels.report.claims import NOT_RUN, Stats, Verdict, scorecard  # noqa: 
 
 SEEDS = ROOT / "results/archive-seeds/metrics.csv"
 QUICK = ROOT / "results/archive/metrics.csv"
+COMPARE = ROOT / "results/archive-compare/metrics.csv"
+PUBLISHED = ROOT / "paper/published.yaml"
 CLAIMS = ROOT / "paper/claims.yaml"
 ORIGINALS = ROOT / "paper/original_code.yaml"
 
@@ -108,8 +110,46 @@ def headline() -> str:
            "preset; accuracies in %, on the set named in each row; Δ: paired difference):", "", *rows]
     if not_run:
         out += ["", "Not in the archive yet: " + ", ".join(f"`{c}`" for c in not_run) + "."]
-    out += ["", "Every method on the shared protocol with 1–10 % of each published schedule and 2 seeds (`results/archive/`, the `quick` preset, a check that everything builds, not a comparison; "
-            "test accuracy in %, mean ± sd over its seeds):", "", quick_glance()]
+    if COMPARE.exists():
+        out += ["", compare_glance()]
+    else:
+        out += ["", "Every method on the shared protocol with 1–10 % of each published schedule and 2 seeds (`results/archive/`, the `quick` preset, a check that everything builds, not a comparison; "
+                "test accuracy in %, mean ± sd over its seeds):", "", quick_glance()]
+    return "\n".join(out)
+
+
+def compare_glance() -> str:
+    """README: the compare archive's cells (every method on the shared protocol, trained until validation
+    stops improving), each with its plateau check and its paper's number at the same budget; the preset's
+    methods not in the archive yet are named."""
+    from fewlabels.report import compare as C
+
+    df = load(COMPARE, "compare")
+    # the archive holds each run's history.csv under its own folder (results/ stripped)
+    df["path"] = [str(COMPARE.parent / str(p).removeprefix("results/")) for p in df["path"]]
+    rows = C.compare(df, C.load_published(PUBLISHED).entries)
+    plateau = {(m.task, m.method, m.labels): m for m in C.plateau_by_method(C.plateau_runs(df))}
+    table = ["| task | method | labels | ours: test accuracy, mean ± sd (seeds) | plateaued on validation (runs) "
+             "| its paper at this budget |", "|---|---|---:|---|---|---|"]
+    for r in rows:
+        o, m = r.ours, plateau[(r.ours.task, r.ours.method, r.ours.labels)]
+        ours = f"{o.mean:.2f}" + (f" ± {o.sd:.2f}" if o.sd is not None else "") + f" ({o.n})"
+        paper = "–"
+        if r.paper is not None and r.paper.accuracy is not None:
+            paper = f"{r.paper.accuracy:.2f} ({r.paper.text}" + ("" if r.paper.verified else "; not yet read in the paper") + ")"
+        table.append(f"| {o.task} | {o.method} | {o.labels} | {ours} | {m.plateaued} of {m.n} | {plain(paper)} |")
+    config = yaml.safe_load((ROOT / "presets/compare.yaml").read_text())
+    wanted = [m for g in config["grid"] for m in g["methods"]]
+    have = set(df["method"])
+    missing = [m for m in wanted if m not in have]
+    head = ("Every method on one shared protocol, trained until validation stops improving (`results/archive-compare/`, "
+            "the `compare` preset: 3 seeds; test accuracy in %; a run has plateaued when its mean validation accuracy over "
+            "the last 10 % of its evaluations is within 0.3 points of the 10 % before):")
+    out = [head, "", *table]
+    if missing:
+        out += ["", "Not in the archive yet (the preset's costliest methods, left for later sessions): "
+                + ", ".join(f"`{m}`" for m in missing) + ". The `quick` preset's table, a build check on "
+                "1–10 % of each published schedule, is in [docs/results.md](docs/results.md#the-quick-preset)."]
     return "\n".join(out)
 
 
