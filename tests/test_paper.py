@@ -190,3 +190,20 @@ def test_the_effect_and_outcome_macros_are_the_runs():
     widest = max((f for f in fid if f.original.sd is not None), key=lambda f: f.original.sd)
     assert f"{{{widest.original.sd:.1f}}}" in spread and widest.claim not in spread.split("claim\\endcsname")[1]
     assert tables.source_words("source 002 (002_0e661fa08b2a740e.txt:289-292)") == "source 002, lines 289--292"
+
+
+def test_published_numbers_in_prose_come_from_the_claims_file():
+    """The papers' numbers the text quotes (Makhzani's 98.40, Salimans' 99.07) are \\fl{claim/<id>/expected}
+    macros written from paper/claims.yaml, not digits typed into ms.tex."""
+    from fewlabels.report import tables
+    from fewlabels.report.claims import scorecard
+    tex = (REPO / "paper/ms.tex").read_text()
+    claims = __import__("yaml").safe_load((REPO / "paper/claims.yaml").read_text())["claims"]
+    refs = {c["id"]: c["expect"] for c in claims if "reference" in c["expect"]}
+    for cid in ("aae1000paper", "fmgan100"):
+        assert f"\\fl{{claim/{cid}/expected}}" in tex
+        assert f"{refs[cid]['reference']:.2f}" not in tex
+    df, claims, _ = archive_inputs("archive-seeds")
+    macros = tables.macros(df, scorecard(claims, df, "seeds"), "seeds")
+    e = refs["aae1000paper"]
+    assert f"fl@claim/aae1000paper/expected\\endcsname{{{e['reference']:.2f} $\\pm$ {e['std']:.2f}}}" in macros

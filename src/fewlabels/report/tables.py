@@ -354,6 +354,7 @@ def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = No
         seen.add(v.id)
         for k in keys:
             lines.append(macro(f"{k}/ours", v.ours))
+            lines.append(macro(f"{k}/expected", v.expected))  # the claimed number, from paper/claims.yaml
             lines.append(macro(f"{k}/verdict", tex_escape(v.verdict)))
             # the outcome in one word group, for a sentence that names it (withheld: the port differs)
             outcome = "withheld" if v.verdict.startswith(fidelity.WITHHELD) else v.outcome
