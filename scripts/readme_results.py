@@ -147,7 +147,7 @@ def compare_glance() -> str:
             "the last 10 % of its evaluations is within 0.3 points of the 10 % before):")
     out = [head, "", *table]
     if missing:
-        out += ["", "Not in the archive yet (the preset's costliest methods, left for later sessions): "
+        out += ["", "Not in the archive yet: "
                 + ", ".join(f"`{m}`" for m in missing) + ". The `quick` preset's table, a build check on "
                 "1–10 % of each published schedule, is in [docs/results.md](docs/results.md#the-quick-preset)."]
     return "\n".join(out)
