@@ -84,7 +84,7 @@ class AAE(Method):
     NAME = "aae"
     DEFAULTS = {
         "epochs": 1000,           # seed n_epochs = 1000
-        "steps_per_epoch": None,  # None: int(n_labeled / batch_size), the seed's batches per epoch (Method's)
+        "steps_per_epoch": None,  # None: int(n_labeled / batch_size), the source's batches per epoch (Method's)
         "batch_size": 100,        # seed: 100 unlabeled + 100 labeled images per step
         "hidden": [1000, 1000],   # seed and paper: two layers of 1000 ReLU units in every net
         "z_dim": 10,              # seed: z_dim = 10

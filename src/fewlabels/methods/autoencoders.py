@@ -22,11 +22,11 @@ from .base import HParamError, Method, adam, descend
 ARCH_DEFAULTS = {
     "fc": {"sizes": [512, 256, 128, 64],  # 003:163 (dimensions = [512, 256, 128, 64])
            "init_std": 0.02,              # 003:215 (random_normal_initializer stddev=0.02)
-           "output_relu": False},         # quirk: True is the seed's ReLU on the output (003:264)
+           "output_relu": False},         # quirk: True is the source's ReLU on the output (003:264)
     "conv": {"filters": [16, 16, 16],     # 003:376
              "ksize": 4,                  # 003:377
              "init_std": 0.02,            # 003:414
-             "output_relu": False},       # quirk: True is the seed (003:464)
+             "output_relu": False},       # quirk: True is the source (003:464)
     "vae": {"hidden": [512, 256, 64],     # ours, after the course library's MNIST VAE (512-256, 64 hidden)
             "latent": 2},                 # 003:535: "encode the majority of MNIST into 2 values"
 }
@@ -130,10 +130,10 @@ class _Encode(torch.nn.Module):
 
 HEAD_DEFAULTS = {
     "epochs": 10,              # 003:1311 (the conv classifier's n_epochs = 10)
-    "steps_per_epoch": 50,     # ours: the seed's one pass is 2 steps at 100 labels
+    "steps_per_epoch": 50,     # ours: the source's one pass is 2 steps at 100 labels
     "batch_size": 50,          # 003:1310 (batch_size = 50)
     "lr": 1e-3,                # 003:681, 1293 (Adam, 0.001 / its default)
-    "head_hidden": [128],      # ours, after the seed's conv classifier's dense 128 (003:1277)
+    "head_hidden": [128],      # ours, after the source's conv classifier's dense 128 (003:1277)
 }
 
 

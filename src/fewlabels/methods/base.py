@@ -24,22 +24,22 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "batch_size": 100,
     # Which labeled images a run sees. "balanced": the class-balanced subset of the shared split file
     # (the protocol). "random": `labels` pool images drawn uniformly with the run's seed, classes
-    # unbalanced, as seeds 000 and 001 draw them (000:15-17, 001:43-45). "first": the first `labels`
-    # images of the task's pool in file order, as seed 002 takes them (002:219-224). "test": `labels`
-    # images drawn from MNIST's test set, as seed 004's reference code does (mnist.test.next_batch(1000)
+    # unbalanced, as sources 000 and 001 draw them (000:15-17, 001:43-45). "first": the first `labels`
+    # images of the task's pool in file order, as source 002 takes them (002:219-224). "test": `labels`
+    # images drawn from MNIST's test set, as source 004's reference code does (mnist.test.next_batch(1000)
     # in semi_supervised_adversarial_autoencoder.py and basic_nn_classifier.py); the run is then tested
     # on the rest of the test set. "head" (with data_split "tf1"): the first `labels` images of the
     # training file, which read_data_sets makes the validation set (Geron's exercise 10 trains on X_valid).
     # "train_test_split": `labels` images drawn as sklearn's train_test_split(random_state=seed) draws its
-    # train part, classes unbalanced (seed 001 calls it on all 60,000 training images, 001:43-45).
+    # train part, classes unbalanced (source 001 calls it on all 60,000 training images, 001:43-45).
     "label_draw": "balanced",
     # Unlabeled data. "pool": the whole pool, labeled images included (the protocol, as the reference
-    # implementations do). "rest": the pool without the labeled images (seeds 000 and 001 keep them apart).
+    # implementations do). "rest": the pool without the labeled images (sources 000 and 001 keep them apart).
     "unlabeled": "pool",
     # How the training file is cut. "protocol": the fixed stratified validation set, the pool the rest.
     # "tf1": as TF1's input_data.read_data_sets cuts it, validation = the first 5,000 images and train
-    # = the other 55,000 in file order (seeds 002 and 004 read MNIST this way, 002:197). "keras": every
-    # training image in the pool, none held out (keras.datasets.mnist.load_data, seed 001, 001:13-14);
+    # = the other 55,000 in file order (sources 002 and 004 read MNIST this way, 002:197). "keras": every
+    # training image in the pool, none held out (keras.datasets.mnist.load_data, source 001, 001:13-14);
     # the protocol's validation images are then used for monitoring only.
     "data_split": "protocol",
     # label_draw "first" starts at this training index (0: the pool's first images; the 500-image sets

@@ -71,7 +71,7 @@ class SGAN(GANMethod):
     EVAL_QUIRKS = ("bn_init_stats_at_test", "argmax_with_fake")
     DEFAULTS = {
         **GAN_DEFAULTS,            # z_dim 100 (001:247, 290)
-        "epochs": 100,             # x 200 steps = 20,000 iterations (001:321); the seed tests every 200 (001:300)
+        "epochs": 100,             # x 200 steps = 20,000 iterations (001:321); the source tests every 200 (001:300)
         "steps_per_epoch": 200,
         "batch_size": 32,          # 001:321; int(0.9 b) unlabeled + int(0.1 b) labeled + b noise (001:282-290)
         "lr": 1e-3,                # tf.train.AdamOptimizer() defaults (001:230-232)

@@ -61,7 +61,7 @@ TOWER_DEFAULTS = {
     "dropout_at_test": False,  # eval quirk: hidden dropout stays on at test (000:88-92)
     "batch_norm": True,      # normalizer_fn=batch_norm (000:86-87); Geron's dnn(): none
     "init": "he",            # contrib variance_scaling_initializer() (000:83); Geron: "variance_scaling"
-    "head_init": "glorot",   # the softmax layer: ours, TF1's default (the seed has none); Geron: he_init
+    "head_init": "glorot",   # the softmax layer: ours, TF1's default (the source has none); Geron: he_init
     "optimizer": "adam",     # AdamOptimizer (000:102); Geron: "nesterov"
     "momentum": 0.95,        # Nesterov momentum (Geron ex. 10); unused by Adam
 }
@@ -153,7 +153,7 @@ class SiamesePairs(SiameseEval, Method):
     """
 
     NAME = "siamese-pairs"
-    DEFAULTS = {**TOWER_DEFAULTS, "epochs": 50, "steps_per_epoch": 500,  # schedule: ours (the seed stops before)
+    DEFAULTS = {**TOWER_DEFAULTS, "epochs": 50, "steps_per_epoch": 500,  # schedule: ours (the source stops before)
                 "batch_size": 200,       # pairs per step: 100 same + 100 different (000:30-40, 47)
                 "pair_hidden": 10,       # Geron ex. 10: a 10-unit hidden layer over both towers
                 "pair_features": "concat",  # Geron ex. 10: concatenated tower outputs
@@ -228,7 +228,7 @@ class SiameseScratch(SiameseEval, TowerMethod):
     """The control: the same tower and 10-way head trained on the labeled subset only."""
 
     NAME = "siamese-scratch"
-    # schedule and batch: ours (the seed stops before training)
+    # schedule and batch: ours (the source stops before training)
     DEFAULTS = {**TOWER_DEFAULTS, "epochs": 40, "steps_per_epoch": 50, "batch_size": 100}
 
 

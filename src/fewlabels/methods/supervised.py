@@ -34,7 +34,7 @@ class Supervised(Method):
         "init_std": 0.01,         # dense(): random_normal(stddev=0.01), zero bias
         "lr": 1e-3,               # learning_rate
         "beta1": 0.9,             # beta1
-        "dropout_at_test": False,  # eval quirk: the seed's dropout is on at test time too
+        "dropout_at_test": False,  # eval quirk: the source's dropout is on at test time too
     }
 
     def __init__(self, hp, data, device, gen, pretrained=None):
