@@ -118,6 +118,10 @@ def headline() -> str:
     return "\n".join(out)
 
 
+# a task other than MNIST's 10 digits, as the compare table marks its rows
+TASK_WORDS = {"digits59": "digits 5–9", "digits04": "digits 0–4"}
+
+
 def compare_glance() -> str:
     """README: the compare archive's cells (every method on the shared protocol, trained until validation
     stops improving), each with its plateau check and its paper's number at the same budget; the preset's
@@ -129,27 +133,37 @@ def compare_glance() -> str:
     df["path"] = [str(COMPARE.parent / str(p).removeprefix("results/")) for p in df["path"]]
     rows = C.compare(df, C.load_published(PUBLISHED).entries)
     plateau = {(m.task, m.method, m.labels): m for m in C.plateau_by_method(C.plateau_runs(df))}
-    table = ["| task | method | labels | ours: test accuracy, mean ± sd (seeds) | plateaued on validation (runs) "
-             "| its paper at this budget |", "|---|---|---:|---|---|---|"]
+    config = yaml.safe_load((ROOT / "presets/compare.yaml").read_text())
+    seeds = len(config["seeds"])
+    table = ["| method | labels | ours: test accuracy, mean ± sd | plateaued / runs "
+             "| published at this budget | ours − published |", "|---|---:|---|---|---|---:|"]
+    unverified = other = False
     for r in rows:
         o, m = r.ours, plateau[(r.ours.task, r.ours.method, r.ours.labels)]
-        ours = f"{o.mean:.2f}" + (f" ± {o.sd:.2f}" if o.sd is not None else "") + f" ({o.n})"
+        ours = f"{o.mean:.2f}" + (f" ± {o.sd:.2f}" if o.sd is not None else "") + (f" ({o.n} seeds)" if o.n != seeds else "")
         paper = "–"
         if r.paper is not None and r.paper.accuracy is not None:
-            paper = f"{r.paper.accuracy:.2f} ({r.paper.text}" + ("" if r.paper.verified else "; not yet read in the paper") + ")"
-        table.append(f"| {o.task} | {o.method} | {o.labels} | {ours} | {m.plateaued} of {m.n} | {plain(paper)} |")
-    config = yaml.safe_load((ROOT / "presets/compare.yaml").read_text())
+            paper = f"{r.paper.accuracy:.2f}" + ("" if r.paper.verified else "*") + f" ({r.paper.text}"
+            if not r.paper.same_model:  # the closest published number, not our method's paper: no gap
+                paper += "; " + r.paper.relation.split("(")[0].split(",")[0].strip() + ", another model"
+            paper += ")"
+            unverified |= not r.paper.verified
+            other |= not r.paper.same_model
+        gap = "–" if r.gap is None else f"{r.gap:+.1f}".replace("-", "−")
+        method = o.method + ("" if o.task == "mnist10" else f" ({TASK_WORDS.get(o.task, o.task)})")
+        table.append(f"| {method} | {o.labels} | {ours} | {m.plateaued}/{m.n} | {plain(paper)} | {gap} |")
+    notes = (["*: not yet checked in a stored copy of the paper (paper/published.yaml says why)."] if unverified else []) + (
+        ["Another model: the closest published number at that budget, not our method's paper (no gap)."] if other else [])
     wanted = [m for g in config["grid"] for m in g["methods"]]
     have = set(df["method"])
     missing = [m for m in wanted if m not in have]
     head = ("Every method on one shared protocol, trained until validation stops improving (`results/archive-compare/`, "
-            "the `compare` preset: 3 seeds; test accuracy in %; a run has plateaued when its mean validation accuracy over "
-            "the last 10 % of its evaluations is within 0.3 points of the 10 % before):")
-    out = [head, "", *table]
-    if missing:
-        out += ["", "Not in the archive yet: "
-                + ", ".join(f"`{m}`" for m in missing) + ". The `quick` preset's table, a build check on "
-                "1–10 % of each published schedule, is in [docs/results.md](docs/results.md#the-quick-preset)."]
+            f"the `compare` preset: {seeds} seeds unless marked; test accuracy in %; MNIST's 10 digits unless marked; a run has plateaued "
+            "when its mean validation accuracy over the last 10 % of its evaluations is within 0.3 points of the 10 % before):")
+    out = [head, "", *table] + (["", " ".join(notes)] if notes else [])
+    out += ["", ("Not in the archive yet: " + ", ".join(f"`{m}`" for m in missing) + ". " if missing else "")
+            + "The `quick` preset's table (2 seeds, 1–10 % of each published schedule: a check that every figure "
+            "builds, not a comparison) is in [docs/results.md](docs/results.md#the-quick-preset)."]
     return "\n".join(out)
 
 
@@ -181,7 +195,7 @@ def runs_table(df: pd.DataFrame) -> str:
 
 def seeds_score() -> str:
     _, verdicts, fid = seeds_verdicts()
-    rows = ["| claim | labels | runs | expected | ours | port − seed's own code [95 % CI] | verdict |",
+    rows = ["| claim | labels | runs | expected | ours | port − source's own code [95 % CI] | verdict |",
             "|---|---|---|---|---|---|---|"]
     for v in verdicts:
         rows.append(f"| {v.id} | {v.labels} | {plain(v.runs)} | {plain(v.expected)} | {plain(v.ours)} "

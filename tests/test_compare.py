@@ -179,3 +179,25 @@ def test_the_figure_is_the_text_width_with_fonts_of_7_pt_and_words(grid):
     aae_ax = [a for a in fig.axes if a.get_title(loc="left").startswith("adversarial autoencoder")][0]
     markers = [l for l in aae_ax.get_lines() if l.get_marker() == "o"]
     assert len(markers) == 1 and markers[0].get_xdata()[0] == 100 * (50 - 2 * 5 + 1)
+
+
+def test_a_different_model_is_marked_and_gets_no_gap_or_abstract_mention(grid):
+    """A published number of another model (Kingma's M1+M2 beside our vae) is printed with a dagger, but
+    a gap to it would measure nothing about the replication: no gap, no 'below its paper', no abstract."""
+    root, metrics, pub = grid
+    pub.write_text(PUBLISHED.replace("relation: r, verified: true", "relation: r, same_model: false, verified: true"))
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    published = C.load_published(pub)
+    rows = C.compare(df, published.entries)
+    aae = [r for r in rows if r.ours.method == "aae"][0]
+    assert aae.paper.accuracy == pytest.approx(98.40) and aae.gap is None
+    tex = C.compare_table(rows, [])
+    assert "98.40 $\\pm$ 0.08" + C.OTHER_MODEL in tex and "a different model" in tex
+    texts = C.write(df, published, root / "out", root)
+    assert "keyA" not in texts["abstract_compare.tex"] and "no method of this preset" in texts["abstract_compare.tex"]
+    flat = [C.RunPlateau(r.task, r.method, r.labels, r.seed, r.history, "plateaued", r.result)
+            for r in C.plateau_runs(df, root)]
+    assert C.below(rows, C.plateau_by_method(flat)) == []
+    pub.write_text(PUBLISHED.replace("relation: r, verified: true", "relation: r, same_model: 'no', verified: true"))
+    with pytest.raises(C.PublishedError, match="same_model must be true or false"):
+        C.load_published(pub)

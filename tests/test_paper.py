@@ -207,3 +207,15 @@ def test_published_numbers_in_prose_come_from_the_claims_file():
     macros = tables.macros(df, scorecard(claims, df, "seeds"), "seeds")
     e = refs["aae1000paper"]
     assert f"fl@claim/aae1000paper/expected\\endcsname{{{e['reference']:.2f} $\\pm$ {e['std']:.2f}}}" in macros
+
+
+def test_only_a_short_schedule_preset_calls_its_numbers_a_build_check():
+    """The quick archive's abstract says its schedules are short and how many seeds it has; the same runs
+    under the compare preset's name do not (its schedules train until validation stops improving)."""
+    from fewlabels.report import summary
+    df, claims, originals = archive_inputs("archive")
+    quick, _ = summary.write(df, claims, "quick", originals)
+    seeds = df[df["stage"] == "train"]["seed"].nunique()
+    assert f"short schedules (a few per cent of each published one) and {seeds} seeds" in quick
+    compare, _ = summary.write(df, claims, "compare", originals)
+    assert "short schedules" not in compare and "reaches" in compare

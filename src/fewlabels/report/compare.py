@@ -67,6 +67,7 @@ class Published:
     text: str                # the source in words, with its table
     cite: str | None         # BibTeX key
     repository: str | None = None
+    same_model: bool = True  # False: a different model, the closest published at that budget (no gap)
 
 
 @dataclass
@@ -95,6 +96,8 @@ def load_published(path: Path) -> PublishedFile:
             raise PublishedError(where + f"accuracy {acc!r} is not a percentage in [0, 100] (or null)")
         if not isinstance(e["verified"], bool):
             raise PublishedError(where + "verified must be true or false")
+        if not isinstance(e.get("same_model", True), bool):
+            raise PublishedError(where + "same_model must be true or false (false: not our method's model)")
         why = e.get("checked") if e["verified"] else e.get("reason")
         if not why:
             raise PublishedError(where + ("a verified number says where it was read (checked)" if e["verified"]
@@ -103,7 +106,7 @@ def load_published(path: Path) -> PublishedFile:
         out.append(Published(e["method"], e["task"], budget(e["labels"], where), None if acc is None else float(acc),
                              None if e.get("std") is None else float(e["std"]), e["source"], e["kind"],
                              str(e.get("relation", "")), e["verified"], " ".join(str(why).split()), s["text"],
-                             s.get("cite"), s.get("repository")))
+                             s.get("cite"), s.get("repository"), e.get("same_model", True)))
     return PublishedFile(out, dict(doc.get("tried") or {}))
 
 
@@ -160,8 +163,9 @@ class Row:
 
     @property
     def gap(self) -> float | None:
-        """Ours minus the paper's number, in points (None without a paper number)."""
-        if self.paper is None or self.paper.accuracy is None:
+        """Ours minus the paper's number, in points (None without a paper number, or where the paper's model
+        is not ours: a gap to a different model measures nothing about the replication)."""
+        if self.paper is None or self.paper.accuracy is None or not self.paper.same_model:
             return None
         return self.ours.mean - self.paper.accuracy
 
@@ -275,12 +279,13 @@ def cite(p: Published) -> str:
 
 
 UNVERIFIED = r"$^{\ast}$"
+OTHER_MODEL = r"$^{\dagger}$"
 
 
 def published_cell(p: Published | None) -> str:
     if p is None or p.accuracy is None:
         return "--"
-    return _acc(p.accuracy, p.std) + ("" if p.verified else UNVERIFIED)
+    return _acc(p.accuracy, p.std) + ("" if p.verified else UNVERIFIED) + ("" if p.same_model else OTHER_MODEL)
 
 
 def _label(b) -> str:
@@ -309,7 +314,10 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
              r"protocols." + (f" {UNVERIFIED}: not yet checked against the paper's table in a stored copy "
                               r"(paper/published.yaml gives the reason)." if any(
                                   p is not None and not p.verified for r in rows for p in [r.paper] + r.sources + r.reimpl)
-                              else "") + "}"]
+                              else "")
+             + (f" {OTHER_MODEL}: a different model, the closest published one at that budget (its relation in "
+                r"paper/published.yaml); no gap is computed." if any(
+                    r.paper is not None and not r.paper.same_model for r in rows) else "") + "}"]
     if others:
         notes.append(r"{\footnotesize Published at budgets this preset does not run: " + "; ".join(
             f"{tex_escape(p.method)} at {_label(p.labels)} labels {_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} "
