@@ -151,7 +151,7 @@ def test_the_cli_writes_every_file(grid):
     out = root / "gen"
     C.main(["--metrics", str(metrics), "--published", str(pub), "--out-dir", str(out), "--root", str(root)])
     assert {p.name for p in out.iterdir()} == {"tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
-                                               "macros_compare.tex", "abstract_compare.tex"}
+                                               "macros_compare.tex", "abstract_compare.tex", "compare_status.tex"}
     assert r"\def\csname fl@cmp/mnist10/aae/1000/plateaued\endcsname{2/3}" in (out / "macros_compare.tex").read_text()
 
 
@@ -201,3 +201,20 @@ def test_a_different_model_is_marked_and_gets_no_gap_or_abstract_mention(grid):
     pub.write_text(PUBLISHED.replace("relation: r, verified: true", "relation: r, same_model: 'no', verified: true"))
     with pytest.raises(C.PublishedError, match="same_model must be true or false"):
         C.load_published(pub)
+
+
+def test_the_status_names_rising_and_falling_cells_and_what_is_pending(grid):
+    """The section's words for the plateau table: a cell with a run still rising is named as too short,
+    one falling as past its best, and the config's pending cells are listed; a grid where every run
+    plateaued says so."""
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    mp = C.plateau_by_method(C.plateau_runs(df, root))
+    text = C.status(mp, ["sgan-fm at 1,000 labels: 50,000 steps a run, not affordable here."])
+    assert r"still rising" in text and r"\texttt{aae} at 1,000 labels (1 of 3)" in text
+    assert "falling" not in text
+    assert text.endswith("Not in this archive yet: sgan-fm at 1,000 labels: 50,000 steps a run, not affordable here.")
+    falling = C.MethodPlateau("mnist10", "aae", 1000, 3, 2, {"plateaued": 2, "falling": 1}, -0.5, 50)
+    assert "past their best" in C.status([falling]) and "rising" not in C.status([falling])
+    flat = C.MethodPlateau("mnist10", "aae", 1000, 3, 3, {"plateaued": 3}, 0.0, 50)
+    assert C.status([flat]) == "Every run met the plateau rule."

@@ -219,3 +219,20 @@ def test_only_a_short_schedule_preset_calls_its_numbers_a_build_check():
     assert f"short schedules (a few per cent of each published one) and {seeds} seeds" in quick
     compare, _ = summary.write(df, claims, "compare", originals)
     assert "short schedules" not in compare and "reaches" in compare
+
+
+def test_a_leftover_piece_of_another_preset_stays_out_of_the_build(tmp_path):
+    """ms.tex includes the compare section wherever generated/macros_compare.tex exists; a quick build after
+    a compare build must not pick up the file that build left: the staged copy leaves out what this
+    preset does not make and keeps everything else."""
+    from fewlabels.report import paper
+    src = tmp_path / "paper"
+    (src / "generated").mkdir(parents=True)
+    (src / "ms.tex").write_text("x")
+    (src / "refs.bib").write_text("@misc{a}")
+    for name in ("macros.tex", "macros_compare.tex", "tab_compare.tex", "fig_accuracy.pdf"):
+        (src / "generated" / name).write_text(name)
+    staged = paper.stage(src / "ms.tex", tmp_path / "build", exclude=["macros_compare.tex", "tab_compare.tex"])
+    assert staged.read_text() == "x" and (staged.parent / "refs.bib").exists()
+    assert sorted(p.name for p in (staged.parent / "generated").iterdir()) == ["fig_accuracy.pdf", "macros.tex"]
+    assert (src / "generated" / "macros_compare.tex").exists()  # the checkout's files are left as they are

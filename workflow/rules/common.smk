@@ -158,6 +158,13 @@ def generated_if_made(*names):
     return inputs
 
 
+def generated_not_made(*names):
+    """The names among these that no rule of this configuration makes: left out of the PDF's build even
+    when an earlier build of another preset left them in paper/generated/ (report.paper --exclude)."""
+    made = {str(f) for r in workflow.rules for f in r.output}
+    return [n for n in names if f"paper/generated/{n}" not in made]
+
+
 def figure_run(method, task="mnist10"):
     """The run whose checkpoint a method's figures are drawn from: the first seed at the
     largest budget of the grid for that method (figures never train anything themselves)."""

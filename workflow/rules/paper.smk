@@ -129,15 +129,18 @@ if config["preset"] == "compare":
             history=[f"{run_dir(r)}/history.csv" for r in RUNS],
         output:
             expand("paper/generated/{name}", name=["tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
-                                                    "macros_compare.tex", "abstract_compare.tex"]),
+                                                    "macros_compare.tex", "abstract_compare.tex",
+                                                    "compare_status.tex"]),
         log:
             "logs/paper/compare_tex.log",
         threads: 1
         conda:
             ENV
+        params:
+            pending=lambda wc: " ".join(shlex.quote(p) for p in config.get("pending", [])),
         shell:
             "python -m fewlabels.report.compare --metrics {input.metrics} --published {input.published} "
-            "--out-dir paper/generated > {log} 2>&1"
+            "--out-dir paper/generated --pending {params.pending} > {log} 2>&1"
 
     rule fig_compare:
         input:
@@ -155,6 +158,13 @@ if config["preset"] == "compare":
             "python -m fewlabels.report.figures compare-curves --metrics {input.metrics} --out {output.pdf} > {log} 2>&1"
 
 
+# ms.tex includes each of these where it exists; a preset that does not make one leaves it out of its
+# build even when another preset's build left it in paper/generated/.
+OPTIONAL_GENERATED = ("tab_hparams.tex", "tab_precision.tex", "tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
+                      "macros_compare.tex", "abstract_compare.tex", "compare_status.tex", "fig_compare.pdf",
+                      "fig_aae_style.tex")
+
+
 rule paper:
     input:
         tex="paper/ms.tex",
@@ -166,16 +176,16 @@ rule paper:
         provenance="paper/generated/provenance.tex",
         benchmarks="paper/generated/tab_benchmarks.tex",
         summary=rules.summary_tex.output,
-        optional=generated_if_made("tab_hparams.tex", "tab_precision.tex"),
-        compare=generated_if_made("tab_compare.tex", "tab_plateau.tex", "tab_below.tex", "macros_compare.tex",
-                                  "abstract_compare.tex", "fig_compare.pdf"),
+        optional=generated_if_made(*OPTIONAL_GENERATED),
     output:
         pdf="paper/ms.pdf",
         texlog="paper/ms.log",
+    params:
+        exclude=lambda wc: " ".join(generated_not_made(*OPTIONAL_GENERATED)),
     log:
         "logs/paper/latexmk.log",
     threads: 1
     conda:
         ENV
     shell:
-        "python -m fewlabels.report.paper --tex {input.tex} --out {output.pdf} > {log} 2>&1"
+        "python -m fewlabels.report.paper --tex {input.tex} --out {output.pdf} --exclude {params.exclude} > {log} 2>&1"

@@ -21,15 +21,31 @@ INSTALL_HINT = ("latexmk/pdflatex not found. Install LaTeX: as root on Debian/Ub
                 "texlive-fonts-recommended latexmk` (scripts/setup.sh does this), or use your TeX distribution.")
 
 
-def build(tex: Path, out: Path) -> None:
+def stage(tex: Path, dest: Path, exclude=()) -> Path:
+    """Copy what ms.tex reads (itself, the bibliography and style files beside it, generated/) into
+    ``dest``, leaving out the generated pieces named in ``exclude``: another preset's optional files
+    (the compare section's tables, say) that an earlier build left in paper/generated/ and that ms.tex,
+    which includes such a piece whenever it exists, would otherwise put in this preset's PDF."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in [tex, *(p for ext in ("bib", "sty", "cls", "bst") for p in sorted(tex.parent.glob(f"*.{ext}")))]:
+        shutil.copyfile(f, dest / f.name)
+    gen = tex.parent / "generated"
+    if gen.is_dir():
+        skip = set(exclude)
+        shutil.copytree(gen, dest / "generated", ignore=lambda d, names: [n for n in names if n in skip])
+    return dest / tex.name
+
+
+def build(tex: Path, out: Path, exclude=()) -> None:
     if not (shutil.which("latexmk") and shutil.which("pdflatex")):
         raise SystemExit(f"error: {INSTALL_HINT}")
     # absolute(), not resolve(): in a sandbox ms.tex is a link, and generated/ must be the sandbox's own
     tex = Path(tex).absolute()
     with tempfile.TemporaryDirectory(prefix="latex-") as build_dir:
+        src = stage(tex, Path(build_dir) / "src", exclude)
         cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-               f"-outdir={build_dir}", tex.name]
-        proc = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True)
+               f"-outdir={build_dir}", src.name]
+        proc = subprocess.run(cmd, cwd=src.parent, capture_output=True, text=True)
         print(proc.stdout[-20000:])
         if proc.returncode != 0:
             print(proc.stderr[-5000:], file=sys.stderr)
@@ -68,8 +84,10 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m fewlabels.report.paper", description=__doc__)
     p.add_argument("--tex", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--exclude", nargs="*", default=[],
+                   help="generated/ files this preset does not make: left out of the build even if present")
     args = p.parse_args(argv)
-    build(args.tex, args.out)
+    build(args.tex, args.out, args.exclude)
 
 
 if __name__ == "__main__":
