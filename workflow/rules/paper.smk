@@ -161,8 +161,7 @@ if config["preset"] == "compare":
 # ms.tex includes each of these where it exists; a preset that does not make one leaves it out of its
 # build even when another preset's build left it in paper/generated/.
 OPTIONAL_GENERATED = ("tab_hparams.tex", "tab_precision.tex", "tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
-                      "macros_compare.tex", "abstract_compare.tex", "compare_status.tex", "fig_compare.pdf",
-                      "fig_aae_style.tex")
+                      "macros_compare.tex", "abstract_compare.tex", "compare_status.tex", "fig_compare.pdf")
 
 
 rule paper:
