@@ -404,8 +404,14 @@ def abstract(rows: list[Row], mp: list[MethodPlateau], within: float = 1.0) -> s
     cmp = [r for r in rows if r.gap is not None]
     if not cmp:
         return parts[0] + "no method of this preset has a published number at the same label budget."
+    by = {(m.task, m.method, m.labels): m for m in mp}
+
+    def unsettled(r: Row) -> str:
+        """Where not every run of the cell met the rule, say how many did (its number may still move)."""
+        m = by.get((r.ours.task, r.ours.method, r.ours.labels))
+        return "" if m is None or m.all_plateaued else f"; {m.plateaued} of {m.n} runs plateaued"
     items = [f"\\texttt{{{tex_escape(r.ours.method)}}} reaches {r.ours.mean:.1f}\\,\\% at {_label(r.ours.labels)} labels "
-             f"against {r.paper.accuracy:.2f}\\,\\% in {cite(r.paper)} (${r.gap:+.1f}$ points)" for r in cmp]
+             f"against {r.paper.accuracy:.2f}\\,\\% in {cite(r.paper)} (${r.gap:+.1f}$ points{unsettled(r)})" for r in cmp]
     close = sum(abs(r.gap) <= within for r in cmp)
     return (parts[0] + "; ".join(items) + f". {close} of {len(cmp)} such comparisons lie within {within:g} point"
             + ("" if within == 1 else "s") + " of the published number.")
