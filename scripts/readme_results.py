@@ -161,8 +161,9 @@ def compare_glance() -> str:
             f"the `compare` preset: {seeds} seeds unless marked; test accuracy in %; MNIST's 10 digits unless marked; a run has plateaued "
             "when its mean validation accuracy over the last 10 % of its evaluations is within 0.3 points of the 10 % before):")
     out = [head, "", *table] + (["", " ".join(notes)] if notes else [])
+    quick_seeds = len(yaml.safe_load((ROOT / "presets/quick.yaml").read_text())["seeds"])
     out += ["", ("Not in the archive yet: " + ", ".join(f"`{m}`" for m in missing) + ". " if missing else "")
-            + "The `quick` preset's table (2 seeds, 1–10 % of each published schedule: a check that every figure "
+            + f"The `quick` preset's table ({quick_seeds} seeds, 1–10 % of each published schedule: a check that every figure "
             "builds, not a comparison) is in [docs/results.md](docs/results.md#the-quick-preset)."]
     return "\n".join(out)
 

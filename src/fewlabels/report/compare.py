@@ -424,7 +424,7 @@ def _cells(ms: list[MethodPlateau], state: str) -> str:
 
 def status(mp: list[MethodPlateau], pending: list[str] = ()) -> str:
     """In words, what the plateau table means for the comparison: the cells whose runs were still rising at
-    their end (their schedules were too short: a lower bound), those falling (past their best on
+    their end (their schedules were too short), those falling (past their best on
     validation), and the preset's cells the archive does not hold yet (``pending``, from the config)."""
     rising = [m for m in mp if m.counts.get(PL.RISING)]
     falling = [m for m in mp if m.counts.get(PL.FALLING)]
