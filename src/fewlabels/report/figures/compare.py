@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from .. import plateau as PL
 from ..compare import history_path, runs
@@ -90,6 +91,8 @@ def draw(df: pd.DataFrame, root: Path = Path(".")):
         ax.set_title(f"{METHOD_WORDS.get(method, method.replace('-', ' '))}\n{TASK_WORDS.get(task, task)}, "
                      f"{seeds} seed{'s' if seeds != 1 else ''}", fontsize=FONT, loc="left", linespacing=1.1)
         ax.tick_params(labelsize=FONT, length=2, pad=1.5)
+        # steps in thousands ("10k"): five-digit labels crowd the next panel at this width
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
         ax.xaxis.get_offset_text().set_fontsize(FONT)
         ax.yaxis.get_offset_text().set_fontsize(FONT)
         ax.grid(alpha=0.3)
