@@ -159,7 +159,7 @@ def generated_if_made(*names):
 
 
 def generated_not_made(*names):
-    """The names among these that no rule of this configuration makes: left out of the PDF's build even
+    """The names among these that nothing in this configuration makes: left out of the PDF's build even
     when an earlier build of another preset left them in paper/generated/ (report.paper --exclude)."""
     made = {str(f) for r in workflow.rules for f in r.output}
     return [n for n in names if f"paper/generated/{n}" not in made]
