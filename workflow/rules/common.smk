@@ -149,20 +149,26 @@ def grid_bases():
     return list(dict.fromkeys(resolve(config, n).method for n in grid_methods()))
 
 
+def made_in_generated(names):
+    """Which of these paper/generated/ names some output of this configuration makes."""
+    made = {str(f) for r in workflow.rules for f in r.output}
+    return {n for n in names if f"paper/generated/{n}" in made}
+
+
 def generated_if_made(*names):
     """paper/generated/<name> for the names the workflow makes (a piece another file may add later;
     ms.tex includes it only when it exists)."""
     def inputs(wc):
-        made = {str(f) for r in workflow.rules for f in r.output}
-        return [f"paper/generated/{n}" for n in names if f"paper/generated/{n}" in made]
+        made = made_in_generated(names)
+        return [f"paper/generated/{n}" for n in names if n in made]
     return inputs
 
 
 def generated_not_made(*names):
     """The names among these that nothing in this configuration makes: left out of the PDF's build even
     when an earlier build of another preset left them in paper/generated/ (report.paper --exclude)."""
-    made = {str(f) for r in workflow.rules for f in r.output}
-    return [n for n in names if f"paper/generated/{n}" not in made]
+    made = made_in_generated(names)
+    return [n for n in names if n not in made]
 
 
 def figure_run(method, task="mnist10"):
