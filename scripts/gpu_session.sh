@@ -8,6 +8,12 @@
 #       group  a short supervised group through Snakemake (group_runs, stacked and captured) into $OUT
 #       compare  every stacked method's group against its runs alone on a shortened schedule (time, and the
 #                paired test-accuracy difference with its interval: benchmark_group.py) into $OUT
+#       probe  the CUDA tests of stacked, captured groups (sgan and sgan-fm among them), then the four
+#              compare groups of issue 25 (sgan and sgan-fm at 100 and 1,000 labels, 3 seeds stacked)
+#              at once for 2 short epochs: seconds a step with the GPU shared as `cells` shares it
+#       cells FM_EPOCHS SGAN_EPOCHS  those four groups through Snakemake with the compare preset
+#              (group_runs; sgan-fm in FM_EPOCHS epochs of 600 steps, sgan in SGAN_EPOCHS of 200),
+#              their metrics, histories, benchmarks and logs back as $OUT/compare-cells.tgz
 #       paper  the paper preset (workflow/profiles/gpu) up to its archive, in one <= 9.5-minute chunk per call:
 #              call it again until $OUT/paper_done appears; each chunk's wall time is added to
 #              results/paper_wall.txt (copied into $OUT), the archive comes back as $OUT/archive-paper.tgz
@@ -48,6 +54,52 @@ YAML
     python3 scripts/benchmark_group.py --device cuda --stack on --seeds 5 --epochs 2 --steps 200 \
       --methods supervised aae sgan sgan-fm siamese-pairs siamese transfer linear conv ae conv-ae \
       2>&1 | tee "$OUT/compare.md" ;;
+  probe)
+    timeout 200 python3 -m pytest -q -x -p no:cacheprovider tests/test_group.py tests/test_batched.py -k cuda \
+      2>&1 | tee "$OUT/probe_tests.txt" | tail -15
+    SLURM_CONF=/dev/null snakemake --cores 4 --quiet rules --configfile presets/compare.yaml \
+      results/splits/mnist10/n{100,1000}/seed{0,1,2}.npz > /dev/null
+    for m in "sgan-fm 600" "sgan 200"; do
+      set -- $m
+      for n in 100 1000; do
+        python3 -m fewlabels.training --method "$1" --task mnist10 --labels $n --seed 0 1 2 --stack on \
+          --mnist resources/mnist.npz --split results/splits/mnist10/n$n/seed{0,1,2}.npz \
+          --out /tmp/probe/$1/n$n/seed{0,1,2} --hparams "{\"epochs\": 2, \"steps_per_epoch\": $2}" \
+          --device cuda --threads 1 > "/tmp/probe-$1-$n.log" 2>&1 &
+      done
+    done
+    wait
+    for f in /tmp/probe-*.log; do echo "== $f"; tail -4 "$f"; done | tee "$OUT/probe_groups.txt"
+    python3 - <<'PY' | tee -a "$OUT/probe_groups.txt"
+import pandas as pd, glob
+for f in sorted(glob.glob("/tmp/probe/*/*/seed0/history.csv")):
+    h = pd.read_csv(f)
+    steps = h.step.iloc[-1] - h.step.iloc[0]
+    print(f, "ms/step (3 runs stacked, 4 groups at once, epoch 2):",
+          round(1000 * (h.train_s.iloc[-1] - h.train_s.iloc[0]) / steps * 3, 2), "val", h.val_accuracy.tolist())
+PY
+    python3 -m fewlabels.training --method sgan-fm --task mnist10 --labels 100 --seed 0 --stack off \
+      --mnist resources/mnist.npz --split results/splits/mnist10/n100/seed0.npz --out /tmp/probe/alone \
+      --hparams '{"epochs": 2, "steps_per_epoch": 300}' --device cuda --threads 1 > /tmp/probe-alone.log 2>&1
+    python3 -c "import pandas as pd; h = pd.read_csv('/tmp/probe/alone/history.csv'); print('sgan-fm alone, eager, ms/step:', round(1000 * (h.train_s.iloc[-1] - h.train_s.iloc[0]) / 300, 2))" \
+      | tee -a "$OUT/probe_groups.txt" ;;
+  cells)
+    fm=${2:?cells FM_EPOCHS SGAN_EPOCHS}; sg=${3:?cells FM_EPOCHS SGAN_EPOCHS}
+    printf 'methods:\n  sgan-fm: {epochs: %s, steps_per_epoch: 600}\n  sgan: {epochs: %s, steps_per_epoch: 200}\n' \
+      "$fm" "$sg" > /tmp/cells.yaml
+    t0=$(date +%s)
+    set +e
+    SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 ${CELLS_LIMIT:-500} snakemake --cores 8 --resources gpu=8 \
+      --configfile presets/compare.yaml /tmp/cells.yaml --config group_runs=true --keep-going \
+      results/runs/mnist10/{sgan,sgan-fm}/n{100,1000}/seed{0,1,2}/metrics.json > "$OUT/cells.log" 2>&1
+    rc=$?
+    set -e
+    echo "cells: rc=$rc after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/cells.log"
+    tail -25 "$OUT/cells.log"
+    for f in logs/train_group/mnist10/*/*.log; do echo "== $f"; tail -3 "$f"; done
+    tar czf "$OUT/compare-cells.tgz" /tmp/cells.yaml results/runs/mnist10/sgan*/n*/seed*/{metrics.json,history.csv} \
+      benchmarks/train_group logs/train_group 2>/dev/null || true
+    ls -la "$OUT" ;;
   paper)
     t0=$(date +%s)
     set +e
@@ -62,5 +114,5 @@ YAML
     if [ "$rc" = 0 ] && [ -d results/archive-paper ]; then
       tar czf "$OUT/archive-paper.tgz" -C results archive-paper && touch "$OUT/paper_done"
     fi ;;
-  *) echo "usage: bash scripts/gpu_session.sh tests|bench|group|compare|paper" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/gpu_session.sh tests|bench|group|compare|probe|cells|paper" >&2; exit 2 ;;
 esac
