@@ -4,8 +4,9 @@
 # their outputs exist), then
 #   bash scripts/archive_update.sh presets/seeds.yaml results/runs/<task>/<name>/n<labels>/seed<s>/metrics.json ...
 # (PRESET may name several config files, merged in order as Snakemake's --configfile does, in one
-# quoted argument: "presets/compare.yaml presets/compare-landed.yaml".)
-# (first stages: results/pretrain/<stage>/seed<s>/metrics.json). Their rows replace the archived rows of
+# quoted argument: "presets/compare.yaml presets/overlay.yaml".)
+# (first stages: results/pretrain/<stage>/seed<s>/metrics.json; a run of a group job, group_runs, takes its
+# group's benchmark file, shared among the group's runs named here). Their rows replace the archived rows of
 # the same runs in metrics.csv and benchmarks.csv, their files that the archive holds replace the
 # archived ones, the archive's config.yaml becomes the preset's, and MANIFEST.tsv notes the code versions.
 set -euo pipefail
@@ -23,10 +24,16 @@ for m in "$@"; do
     [ -f "$m" ] || { echo "error: $m does not exist (run that cell first)" >&2; exit 2; }
     dir=$(dirname "$m")
     case "$dir" in
-        results/runs/*) bench="benchmarks/train/${dir#results/runs/}.tsv" ;;
-        results/pretrain/*) bench="benchmarks/pretrain/${dir#results/pretrain/}.tsv" ;;
+        results/runs/*) bench="benchmarks/train/${dir#results/runs/}.tsv"
+            group="benchmarks/train_group/$(dirname "${dir#results/runs/}").tsv" ;;
+        results/pretrain/*) bench="benchmarks/pretrain/${dir#results/pretrain/}.tsv"
+            group="benchmarks/pretrain_group/$(dirname "${dir#results/pretrain/}").tsv" ;;
         *) echo "error: $m is not a run's metrics.json under results/runs or results/pretrain" >&2; exit 2 ;;
     esac
+    # a run trained in a group job (group_runs: every seed in one process) has its group's benchmark file,
+    # which report.benchmarks shares among the runs given with it
+    if [ ! -f "$bench" ] && [ -f "$group" ]; then bench=$group; fi
+    [ -f "$bench" ] || { echo "error: $m has no benchmark file ($bench; nor $group for a group job)" >&2; exit 2; }
     pairs+=("$m" "$bench")
     rel=${dir#results/}
     while IFS= read -r f; do files+=("results/$f"); done < <(cut -f1 "$archive/MANIFEST.tsv" | grep "^$rel/" || true)
