@@ -138,9 +138,12 @@ def compare_glance() -> str:
     table = ["| method | labels | ours: test accuracy, mean ± sd | plateaued / runs "
              "| published at this budget | ours − published |", "|---|---:|---|---|---|---:|"]
     unverified = other = False
+    gpu_names: set[str] = set()
     for r in rows:
         o, m = r.ours, plateau[(r.ours.task, r.ours.method, r.ours.labels)]
         ours = f"{o.mean:.2f}" + (f" ± {o.sd:.2f}" if o.sd is not None else "") + (f" ({o.n} seeds)" if o.n != seeds else "")
+        ours += " (GPU)" if o.gpus else ""
+        gpu_names.update(o.gpus)
         paper = "–"
         if r.paper is not None and r.paper.accuracy is not None:
             paper = f"{r.paper.accuracy:.2f}" + ("" if r.paper.verified else "*") + f" ({r.paper.text}"
@@ -153,7 +156,9 @@ def compare_glance() -> str:
         method = o.method + ("" if o.task == "mnist10" else f" ({TASK_WORDS.get(o.task, o.task)})")
         table.append(f"| {method} | {o.labels} | {ours} | {m.plateaued}/{m.n} | {plain(paper)} | {gap} |")
     notes = (["*: not yet checked in a stored copy of the paper (paper/published.yaml says why)."] if unverified else []) + (
-        ["Another model: the closest published number at that budget, not our method's paper (no gap)."] if other else [])
+        ["Another model: the closest published number at that budget, not our method's paper (no gap)."] if other else []) + (
+        [f"GPU: trained on an {' / '.join(sorted(gpu_names))} (each budget's seeds stacked in one process); every other "
+         "cell on a 2-core CPU."] if gpu_names else [])
     wanted = [m for g in config["grid"] for m in g["methods"]]
     have = set(df["method"])
     missing = [m for m in wanted if m not in have]

@@ -220,3 +220,20 @@ def test_the_status_names_rising_and_falling_cells_and_what_is_pending(grid):
     assert "past their best" in C.status([falling]) and "rising" not in C.status([falling])
     flat = C.MethodPlateau("mnist10", "aae", 1000, 3, 3, {"plateaued": 3}, 0.0, 50)
     assert C.status([flat]) == "Every run met the plateau rule."
+
+
+def test_cells_trained_on_a_gpu_are_marked_and_the_note_names_the_gpu(grid):
+    """A cell whose runs trained on a GPU (metrics.csv's device cuda) carries the G mark in the comparison
+    table, and the table's note names the GPU and the methods; CPU cells carry no mark, and a table
+    without a GPU cell has no such note."""
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    df["device"], df["device_name"] = "cpu", "AMD EPYC"
+    cpu_tex = C.compare_table(C.compare(df, C.load_published(pub).entries), [])
+    assert C.ON_GPU not in cpu_tex and "trained on a GPU" not in cpu_tex
+    df.loc[df["method"] == "aae", ["device", "device_name"]] = ["cuda", "NVIDIA H200"]
+    rows = {(r.ours.method, r.ours.labels): r for r in C.compare(df, C.load_published(pub).entries)}
+    assert rows[("aae", 1000)].ours.gpus == ("NVIDIA H200",) and rows[("supervised", 100)].ours.gpus == ()
+    tex = C.compare_table(list(rows.values()), [])
+    assert tex.count(C.ON_GPU) == 2  # the aae cell and the note
+    assert "aae on an NVIDIA H200" in tex and "every other cell on a CPU" in tex

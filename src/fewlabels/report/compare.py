@@ -122,6 +122,7 @@ class Ours:
     n: int
     lo: float | None  # 95 % t-interval of the mean
     hi: float | None
+    gpus: tuple[str, ...] = ()  # the GPUs its runs trained on (metrics.csv's device "cuda"); () on the CPU alone
 
 
 def runs(df: pd.DataFrame) -> pd.DataFrame:
@@ -129,6 +130,14 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
     if "stage" in df:
         df = df[df["stage"] == "train"]
     return df.assign(labels=[budget(b, "metrics.csv: ") for b in df["labels"]])
+
+
+def gpus(g: pd.DataFrame) -> tuple[str, ...]:
+    """The GPUs a cell's runs trained on (their ``device_name`` where ``device`` is cuda), sorted."""
+    if "device" not in g:
+        return ()
+    names = g.loc[g["device"].astype(str) == "cuda", "device_name"] if "device_name" in g else pd.Series(["a GPU"])
+    return tuple(sorted({str(n) for n in names}))
 
 
 def ours(df: pd.DataFrame) -> list[Ours]:
@@ -140,9 +149,9 @@ def ours(df: pd.DataFrame) -> list[Ours]:
         if n >= 2:
             sd = float(acc.std())
             half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
-            out.append(Ours(task, method, labels, mean, sd, n, mean - half, mean + half))
+            out.append(Ours(task, method, labels, mean, sd, n, mean - half, mean + half, gpus(g)))
         else:
-            out.append(Ours(task, method, labels, mean, None, n, None, None))
+            out.append(Ours(task, method, labels, mean, None, n, None, None, gpus(g)))
     return sorted(out, key=order)
 
 
@@ -264,10 +273,26 @@ def _acc(v: float | None, std: float | None = None) -> str:
     return f"{v:.2f}" + ("" if std is None else f" $\\pm$ {std:.2f}")
 
 
+ON_GPU = r"$^{\mathrm{G}}$"
+
+
 def ours_cell(o: Ours) -> str:
+    mark = ON_GPU if o.gpus else ""
     if o.n < 2:
-        return f"{o.mean:.2f} (1 seed)"
-    return f"{o.mean:.2f} $\\pm$ {o.sd:.2f}, {o.n} {{\\scriptsize[{o.lo:.1f}, {o.hi:.1f}]}}"
+        return f"{o.mean:.2f}{mark} (1 seed)"
+    return f"{o.mean:.2f}{mark} $\\pm$ {o.sd:.2f}, {o.n} {{\\scriptsize[{o.lo:.1f}, {o.hi:.1f}]}}"
+
+
+def where_trained(rows) -> str:
+    """In words, which cells trained on a GPU (the others on the CPU); '' when none did."""
+    on = {}
+    for o in rows:
+        for name in o.gpus:
+            on.setdefault(name, []).append(o.method)
+    if not on:
+        return ""
+    return "; ".join(f"{', '.join(dict.fromkeys(tex_escape(m) for m in ms))} on an {tex_escape(name)}"
+                     for name, ms in on.items())
 
 
 def cite(p: Published) -> str:
@@ -317,7 +342,10 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
                               else "")
              + (f" {OTHER_MODEL}: a different model, the closest published one at that budget (its relation in "
                 r"paper/published.yaml); no gap is computed." if any(
-                    r.paper is not None and not r.paper.same_model for r in rows) else "") + "}"]
+                    r.paper is not None and not r.paper.same_model for r in rows) else "")
+             + (f" {ON_GPU}: trained on a GPU ({where_trained([r.ours for r in rows])}: each budget's seeds "
+                r"stacked in one process); every other cell on a CPU." if any(r.ours.gpus for r in rows) else "")
+             + "}"]
     if others:
         notes.append(r"{\footnotesize Published at budgets this preset does not run: " + "; ".join(
             f"{tex_escape(p.method)} at {_label(p.labels)} labels {_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} "
