@@ -247,6 +247,22 @@ def test_group_runs_gives_one_job_per_method_task_and_budget(sandbox):
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 
 
+def same_losses(root_a, root_b, seeds, rtol=1e-3) -> None:
+    """Two groups' runs (folders root_a/seed<s>, root_b/seed<s>) have the same epoch losses within rtol."""
+    for s in seeds:
+        h1 = pd.read_csv(root_b / f"seed{s}" / "history.csv")
+        h2 = pd.read_csv(root_a / f"seed{s}" / "history.csv")
+        losses = [c for c in h1.columns if c.startswith("loss_")]
+        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=rtol)
+
+
+def same_ends(out_a, out_b, root_a, root_b, seeds=SEEDS) -> None:
+    """Two groups end alike on a GPU: test accuracy within two test images, epoch losses within 1e-3."""
+    for a, b in zip(out_a, out_b):
+        assert abs(a["results"]["test_accuracy"] - b["results"]["test_accuracy"]) <= 2 / b["data"]["n_test"]
+    same_losses(root_a, root_b, seeds)
+
+
 @cuda
 def test_cuda_stacked_group_captured_equals_eager(tmp_path, splits, mnist_path):
     """On a GPU: the stacked group with its step in a CUDA graph ends where the eager stacked group
@@ -259,13 +275,7 @@ def test_cuda_stacked_group_captured_equals_eager(tmp_path, splits, mnist_path):
         got[capture] = run_group(sp, stack="on", capture=capture, log=lines.append)
         if capture == "auto":
             assert any("captured in a CUDA graph" in s for s in lines), lines
-    for a, b in zip(got["auto"], got["off"]):
-        assert abs(a["results"]["test_accuracy"] - b["results"]["test_accuracy"]) <= 2 / b["data"]["n_test"]
-    for s in SEEDS:
-        h1 = pd.read_csv(tmp_path / "off" / f"seed{s}" / "history.csv")
-        h2 = pd.read_csv(tmp_path / "auto" / f"seed{s}" / "history.csv")
-        losses = [c for c in h1.columns if c.startswith("loss_")]
-        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-3)
+    same_ends(got["auto"], got["off"], tmp_path / "auto", tmp_path / "off")
 
 
 @cuda
@@ -284,13 +294,7 @@ def test_cuda_group_resumes(tmp_path, splits, mnist_path):
     lines = []
     out = run_group(sp, stack="on", log=lines.append)
     assert sum("after epoch 1" in s for s in lines) == len(SEEDS)
-    for a, b in zip(out, whole):
-        assert abs(a["results"]["test_accuracy"] - b["results"]["test_accuracy"]) <= 2 / b["data"]["n_test"]
-    for s in SEEDS:
-        h1 = pd.read_csv(tmp_path / "whole" / f"seed{s}" / "history.csv")
-        h2 = pd.read_csv(tmp_path / "part" / f"seed{s}" / "history.csv")
-        losses = [c for c in h1.columns if c.startswith("loss_")]
-        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-3)
+    same_ends(out, whole, tmp_path / "part", tmp_path / "whole")
 
 
 TOWER = {"epochs": 2, "steps_per_epoch": 4, "batch_size": 20}
@@ -479,11 +483,7 @@ def test_cuda_multi_network_groups_captured_equal_eager(tmp_path, splits, mnist_
         if capture == "auto":  # the pair stage draws its pairs in Python: it says so and runs eagerly
             said = "draws its minibatches in Python" if method == "siamese-pairs" else "captured in a CUDA graph"
             assert any(said in s for s in lines), lines
-    for s in (0, 1):
-        h1 = pd.read_csv(tmp_path / "off" / f"seed{s}" / "history.csv")
-        h2 = pd.read_csv(tmp_path / "auto" / f"seed{s}" / "history.csv")
-        losses = [c for c in h1.columns if c.startswith("loss_")]
-        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=1e-2 if method == "sgan" else 1e-3)
+    same_losses(tmp_path / "auto", tmp_path / "off", (0, 1), rtol=1e-2 if method == "sgan" else 1e-3)
 
 
 @pytest.mark.numerical
