@@ -15,7 +15,8 @@ preset=${1:?usage: archive_update.sh "PRESET.yaml [OVERLAY.yaml...]" METRICS.jso
 read -r -a configs <<< "$preset"
 [ $# -gt 0 ] || { echo "name the re-runs' metrics.json files" >&2; exit 2; }
 PY=${PYTHON:-python}
-snakemake results/config.json --cores 1 --configfile "${configs[@]}" --forcerun config_json --quiet rules >/dev/null
+snakemake results/config.json results/archive_inputs.txt --cores 1 --configfile "${configs[@]}" \
+    --forcerun config_json archive_list --quiet rules >/dev/null
 read -r archive name < <($PY -c "import json; c = json.load(open('results/config.json')); print(c['archive_dir'], c['preset'])")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -37,8 +38,13 @@ for m in "$@"; do
     pairs+=("$m" "$bench")
     rel=${dir#results/}
     while IFS= read -r f; do files+=("results/$f"); done < <(cut -f1 "$archive/MANIFEST.tsv" | grep "^$rel/" || true)
-    # every re-run's history.csv joins the archive, held before or not (the learning curves)
-    [ -f "$dir/history.csv" ] && ! printf '%s\n' "${files[@]}" | grep -qx "$dir/history.csv" && files+=("$dir/history.csv")
+    # and what a whole archive would hold of this run (rule archive_list: its history.csv, and the
+    # checkpoints and metrics.json that figures read), held before or not
+    while IFS= read -r f; do
+        printf '%s\n' "${files[@]}" | grep -qx "$f" && continue
+        if [ -f "$f" ]; then files+=("$f"); else echo "warning: $f is not here, so the archive goes without it" \
+            "(an archive-mode build leaves out the figures that read it)" >&2; fi
+    done < <(grep "^$dir/" results/archive_inputs.txt || true)
 done
 $PY -m fewlabels.report.aggregate --preset "$name" --out "$tmp/metrics.csv" "$@"
 $PY -m fewlabels.report.benchmarks collect --out "$tmp/benchmarks.csv" "${pairs[@]}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 
 import pandas as pd
 import pytest
@@ -128,6 +129,58 @@ def test_archive_mode_with_another_grid_is_a_clear_error(smoke_run, sandbox):
     proc = snakemake(sandbox, "-n", "--config", "archive=true", check=False)  # the paper preset's grid
     assert proc.returncode != 0
     assert "--configfile results/archive/config.yaml" in proc.stdout + proc.stderr
+
+
+def test_archive_mode_leaves_out_a_figure_whose_checkpoint_the_archive_lacks(smoke_run, sandbox):
+    """An archive merged cell by cell can lack a checkpoint a figure reads (the compare archive lacked
+    aae's): the archive-mode build plans no job for that figure and says why, instead of failing in
+    restore; the other figures and the paper stay planned."""
+    if not (smoke_run / "results/archive/config.yaml").exists():
+        snakemake(smoke_run, "archive", "--configfile", "presets/smoke.yaml")
+    shutil.copytree(smoke_run / "results/archive", sandbox / "results/archive")
+    aae = sorted((sandbox / "results/archive/runs/mnist10/aae").glob("n*/seed0/model.pt"))
+    assert aae, "the smoke archive holds aae's checkpoint"
+    aae[-1].unlink()
+    run = snakemake(sandbox, "-n", "--configfile", "results/archive/config.yaml")
+    out = run.stdout + run.stderr
+    planned = executed(out)
+    assert "fig_aae" not in planned and {"paper", "fig_accuracy"} <= planned, planned
+    assert re.search(r"fig_aae_latent left out, results/archive does not hold \S*aae\S*model\.pt", out), out[-2000:]
+
+
+def test_archive_update_merges_a_cell_with_what_a_whole_archive_holds_of_it(smoke_run, sandbox):
+    """scripts/archive_update.sh on one re-run cell of an archive that lacked its checkpoint (one merged
+    cell by cell): the cell's model.pt, which the AAE figures read, joins the archive with its
+    history.csv, and a run trained in a group job (group_runs) takes its group's benchmark file."""
+    import subprocess
+
+    from conftest import REPO, snakemake_env
+
+    (sandbox / "scripts").symlink_to(REPO / "scripts")
+    for part in ("results/runs", "results/pretrain", "benchmarks"):
+        shutil.copytree(smoke_run / part, sandbox / part)
+    shutil.copy(smoke_run / "results/metrics.csv", sandbox / "results/metrics.csv")
+    shutil.copy(smoke_run / "results/benchmarks.csv", sandbox / "results/benchmarks.csv")
+    run = next((sandbox / "results/runs/mnist10/aae").glob("n*/seed0"))
+    rel = run.relative_to(sandbox / "results")
+    # an archive that holds the tables and this run's history, not its checkpoint
+    arch = sandbox / "results/archive"
+    archive.create([sandbox / "results/metrics.csv", sandbox / "results/benchmarks.csv", run / "history.csv"],
+                   arch, {"preset": "smoke"})
+    assert f"{rel}/model.pt" not in archive.manifest(arch)
+    # as if the cell had run in a group job: only its group's benchmark file
+    bench = sandbox / "benchmarks/train" / f"{rel.relative_to('runs')}.tsv"
+    group = sandbox / "benchmarks/train_group" / f"{rel.parent.relative_to('runs')}.tsv"
+    group.parent.mkdir(parents=True)
+    bench.rename(group)
+    env = {**snakemake_env(), "PYTHON": sys.executable}  # snakemake_env puts this interpreter's snakemake first
+    proc = subprocess.run(["bash", "scripts/archive_update.sh", "presets/smoke.yaml", f"results/{rel}/metrics.json"],
+                          cwd=sandbox, env=env, text=True, capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    listed = archive.manifest(arch)
+    assert {f"{rel}/model.pt", f"{rel}/history.csv"} <= set(listed)
+    bench_rows = pd.read_csv(arch / "benchmarks.csv")
+    assert (bench_rows["method"] == "aae").sum() == 1 and bench_rows.loc[bench_rows["method"] == "aae", "runs_per_job"].item() == 1
 
 
 def test_update_merges_re_runs_of_some_cells(tmp_path):

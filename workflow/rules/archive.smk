@@ -60,3 +60,19 @@ else:
             ENV
         shell:
             "printf '%s\\n' {params.config} > {output} 2> {log}"
+
+    # What `rule archive` would take (archive_inputs: metrics.csv, benchmarks.csv and every run file a
+    # figure or table reads), one path a line, so that scripts/archive_update.sh merges a re-run cell
+    # with the same files a whole archive would hold of it (its checkpoints and metrics.json included).
+    rule archive_list:
+        output:
+            "results/archive_inputs.txt",
+        params:
+            files=lambda wc: " ".join(archive_inputs()),
+        log:
+            "logs/archive_list.log",
+        localrule: True
+        conda:
+            ENV
+        shell:
+            "printf '%s\\n' {params.files} > {output} 2> {log}"
