@@ -237,3 +237,16 @@ def test_cells_trained_on_a_gpu_are_marked_and_the_note_names_the_gpu(grid):
     tex = C.compare_table(list(rows.values()), [])
     assert tex.count(C.ON_GPU) == 2  # the aae cell and the note
     assert "aae on an NVIDIA H200" in tex and "every other cell on a CPU" in tex
+
+
+def test_the_status_names_cells_whose_evaluation_noise_rivals_the_tolerance():
+    """A cell that missed the rule and whose flat-curve noise is half the tolerance or more is named with
+    its noise; a cell that missed it with little noise, or one whose runs all plateaued, is not."""
+    noisy = C.MethodPlateau("mnist10", "sgan", 100, 3, 1, {"plateaued": 1, "rising": 1, "falling": 1}, 0.1, 100, 0.4)
+    quiet = C.MethodPlateau("mnist10", "aae", 100, 3, 2, {"plateaued": 2, "rising": 1}, 0.4, 25, 0.05)
+    flat = C.MethodPlateau("mnist10", "conv", 100, 3, 3, {"plateaued": 3}, 0.0, 25, 0.5)
+    text = C.status([noisy, quiet, flat])
+    said = text.split("Of these")[1]
+    assert r"\texttt{sgan} at 100 labels (0.40 points)" in said
+    assert "aae" not in said and "conv" not in said
+    assert "Of these" not in C.status([quiet, flat])

@@ -86,3 +86,16 @@ def test_cli_reads_a_trainer_history(tmp_path, capsys):
     assert "plateaued: last 4 evaluations 93.00 %" in capsys.readouterr().out
     (tmp_path / "bad.csv").write_text("epoch,loss\n1,0.5\n")
     assert PL.main([str(tmp_path / "bad.csv")]) == 1
+
+
+def test_the_noise_is_what_a_flat_curves_windows_would_differ_by():
+    """On a flat curve with independent evaluation noise of sd 1 point, two means of k evaluations differ
+    with sd sqrt(2/k) points: the estimate from the run's second half comes close (2,000 evaluations,
+    k = 200: 0.1), and it does not grow with a slow trend (successive differences cancel it)."""
+    rng = np.random.default_rng(0)
+    flat = 0.9 + 0.01 * rng.standard_normal(2000)
+    r = PL.plateau(history(flat))
+    assert r.window == 200 and r.noise == pytest.approx(np.sqrt(2 / 200), rel=0.1)
+    trend = flat + np.linspace(0, 0.05, 2000)  # +5 points over the run
+    assert PL.plateau(history(trend)).noise == pytest.approx(r.noise, rel=0.02)
+    assert PL.plateau(history(trend)).status == "rising"

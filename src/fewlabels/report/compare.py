@@ -243,6 +243,7 @@ class MethodPlateau:
     counts: dict[str, int]     # status -> runs
     difference: float | None   # mean over runs of last window - the one before, points
     evaluations: int           # fewest evaluations of any run with a history
+    noise: float | None = None  # mean over runs of plateau.evaluation_noise: the difference's sd on a flat curve
 
     @property
     def all_plateaued(self) -> bool:
@@ -260,8 +261,10 @@ def plateau_by_method(rp: list[RunPlateau]) -> list[MethodPlateau]:
             counts[r.status] = counts.get(r.status, 0) + 1
         diffs = [r.result.difference for r in g if r.result is not None and r.result.difference is not None]
         evals = [r.result.n_evals for r in g if r.result is not None]
+        noise = [r.result.noise for r in g if r.result is not None and r.result.noise is not None]
         out.append(MethodPlateau(task, method, labels, len(g), counts.get(PL.PLATEAUED, 0), counts,
-                                 sum(diffs) / len(diffs) if diffs else None, min(evals) if evals else 0))
+                                 sum(diffs) / len(diffs) if diffs else None, min(evals) if evals else 0,
+                                 sum(noise) / len(noise) if noise else None))
     return sorted(out, key=order)
 
 
@@ -304,6 +307,7 @@ def cite(p: Published) -> str:
 
 
 UNVERIFIED = r"$^{\ast}$"
+RAGGED = r">{\raggedright\arraybackslash}p"  # a paragraph column set ragged right (names, not justified prose)
 OTHER_MODEL = r"$^{\dagger}$"
 
 
@@ -332,7 +336,7 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
             "sources' own, reimplementations": "; ".join(
                 f"{_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} ({tex_escape(p.text)})" for p in extra
                 if p.accuracy is not None) or "--"})
-    tex = fit(styled(pd.DataFrame(body), "lllrrp{3.2cm}rp{4.2cm}", escape=["task", "method", "labels"]))
+    tex = fit(styled(pd.DataFrame(body), f"lllrr{RAGGED}{{3.2cm}}r{RAGGED}{{4.2cm}}", escape=["task", "method", "labels"]))
     notes = [r"{\footnotesize Test accuracy in \%. Gap: ours minus the published number at the same budget. "
              r"Published numbers are those of the method's paper (or, where marked in paper/published.yaml, the "
              r"closest published model at that budget); the sources' own numbers were measured under their own "
@@ -365,12 +369,15 @@ def plateau_table(mp: list[MethodPlateau]) -> str:
              "plateaued / runs": f"{m.plateaued} / {m.n}",
              "the others": status_cell(m),
              "last $-$ previous 10\\,\\% (points)": "--" if m.difference is None else f"${m.difference:+.2f}$",
+             "noise (points)": "--" if m.noise is None else f"{m.noise:.2f}",
              "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
-    return (fit(styled(pd.DataFrame(body), "lllrlrr", escape=["task", "method", "labels", "the others"]))
+    return (fit(styled(pd.DataFrame(body), "lllrlrrr", escape=["task", "method", "labels", "the others"]))
             + "\\par\n{\\footnotesize Plateaued: the mean validation accuracy over a run's last 10\\,\\% of "
               f"evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; with fewer "
               f"than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
-              "method's runs.}\n")
+              "method's runs. Noise: the standard deviation the difference would have on a flat curve with the "
+              "runs' evaluation-to-evaluation noise (over each run's second half; mean over the runs): near the "
+              "tolerance, the rule cannot tell noise from a trend.}\n")
 
 
 def below(rows: list[Row], mp: list[MethodPlateau]) -> list[tuple[Row, MethodPlateau]]:
@@ -395,7 +402,7 @@ def below_table(pairs: list[tuple[Row, MethodPlateau]], tried: dict[str, str]) -
              "plateaued": f"{m.plateaued} / {m.n}",
              "what was tried": tried.get(r.ours.method, "not yet recorded (paper/published.yaml, tried)")}
             for r, m in pairs]
-    return fit(styled(pd.DataFrame(body), "llrrp{8cm}", escape=["method", "labels", "what was tried"]))
+    return fit(styled(pd.DataFrame(body), f"llrr{RAGGED}{{8cm}}", escape=["method", "labels", "what was tried"]))
 
 
 def key(task, method, labels) -> str:
@@ -463,6 +470,12 @@ def status(mp: list[MethodPlateau], pending: list[str] = ()) -> str:
     if falling:
         parts.append("Runs falling on validation at their end (past their best there, so a longer schedule is "
                      "not expected to raise them): " + _cells(falling, PL.FALLING) + ".")
+    noisy = [m for m in mp if not m.all_plateaued and m.noise is not None and m.noise >= PL.TOLERANCE / 2]
+    if noisy:
+        parts.append("Of these, evaluation noise alone would move a flat curve's difference by half the tolerance "
+                     "or more (its standard deviation, Table~\\ref{tab:plateau}'s noise column): "
+                     + "; ".join(f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels ({m.noise:.2f} "
+                                 "points)" for m in noisy) + ".")
     if not parts and mp:
         parts.append("Every run met the plateau rule.")
     if pending:

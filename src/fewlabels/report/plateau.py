@@ -39,6 +39,7 @@ class Plateau:
     last_mean: float | None = None
     before_mean: float | None = None
     difference: float | None = None  # last_mean - before_mean
+    noise: float | None = None       # sd the difference would have on a flat curve (evaluation noise alone)
 
     @property
     def plateaued(self) -> bool:
@@ -48,7 +49,8 @@ class Plateau:
         if self.status == TOO_FEW:
             return f"{TOO_FEW} ({self.n_evals} < {MIN_EVALS}): no verdict"
         return (f"{self.status}: last {self.window} evaluations {self.last_mean:.2f} %, the {self.window} before "
-                f"{self.before_mean:.2f} %, difference {self.difference:+.2f} points (tolerance {TOLERANCE})")
+                f"{self.before_mean:.2f} %, difference {self.difference:+.2f} points (tolerance {TOLERANCE}; "
+                f"a flat curve with this run's evaluation noise: sd {self.noise:.2f})")
 
 
 def plateau(history: pd.DataFrame, column: str = COLUMN, fraction: float = FRACTION, tolerance: float = TOLERANCE,
@@ -72,7 +74,17 @@ def plateau(history: pd.DataFrame, column: str = COLUMN, fraction: float = FRACT
         status = PLATEAUED
     else:
         status = RISING if diff > 0 else FALLING
-    return Plateau(status, n, k, last, before, diff)
+    return Plateau(status, n, k, last, before, diff, evaluation_noise(acc, k))
+
+
+def evaluation_noise(acc: pd.Series, k: int) -> float:
+    """How far apart (sd, points) the rule's two windows of ``k`` evaluations would be on a flat curve:
+    with independent evaluation noise of sd s, successive evaluations differ with sd s*sqrt(2) and two
+    k-evaluation means with sd s*sqrt(2/k), i.e. sd(successive differences) / sqrt(k). Measured over the
+    second half of the run (where a schedule long enough is flat); successive differences cancel a slow
+    trend. Near the tolerance, the rule cannot tell a flat curve's noise from a trend."""
+    half = acc.iloc[len(acc) // 2:].to_numpy(dtype=float)
+    return 100 * float(pd.Series(half).diff().dropna().std(ddof=1)) / math.sqrt(k)
 
 
 def from_csv(path: Path, **kw) -> Plateau:
