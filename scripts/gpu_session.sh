@@ -97,7 +97,10 @@ PY
     echo "cells: rc=$rc after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/cells.log"
     tail -25 "$OUT/cells.log"
     for f in logs/train_group/mnist10/*/*.log; do echo "== $f"; tail -3 "$f"; done
+    # (with the first seed's checkpoints at 1,000 labels, which the GAN samples figure reads: the
+    # 2026-12-04 run came back without them)
     tar czf "$OUT/compare-cells.tgz" /tmp/cells.yaml results/runs/mnist10/sgan*/n*/seed*/{metrics.json,history.csv} \
+      results/runs/mnist10/sgan{,-fm}/n1000/seed0/model.pt \
       benchmarks/train_group logs/train_group 2>/dev/null || true
     ls -la "$OUT" ;;
   paper)
