@@ -18,8 +18,10 @@ def fig_accuracy(metrics: Path, out: Path) -> None:
     df = df[~df["method"].isin(beyond_budget(df))]
     methods = [m for m in METHOD_ORDER if m in set(df["method"]) and m not in AE_METHODS]
     full = full[~full["method"].isin(AE_METHODS)]
-    save(accuracy_vs_labels(df, methods, title="MNIST, 10 classes: methods that use only the budget's\n"
-                            "labels (dashed: all 55,000 pool labels)", full=full), out)
+    title = "MNIST, 10 classes: methods that use only the budget's\nlabels"
+    if len(full):  # the dashed lines are drawn only where the grid has full-label runs
+        title += " (dashed: all 55,000 pool labels)"
+    save(accuracy_vs_labels(df, methods, title=title, full=full), out)
 
 
 def add_parser(sub) -> None:
