@@ -8,7 +8,9 @@
 # (first stages: results/pretrain/<stage>/seed<s>/metrics.json; a run of a group job, group_runs, takes its
 # group's benchmark file, shared among the group's runs named here). Their rows replace the archived rows of
 # the same runs in metrics.csv and benchmarks.csv, their files that the archive holds replace the
-# archived ones, the archive's config.yaml becomes the preset's, and MANIFEST.tsv notes the code versions.
+# archived ones, what a whole archive would hold of them joins it (rule archive_list: history.csv, and
+# the checkpoints and metrics.json that figures read), the archive's config.yaml becomes the preset's,
+# and MANIFEST.tsv notes the code versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:?usage: archive_update.sh "PRESET.yaml [OVERLAY.yaml...]" METRICS.json...}; shift

@@ -250,3 +250,12 @@ def test_the_status_names_cells_whose_evaluation_noise_rivals_the_tolerance():
     assert r"\texttt{sgan} at 100 labels (0.40 points)" in said
     assert "aae" not in said and "conv" not in said
     assert "Of these" not in C.status([quiet, flat])
+
+
+def test_a_metrics_file_without_device_names_marks_only_its_cuda_cells(grid):
+    """Older metrics.csv files may lack device_name: a cuda cell is then 'a GPU', a CPU cell nothing."""
+    root, metrics, pub = grid
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    df["device"] = ["cuda" if m == "aae" else "cpu" for m in df["method"]]
+    got = {o.method: o.gpus for o in C.ours(df)}
+    assert got == {"aae": ("a GPU",), "supervised": ()}

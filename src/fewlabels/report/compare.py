@@ -136,8 +136,10 @@ def gpus(g: pd.DataFrame) -> tuple[str, ...]:
     """The GPUs a cell's runs trained on (their ``device_name`` where ``device`` is cuda), sorted."""
     if "device" not in g:
         return ()
-    names = g.loc[g["device"].astype(str) == "cuda", "device_name"] if "device_name" in g else pd.Series(["a GPU"])
-    return tuple(sorted({str(n) for n in names}))
+    on = g[g["device"].astype(str) == "cuda"]
+    if on.empty:
+        return ()
+    return tuple(sorted({str(n) for n in on["device_name"]})) if "device_name" in on else ("a GPU",)
 
 
 def ours(df: pd.DataFrame) -> list[Ours]:
