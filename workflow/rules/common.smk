@@ -142,8 +142,8 @@ _SAID_LACKING = set()
 
 
 def archive_lacks(figure):
-    """The run files (checkpoints) that figure's rule reads and the archive does not hold: an archive merged
-    cell by cell (scripts/archive_update.sh) from runs whose checkpoints stayed on another machine, say.
+    """The run files (checkpoints) that the figure's job reads and the archive does not hold (an archive merged
+    cell by cell, scripts/archive_update.sh, from runs whose checkpoints stayed on another machine, say).
     Such a figure is left out of an archive-mode build, with one line on stderr, instead of failing the
     build in restore."""
     pdf = f"paper/generated/{figure}.pdf"
