@@ -1,4 +1,5 @@
 # Shared helpers: the package on the path, the run list, hyperparameters as rule params.
+import functools
 import json
 import os
 import re
@@ -138,24 +139,20 @@ def wanted_figures():
     return names
 
 
-_SAID_LACKING = set()
-
-
+@functools.lru_cache(maxsize=None)  # asked by every input function that lists the figures: look once, say once
 def archive_lacks(figure):
     """The run files (checkpoints) that the figure's job reads and the archive does not hold (an archive merged
     cell by cell, scripts/archive_update.sh, from runs whose checkpoints stayed on another machine, say).
     Such a figure is left out of an archive-mode build, with one line on stderr, instead of failing the
     build in restore."""
     pdf = f"paper/generated/{figure}.pdf"
-    lacking = []
+    lacking = ()
     for r in workflow.rules:
         if pdf in {str(f) for f in r.output}:
-            lacking = [f for f in rule_inputs(r) if f.startswith("results/")
-                       and re.fullmatch(ARCHIVED, f[len("results/"):])
-                       and not os.path.exists(os.path.join(ARCHIVE, f[len("results/"):]))]
+            lacking = tuple(f for f in rule_inputs(r) if archivable(f)
+                            and not os.path.exists(os.path.join(ARCHIVE, f[len("results/"):])))
             break
-    if lacking and figure not in _SAID_LACKING:
-        _SAID_LACKING.add(figure)
+    if lacking:
         print(f"archive mode: {figure} left out, {ARCHIVE} does not hold {', '.join(lacking)}", file=sys.stderr)
     return lacking
 
@@ -229,6 +226,11 @@ ARCHIVE = config.get("archive_dir", "results/archive")  # presets/seeds.yaml kee
 ARCHIVED = r"(runs|pretrain)/.+|metrics\.csv|benchmarks\.csv"
 
 
+def archivable(path):
+    """Whether a workflow path (results/...) is one an archive may hold (ARCHIVED)."""
+    return path.startswith("results/") and re.fullmatch(ARCHIVED, path[len("results/"):]) is not None
+
+
 def benchmark_pairs():
     """(metrics.json, benchmark .tsv) of every training and first-stage run, flattened: a grouped run
     (group_runs) is paired with its group's file, which `benchmarks collect` shares out."""
@@ -269,8 +271,7 @@ def archive_inputs():
     files.update(f"results/pretrain/{s}/seed{seed}/history.csv" for s, seed in pretrain_stages())
     for r in workflow.rules:
         if r.name not in skip:
-            files.update(f for f in rule_inputs(r)
-                         if f.startswith("results/") and re.fullmatch(ARCHIVED, f[len("results/"):]))
+            files.update(f for f in rule_inputs(r) if archivable(f))
     return sorted(files)
 
 
