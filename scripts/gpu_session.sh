@@ -11,9 +11,9 @@
 #       probe  the CUDA tests of stacked, captured groups (sgan and sgan-fm among them), then the four
 #              compare groups of issue 25 (sgan and sgan-fm at 100 and 1,000 labels, 3 seeds stacked)
 #              at once for 2 short epochs: seconds a step with the GPU shared as `cells` shares it
-#       cells FM_EPOCHS SGAN_EPOCHS  those four groups through Snakemake with the compare preset
-#              (group_runs; sgan-fm in FM_EPOCHS epochs of 600 steps, sgan in SGAN_EPOCHS of 200),
-#              their metrics, histories, benchmarks and logs back as $OUT/compare-cells.tgz
+#       cells  those four groups through Snakemake with the compare preset's schedules (group_runs),
+#              their metrics, histories, benchmarks, logs and first-seed checkpoints back as
+#              $OUT/compare-cells.tgz
 #       paper  the paper preset (workflow/profiles/gpu) up to its archive, in one <= 9.5-minute chunk per call:
 #              call it again until $OUT/paper_done appears; each chunk's wall time is added to
 #              results/paper_wall.txt (copied into $OUT), the archive comes back as $OUT/archive-paper.tgz
@@ -84,14 +84,11 @@ PY
     python3 -c "import pandas as pd; h = pd.read_csv('/tmp/probe/alone/history.csv'); print('sgan-fm alone, eager, ms/step:', round(1000 * (h.train_s.iloc[-1] - h.train_s.iloc[0]) / 300, 2))" \
       | tee -a "$OUT/probe_groups.txt" ;;
   cells)
-    fm=${2:?cells FM_EPOCHS SGAN_EPOCHS}; sg=${3:?cells FM_EPOCHS SGAN_EPOCHS}
-    printf 'methods:\n  sgan-fm: {epochs: %s, steps_per_epoch: 600}\n  sgan: {epochs: %s, steps_per_epoch: 200}\n' \
-      "$fm" "$sg" > /tmp/cells.yaml
     t0=$(date +%s)
     set +e
-    SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 ${CELLS_LIMIT:-500} snakemake --cores 8 --resources gpu=8 \
-      --configfile presets/compare.yaml /tmp/cells.yaml --config group_runs=true --keep-going \
-      results/runs/mnist10/{sgan,sgan-fm}/n{100,1000}/seed{0,1,2}/metrics.json > "$OUT/cells.log" 2>&1
+    SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 ${CELLS_LIMIT:-500} snakemake \
+      results/runs/mnist10/{sgan,sgan-fm}/n{100,1000}/seed{0,1,2}/metrics.json --cores 8 --resources gpu=8 \
+      --keep-going --configfile presets/compare.yaml --config group_runs=true > "$OUT/cells.log" 2>&1
     rc=$?
     set -e
     echo "cells: rc=$rc after $(( $(date +%s) - t0 )) s" | tee -a "$OUT/cells.log"
@@ -99,7 +96,7 @@ PY
     for f in logs/train_group/mnist10/*/*.log; do echo "== $f"; tail -3 "$f"; done
     # (with the first seed's checkpoints at 1,000 labels, which the GAN samples figure reads: the
     # 2026-12-04 run came back without them)
-    tar czf "$OUT/compare-cells.tgz" /tmp/cells.yaml results/runs/mnist10/sgan*/n*/seed*/{metrics.json,history.csv} \
+    tar czf "$OUT/compare-cells.tgz" results/runs/mnist10/sgan*/n*/seed*/{metrics.json,history.csv} \
       results/runs/mnist10/sgan{,-fm}/n1000/seed0/model.pt \
       benchmarks/train_group logs/train_group 2>/dev/null || true
     ls -la "$OUT" ;;

@@ -250,10 +250,10 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 def same_losses(root_a, root_b, seeds, rtol=1e-3) -> None:
     """Two groups' runs (folders root_a/seed<s>, root_b/seed<s>) have the same epoch losses within rtol."""
     for s in seeds:
-        h1 = pd.read_csv(root_b / f"seed{s}" / "history.csv")
-        h2 = pd.read_csv(root_a / f"seed{s}" / "history.csv")
-        losses = [c for c in h1.columns if c.startswith("loss_")]
-        pd.testing.assert_frame_equal(h2[losses], h1[losses], rtol=rtol)
+        a = pd.read_csv(root_a / f"seed{s}" / "history.csv")
+        b = pd.read_csv(root_b / f"seed{s}" / "history.csv")
+        losses = [c for c in b.columns if c.startswith("loss_")]
+        pd.testing.assert_frame_equal(a[losses], b[losses], rtol=rtol)
 
 
 def same_ends(out_a, out_b, root_a, root_b, seeds=SEEDS) -> None:
