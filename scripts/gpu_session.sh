@@ -13,7 +13,7 @@
 #              at once for 2 short epochs: seconds a step with the GPU shared as `cells` shares it
 #       cells  those four groups through Snakemake with the compare preset's schedules (group_runs),
 #              their metrics, histories, benchmarks, logs and first-seed checkpoints back as
-#              $OUT/compare-cells.tgz
+#              $OUT/compare-cells.tgz (CELLS_METHODS="sgan": those of one method only)
 #       paper  the paper preset (workflow/profiles/gpu) up to its archive, in one <= 9.5-minute chunk per call:
 #              call it again until $OUT/paper_done appears; each chunk's wall time is added to
 #              results/paper_wall.txt (copied into $OUT), the archive comes back as $OUT/archive-paper.tgz
@@ -87,7 +87,8 @@ PY
     t0=$(date +%s)
     set +e
     SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 ${CELLS_LIMIT:-500} snakemake \
-      results/runs/mnist10/{sgan,sgan-fm}/n{100,1000}/seed{0,1,2}/metrics.json --cores 8 --resources gpu=8 \
+      $(for m in ${CELLS_METHODS:-sgan sgan-fm}; do echo results/runs/mnist10/$m/n{100,1000}/seed{0,1,2}/metrics.json; done) \
+      --cores 8 --resources gpu=8 \
       --keep-going --configfile presets/compare.yaml --config group_runs=true > "$OUT/cells.log" 2>&1
     rc=$?
     set -e
@@ -97,7 +98,7 @@ PY
     # (with the first seed's checkpoints at 1,000 labels, which the GAN samples figure reads: the
     # 2026-12-04 run came back without them)
     tar czf "$OUT/compare-cells.tgz" results/runs/mnist10/sgan*/n*/seed*/{metrics.json,history.csv} \
-      results/runs/mnist10/sgan{,-fm}/n1000/seed0/model.pt \
+      results/runs/mnist10/sgan*/n1000/seed0/model.pt \
       benchmarks/train_group logs/train_group 2>/dev/null || true
     ls -la "$OUT" ;;
   paper)
