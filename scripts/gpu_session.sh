@@ -13,7 +13,7 @@
 #              at once for 2 short epochs: seconds a step with the GPU shared as `cells` shares it
 #       cells  those four groups through Snakemake with the compare preset's schedules (group_runs),
 #              their metrics, histories, benchmarks, logs and first-seed checkpoints back as
-#              $OUT/compare-cells.tgz (CELLS_METHODS="sgan": those of one method only)
+#              $OUT/compare-cells.tgz (CELLS_METHODS="sgan", CELLS_LABELS="1000": fewer)
 #       paper  the paper preset (workflow/profiles/gpu) up to its archive, in one <= 9.5-minute chunk per call:
 #              call it again until $OUT/paper_done appears; each chunk's wall time is added to
 #              results/paper_wall.txt (copied into $OUT), the archive comes back as $OUT/archive-paper.tgz
@@ -87,7 +87,7 @@ PY
     t0=$(date +%s)
     set +e
     SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 ${CELLS_LIMIT:-500} snakemake \
-      $(for m in ${CELLS_METHODS:-sgan sgan-fm}; do echo results/runs/mnist10/$m/n{100,1000}/seed{0,1,2}/metrics.json; done) \
+      $(for m in ${CELLS_METHODS:-sgan sgan-fm}; do for n in ${CELLS_LABELS:-100 1000}; do echo results/runs/mnist10/$m/n$n/seed{0,1,2}/metrics.json; done; done) \
       --cores 8 --resources gpu=8 \
       --keep-going --configfile presets/compare.yaml --config group_runs=true > "$OUT/cells.log" 2>&1
     rc=$?
