@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from fewlabels.report import compare as C
+from fewlabels.report import plateau as PL
 
 PUBLISHED = textwrap.dedent("""
     sources:
@@ -214,12 +215,30 @@ def test_the_status_names_rising_and_falling_cells_and_what_is_pending(grid):
     mp = C.plateau_by_method(C.plateau_runs(df, root))
     text = C.status(mp, ["sgan-fm at 1,000 labels: 50,000 steps a run, not affordable here."])
     assert r"still rising" in text and r"\texttt{aae} at 1,000 labels (1 of 3)" in text
+    # the rising run's last difference beside the swing of the cell's runs' earlier windows
+    aae = next(m for m in mp if m.method == "aae" and m.labels == 1000)
+    assert aae.missed > PL.TOLERANCE and aae.swing is not None
+    assert rf"\texttt{{aae}} at 1,000 labels {aae.missed:.2f} beside {aae.swing:.2f} points" in text
     assert "falling" not in text
     assert text.endswith("Not in this archive yet: sgan-fm at 1,000 labels: 50,000 steps a run, not affordable here.")
     falling = C.MethodPlateau("mnist10", "aae", 1000, 3, 2, {"plateaued": 2, "falling": 1}, -0.5, 50)
     assert "past their best" in C.status([falling]) and "rising" not in C.status([falling])
     flat = C.MethodPlateau("mnist10", "aae", 1000, 3, 3, {"plateaued": 3}, 0.0, 50)
     assert C.status([flat]) == "Every run met the plateau rule."
+
+
+def test_the_status_says_what_was_tried_only_for_methods_with_a_run_off_the_rule():
+    """published.yaml's `tried` text of a method with a run that missed the rule follows the status (once,
+    however many of its cells missed), escaped for LaTeX; a method whose runs all plateaued gets none."""
+    rising = C.MethodPlateau("mnist10", "sgan", 100, 3, 1, {"plateaued": 1, "rising": 2}, 0.7, 600, 0.08)
+    falling = C.MethodPlateau("mnist10", "sgan", 1000, 3, 2, {"plateaued": 2, "falling": 1}, -0.4, 600, 0.05)
+    flat = C.MethodPlateau("mnist10", "aae", 1000, 3, 3, {"plateaued": 3}, 0.0, 25, 0.1)
+    tried = {"sgan": "60,000 steps\n  at 100 % of the rate", "aae": "the paper's decay"}
+    text = C.status([rising, falling, flat], tried=tried)
+    assert text.count(r"\texttt{sgan}: 60,000 steps at 100 \% of the rate.") == 1
+    assert "decay" not in text
+    assert "was tried" not in C.status([flat], tried=tried)
+    assert C.status([flat], tried=tried) == "Every run met the plateau rule."
 
 
 def test_cells_trained_on_a_gpu_are_marked_and_the_note_names_the_gpu(grid):

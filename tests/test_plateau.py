@@ -99,3 +99,19 @@ def test_the_noise_is_what_a_flat_curves_windows_would_differ_by():
     trend = flat + np.linspace(0, 0.05, 2000)  # +5 points over the run
     assert PL.plateau(history(trend)).noise == pytest.approx(r.noise, rel=0.02)
     assert PL.plateau(history(trend)).status == "rising"
+
+
+def test_the_swing_sees_a_slow_wander_that_the_noise_misses():
+    """A curve that wanders slowly (a square wave of +-0.5 points, each level held for 100 evaluations) has
+    successive evaluations alike, so its noise is ~0, yet its adjacent windows of 100 differ by 1 point each
+    time: the swing says so (rms of the four earlier pairs' differences), and it is the size of the rule's
+    own difference. On a steady rise every pair differs by the same amount."""
+    n, k = 1000, 100
+    wave = 0.8 + 0.005 * np.where((np.arange(n) // k) % 2 == 0, 1.0, -1.0)
+    r = PL.plateau(history(wave))
+    assert r.window == k and r.noise < 0.01
+    assert r.swing == pytest.approx(1.0) and abs(r.difference) == pytest.approx(1.0)
+    assert r.status != PL.PLATEAUED
+    ramp = PL.plateau(history(np.linspace(0.5, 0.9, n)))  # +40 points over 1,000: +4 between windows of 100
+    assert ramp.swing == pytest.approx(4.0, rel=0.01) and ramp.difference == pytest.approx(4.0, rel=0.01)
+    assert "earlier adjacent windows differed by 1.00 rms" in r.text()

@@ -246,10 +246,16 @@ class MethodPlateau:
     difference: float | None   # mean over runs of last window - the one before, points
     evaluations: int           # fewest evaluations of any run with a history
     noise: float | None = None  # mean over runs of plateau.evaluation_noise: the difference's sd on a flat curve
+    swing: float | None = None  # mean over runs of plateau.earlier_swing: earlier adjacent windows' rms difference
+    missed: float | None = None  # mean |difference| over the runs that missed the rule (None: none did)
 
     @property
     def all_plateaued(self) -> bool:
         return self.n > 0 and self.plateaued == self.n
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def plateau_by_method(rp: list[RunPlateau]) -> list[MethodPlateau]:
@@ -264,9 +270,10 @@ def plateau_by_method(rp: list[RunPlateau]) -> list[MethodPlateau]:
         diffs = [r.result.difference for r in g if r.result is not None and r.result.difference is not None]
         evals = [r.result.n_evals for r in g if r.result is not None]
         noise = [r.result.noise for r in g if r.result is not None and r.result.noise is not None]
+        swing = [r.result.swing for r in g if r.result is not None and r.result.swing is not None]
+        missed = [abs(r.result.difference) for r in g if r.status in (PL.RISING, PL.FALLING)]
         out.append(MethodPlateau(task, method, labels, len(g), counts.get(PL.PLATEAUED, 0), counts,
-                                 sum(diffs) / len(diffs) if diffs else None, min(evals) if evals else 0,
-                                 sum(noise) / len(noise) if noise else None))
+                                 mean(diffs), min(evals) if evals else 0, mean(noise), mean(swing), mean(missed)))
     return sorted(out, key=order)
 
 
@@ -372,14 +379,17 @@ def plateau_table(mp: list[MethodPlateau]) -> str:
              "the others": status_cell(m),
              "last $-$ previous 10\\,\\% (points)": "--" if m.difference is None else f"${m.difference:+.2f}$",
              "noise (points)": "--" if m.noise is None else f"{m.noise:.2f}",
+             "swing (points)": "--" if m.swing is None else f"{m.swing:.2f}",
              "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
-    return (fit(styled(pd.DataFrame(body), "lllrlrrr", escape=["task", "method", "labels", "the others"]))
+    return (fit(styled(pd.DataFrame(body), "lllrlrrrr", escape=["task", "method", "labels", "the others"]))
             + "\\par\n{\\footnotesize Plateaued: the mean validation accuracy over a run's last 10\\,\\% of "
               f"evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; with fewer "
               f"than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
               "method's runs. Noise: the standard deviation the difference would have on a flat curve with the "
               "runs' evaluation-to-evaluation noise (over each run's second half; mean over the runs): near the "
-              "tolerance, the rule cannot tell noise from a trend.}\n")
+              "tolerance, the rule cannot tell noise from a trend. Swing: how far the run's earlier adjacent "
+              "windows of 10\\,\\% differed (rms of the four pairs before the rule's; mean over the runs), which "
+              "also sees a curve that wanders slowly from one evaluation to the next.}\n")
 
 
 def below(rows: list[Row], mp: list[MethodPlateau]) -> list[tuple[Row, MethodPlateau]]:
@@ -459,16 +469,17 @@ def _cells(ms: list[MethodPlateau], state: str) -> str:
                      for m in ms)
 
 
-def status(mp: list[MethodPlateau], pending: list[str] = ()) -> str:
+def status(mp: list[MethodPlateau], pending: list[str] = (), tried: dict[str, str] | None = None) -> str:
     """In words, what the plateau table means for the comparison: the cells whose runs were still rising at
-    their end (their schedules were too short), those falling (past their best on
-    validation), and the preset's cells the archive does not hold yet (``pending``, from the config)."""
+    their end (by the rule, their schedules were too short), those falling (past their best on
+    validation), what was tried for each method with such a cell (``tried``: paper/published.yaml's, by
+    method), and the preset's cells the archive does not hold yet (``pending``, from the config)."""
     rising = [m for m in mp if m.counts.get(PL.RISING)]
     falling = [m for m in mp if m.counts.get(PL.FALLING)]
     parts = []
     if rising:
-        parts.append("Runs still rising on validation at their end (their schedule was too short: a longer one "
-                     "would likely score higher): " + _cells(rising, PL.RISING) + ".")
+        parts.append("Runs still rising on validation at their end (by the rule, their schedule was too short; a "
+                     "longer one might score higher): " + _cells(rising, PL.RISING) + ".")
     if falling:
         parts.append("Runs falling on validation at their end (past their best there, so a longer schedule is "
                      "not expected to raise them): " + _cells(falling, PL.FALLING) + ".")
@@ -478,6 +489,20 @@ def status(mp: list[MethodPlateau], pending: list[str] = ()) -> str:
                      "or more (its standard deviation, Table~\\ref{tab:plateau}'s noise column): "
                      + "; ".join(f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels ({m.noise:.2f} "
                                  "points)" for m in noisy) + ".")
+    missed = [m for m in mp if m.missed is not None and m.swing is not None]
+    if missed:
+        parts.append("The runs that missed it, their last difference (mean of its size) beside the swing between "
+                     "their earlier windows (Table~\\ref{tab:plateau}): " + "; ".join(
+                         f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels {m.missed:.2f} beside "
+                         f"{m.swing:.2f} points" for m in missed)
+                     + " (a last difference no larger than the swing is a curve that wanders, not one that rises "
+                       "or falls).")
+    unsettled = dict.fromkeys(m.method for m in mp if not m.all_plateaued)  # (in table order, once each)
+    said = [f"\\texttt{{{tex_escape(m)}}}: {tex_escape(' '.join(tried[m].split()))}" for m in unsettled
+            if tried and m in tried]
+    if said:
+        parts.append("What was tried where a run did not meet it --- " + " ".join(
+            t if t.endswith(".") else t + "." for t in said))
     if not parts and mp:
         parts.append("Every run met the plateau rule.")
     if pending:
@@ -489,7 +514,8 @@ def write(df: pd.DataFrame, published: PublishedFile, out_dir: Path, root: Path 
           pending: list[str] = ()) -> dict[str, str]:
     rows = compare(df, published.entries)
     mp = plateau_by_method(plateau_runs(df, root))
-    texts = {"compare_status.tex": "% Generated by fewlabels.report.compare; do not edit.\n" + status(mp, pending) + "\n",
+    texts = {"compare_status.tex": "% Generated by fewlabels.report.compare; do not edit.\n"
+                                   + status(mp, pending, published.tried) + "\n",
              "tab_compare.tex": compare_table(rows, other_budgets(df, published.entries)),
              "tab_plateau.tex": plateau_table(mp),
              "tab_below.tex": below_table(below(rows, mp), published.tried),

@@ -40,6 +40,7 @@ class Plateau:
     before_mean: float | None = None
     difference: float | None = None  # last_mean - before_mean
     noise: float | None = None       # sd the difference would have on a flat curve (evaluation noise alone)
+    swing: float | None = None       # rms of the differences between the earlier adjacent windows (earlier_swing)
 
     @property
     def plateaued(self) -> bool:
@@ -50,7 +51,8 @@ class Plateau:
             return f"{TOO_FEW} ({self.n_evals} < {MIN_EVALS}): no verdict"
         return (f"{self.status}: last {self.window} evaluations {self.last_mean:.2f} %, the {self.window} before "
                 f"{self.before_mean:.2f} %, difference {self.difference:+.2f} points (tolerance {TOLERANCE}; "
-                f"a flat curve with this run's evaluation noise: sd {self.noise:.2f})")
+                f"a flat curve with this run's evaluation noise: sd {self.noise:.2f}; its earlier adjacent windows "
+                f"differed by {self.swing:.2f} rms)")
 
 
 def plateau(history: pd.DataFrame, column: str = COLUMN, fraction: float = FRACTION, tolerance: float = TOLERANCE,
@@ -74,7 +76,22 @@ def plateau(history: pd.DataFrame, column: str = COLUMN, fraction: float = FRACT
         status = PLATEAUED
     else:
         status = RISING if diff > 0 else FALLING
-    return Plateau(status, n, k, last, before, diff, evaluation_noise(acc, k))
+    return Plateau(status, n, k, last, before, diff, evaluation_noise(acc, k), earlier_swing(acc, k))
+
+
+SWING_PAIRS = 4  # earlier pairs of adjacent windows (with the rule's pair: the last 60 % of the run)
+
+
+def earlier_swing(acc: pd.Series, k: int, pairs: int = SWING_PAIRS) -> float:
+    """How far apart (rms, points) this run's adjacent windows of ``k`` evaluations were before the rule's
+    pair: the windows W1..W5 before the last one (W0), differences mean(Wj) - mean(Wj+1) for j = 1..4.
+    Successive evaluations can be alike while the curve still wanders over many of them (evaluation_noise
+    misses that); a last difference no larger than these, with signs that alternate, is such wander, not a
+    trend. Early in a short run these windows may still hold its rise."""
+    n = len(acc)
+    means = [float(acc.iloc[n - (j + 1) * k:n - j * k].mean()) for j in range(1, pairs + 2)]
+    diffs = [100 * (means[j] - means[j + 1]) for j in range(pairs)]
+    return math.sqrt(sum(d * d for d in diffs) / len(diffs))
 
 
 def evaluation_noise(acc: pd.Series, k: int) -> float:
