@@ -278,3 +278,30 @@ def test_a_metrics_file_without_device_names_marks_only_its_cuda_cells(grid):
     df["device"] = ["cuda" if m == "aae" else "cpu" for m in df["method"]]
     got = {o.method: o.gpus for o in C.ours(df)}
     assert got == {"aae": ("a GPU",), "supervised": ()}
+
+
+def test_a_preset_shows_another_presets_bf16_cost_from_config_precision_cost(sandbox, tmp_path):
+    """The compare preset trains in fp32 because of the precision preset's measurement: config precision_cost
+    names that preset's metrics.csv, and the workflow makes the bf16 cost table (which ms.tex includes) from
+    it; a path that is not a file stops the workflow with what to do; without the key nothing makes it."""
+    from conftest import REPO, snakemake
+
+    src = REPO / "results/archive-precision/metrics.csv"
+    if not src.exists():
+        pytest.skip("results/archive-precision/metrics.csv is not in this checkout")
+    metrics = tmp_path / "precision-metrics.csv"
+    metrics.write_bytes(src.read_bytes())
+    target = "paper/generated/tab_precision.tex"
+    made = snakemake(sandbox, target, "--configfile", "presets/compare.yaml", "--config",
+                     f"precision_cost={metrics}")
+    tex = (sandbox / target).read_text()
+    assert r"\texttt{sgan-fm} & 1000 & 3" in tex and "within" in tex
+    assert "precision_tex" in made.stdout + made.stderr
+    bad = snakemake(sandbox, target, "-n", "--configfile", "presets/compare.yaml", "--config",
+                    f"precision_cost={tmp_path / 'nope.csv'}", check=False)
+    said = bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "config precision_cost" in said and "is not a file" in said
+    (sandbox / target).unlink()
+    none = snakemake(sandbox, target, "-n", "--configfile", "presets/compare.yaml", "--config",
+                     "precision_cost=null", check=False)
+    assert none.returncode != 0 and "precision_tex" not in none.stdout + none.stderr

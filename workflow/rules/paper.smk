@@ -99,14 +99,21 @@ rule provenance_tex:
 
 
 # What bf16 costs in accuracy (report.precision_cost), for a preset whose grid trains a method in both
-# fp32 and bf16 (presets/precision.yaml); ms.tex includes the table only where it is made.
+# fp32 and bf16 (presets/precision.yaml), or from such a preset's metrics (config precision_cost: the
+# compare preset shows the measurement that kept it in fp32); ms.tex includes the table only where it is made.
 from fewlabels.report.precision_cost import grid_pairs as precision_grid_pairs
 
-if precision_grid_pairs(config):
+PRECISION_METRICS = "results/metrics.csv" if precision_grid_pairs(config) else config.get("precision_cost")
+if PRECISION_METRICS and PRECISION_METRICS != "results/metrics.csv" and not Path(PRECISION_METRICS).is_file():
+    raise ValueError(f"config precision_cost: {PRECISION_METRICS} is not a file; name the metrics.csv of a preset "
+                     "that trains methods in both fp32 and bf16 (results/archive-precision/metrics.csv, built by "
+                     "presets/precision.yaml), or drop the key")
+
+if PRECISION_METRICS:
 
     rule precision_tex:
         input:
-            "results/metrics.csv",
+            PRECISION_METRICS,
         output:
             "paper/generated/tab_precision.tex",
         log:
