@@ -346,7 +346,8 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
                 f"{_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} ({tex_escape(p.text)})" for p in extra
                 if p.accuracy is not None) or "--"})
     tex = fit(styled(pd.DataFrame(body), f"lllrr{RAGGED}{{3.2cm}}r{RAGGED}{{4.2cm}}", escape=["task", "method", "labels"]))
-    notes = [r"{\footnotesize Test accuracy in \%. Gap: ours minus the published number at the same budget. "
+    notes = [r"{\footnotesize\raggedright Test accuracy in \%. Gap: ours minus the published number at the same "
+             r"budget. "
              r"Published numbers are those of the method's paper (or, where marked in paper/published.yaml, the "
              r"closest published model at that budget); the sources' own numbers were measured under their own "
              r"protocols." + (f" {UNVERIFIED}: not yet checked against the paper's table in a stored copy "
@@ -358,11 +359,11 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
                     r.paper is not None and not r.paper.same_model for r in rows) else "")
              + (f" {ON_GPU}: trained on a GPU ({where_trained([r.ours for r in rows])}: each budget's seeds "
                 r"stacked in one process); every other cell on a CPU." if any(r.ours.gpus for r in rows) else "")
-             + "}"]
+             + r"\par}"]
     if others:
-        notes.append(r"{\footnotesize Published at budgets this preset does not run: " + "; ".join(
+        notes.append(r"{\footnotesize\raggedright Published at budgets this preset does not run: " + "; ".join(
             f"{tex_escape(p.method)} at {_label(p.labels)} labels {_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} "
-            f"({cite(p)})" for p in others) + ".}")
+            f"({cite(p)})" for p in others) + r".\par}")
     return tex + "\\par\n" + "\n\\par\n".join(notes) + "\n"
 
 
@@ -382,14 +383,14 @@ def plateau_table(mp: list[MethodPlateau]) -> str:
              "swing (points)": "--" if m.swing is None else f"{m.swing:.2f}",
              "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
     return (fit(styled(pd.DataFrame(body), "lllrlrrrr", escape=["task", "method", "labels", "the others"]))
-            + "\\par\n{\\footnotesize Plateaued: the mean validation accuracy over a run's last 10\\,\\% of "
-              f"evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; with fewer "
-              f"than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
+            + "\\par\n{\\footnotesize\\raggedright Plateaued: the mean validation accuracy over a run's last "
+              f"10\\,\\% of evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; "
+              f"with fewer than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
               "method's runs. Noise: the standard deviation the difference would have on a flat curve with the "
               "runs' evaluation-to-evaluation noise (over each run's second half; mean over the runs): near the "
               "tolerance, the rule cannot tell noise from a trend. Swing: how far the run's earlier adjacent "
               "windows of 10\\,\\% differed (rms of the four pairs before the rule's; mean over the runs), which "
-              "also sees a curve that wanders slowly from one evaluation to the next.}\n")
+              "also sees a curve that wanders slowly from one evaluation to the next.\\par}\n")
 
 
 def below(rows: list[Row], mp: list[MethodPlateau]) -> list[tuple[Row, MethodPlateau]]:
