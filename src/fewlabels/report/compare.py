@@ -492,8 +492,8 @@ def status(mp: list[MethodPlateau], pending: list[str] = (), tried: dict[str, st
                                  "points)" for m in noisy) + ".")
     missed = [m for m in mp if m.missed is not None and m.swing is not None]
     if missed:
-        parts.append("The runs that missed it, their last difference (mean of its size) beside the swing between "
-                     "their earlier windows (Table~\\ref{tab:plateau}): " + "; ".join(
+        parts.append("The runs that missed the rule: the size of their last difference (mean over them) beside the "
+                     "swing between their earlier windows (Table~\\ref{tab:plateau}): " + "; ".join(
                          f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels {m.missed:.2f} beside "
                          f"{m.swing:.2f} points" for m in missed)
                      + " (a last difference no larger than the swing is a curve that wanders, not one that rises "
@@ -502,7 +502,7 @@ def status(mp: list[MethodPlateau], pending: list[str] = (), tried: dict[str, st
     said = [f"\\texttt{{{tex_escape(m)}}}: {tex_escape(' '.join(tried[m].split()))}" for m in unsettled
             if tried and m in tried]
     if said:
-        parts.append("What was tried where a run did not meet it --- " + " ".join(
+        parts.append("What was tried where a run missed the rule --- " + " ".join(
             t if t.endswith(".") else t + "." for t in said))
     if not parts and mp:
         parts.append("Every run met the plateau rule.")
