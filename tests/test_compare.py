@@ -87,7 +87,7 @@ def test_a_method_without_a_published_number_has_no_gap(grid):
     rows = C.compare(df, C.load_published(pub).entries)
     sup = [r for r in rows if r.ours.method == "supervised"][0]
     assert sup.paper is None and sup.gap is None
-    line = [l for l in C.compare_table(rows, []).splitlines() if l.startswith("mnist10 & supervised")][0]
+    line = [l for l in C.compare_table(rows, []).splitlines() if l.startswith("supervised & 100")][0]
     assert line.count("--") == 4   # published, source, gap, reimplementations
     texts = C.write(df, C.load_published(pub), root / "out", root)
     assert "cmp/mnist10/supervised/100/gap" not in texts["macros_compare.tex"]
@@ -95,6 +95,27 @@ def test_a_method_without_a_published_number_has_no_gap(grid):
     assert "0 of 1 such comparisons" in texts["abstract_compare.tex"]
     # one aae run still rises: the abstract says the cell is not settled
     assert "points; 2 of 3 runs plateaued)" in texts["abstract_compare.tex"]
+
+
+def test_the_compare_table_is_narrow_enough_to_print_at_its_own_size(grid):
+    """The table fits the text width unshrunk only if its cells stay short: the usual number of seeds goes in
+    the header (a cell with another number says it), the task follows the method's name, a source with a
+    short name is named in full once under the table, and long names may break after a slash or underscore."""
+    root, metrics, pub = grid
+    pub.write_text(PUBLISHED.replace('port: {cite: null,', 'port: {cite: null, short: "a port",'))
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    extra = df[df.method == "supervised"].assign(task="digits59", method="scratch")
+    rows = C.compare(pd.concat([df, df[df.method == "aae"].assign(labels="100"), extra]),
+                     C.load_published(pub).entries)
+    tex = C.compare_table(rows, [])
+    assert "[95\\,\\% CI], 3 seeds}" in tex and "\\\\[" not in tex   # 3 is the usual count; no \\[ (a length)
+    aae = [l for l in tex.splitlines() if l.startswith("aae & 1,000")][0]
+    sup = [l for l in tex.splitlines() if l.startswith("supervised & 100")][0]
+    assert "96.00 $\\pm$ 0.20 {" in aae and ", 2 {" in sup          # 3 seeds unsaid, 2 said
+    assert any(l.startswith("scratch (5--9) & 100") for l in tex.splitlines())
+    assert "(5--9): digits 5--9, the transfer target" in tex
+    assert "93.50$^{\\ast}$ (a port)" in aae and "The last column's sources: a port: someone/port, README." in tex
+    assert C.breakable("a/b_c") == "a/\\allowbreak{}b\\_\\allowbreak{}c"
 
 
 def test_a_published_budget_we_did_not_run_is_listed_not_compared(grid):

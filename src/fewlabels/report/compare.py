@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class Published:
     cite: str | None         # BibTeX key
     repository: str | None = None
     same_model: bool = True  # False: a different model, the closest published at that budget (no gap)
+    short: str | None = None # the name in the compare table's narrow column (`text` in the note under it)
 
 
 @dataclass
@@ -106,7 +108,7 @@ def load_published(path: Path) -> PublishedFile:
         out.append(Published(e["method"], e["task"], budget(e["labels"], where), None if acc is None else float(acc),
                              None if e.get("std") is None else float(e["std"]), e["source"], e["kind"],
                              str(e.get("relation", "")), e["verified"], " ".join(str(why).split()), s["text"],
-                             s.get("cite"), s.get("repository"), e.get("same_model", True)))
+                             s.get("cite"), s.get("repository"), e.get("same_model", True), s.get("short")))
     return PublishedFile(out, dict(doc.get("tried") or {}))
 
 
@@ -288,11 +290,22 @@ def _acc(v: float | None, std: float | None = None) -> str:
 ON_GPU = r"$^{\mathrm{G}}$"
 
 
-def ours_cell(o: Ours) -> str:
+def ours_cell(o: Ours, seeds: int | None = None) -> str:
+    """Mean, sd and interval; the number of seeds too unless it is ``seeds``, the one the header names."""
     mark = ON_GPU if o.gpus else ""
     if o.n < 2:
         return f"{o.mean:.2f}{mark} (1 seed)"
-    return f"{o.mean:.2f}{mark} $\\pm$ {o.sd:.2f}, {o.n} {{\\scriptsize[{o.lo:.1f}, {o.hi:.1f}]}}"
+    n = "" if o.n == seeds else f", {o.n}"
+    return f"{o.mean:.2f}{mark} $\\pm$ {o.sd:.2f}{n} {{\\scriptsize[{o.lo:.1f}, {o.hi:.1f}]}}"
+
+
+TASK_SHORT = {"mnist10": "", "digits59": " (5--9)"}  # after the method's name in the compare table
+
+
+def breakable(s: str) -> str:
+    """Text escaped for LaTeX that may break after a slash or an underscore (repository and file names in a
+    narrow column)."""
+    return tex_escape(s).replace("/", "/\\allowbreak{}").replace(r"\_", r"\_\allowbreak{}")
 
 
 def where_trained(rows) -> str:
@@ -330,22 +343,36 @@ def _label(b) -> str:
     return "all" if b == "all" else f"{b:,}"
 
 
+def _named(rows: list[Row]) -> str:
+    """The sentence under the compare table that names in full the sources its last column names short."""
+    named = dict.fromkeys(p.text if p.short in p.text else f"{p.short}: {p.text}"
+                          for r in rows for p in r.sources + r.reimpl if p.short and p.accuracy is not None)
+    return f" The last column's sources: {'; '.join(tex_escape(t) for t in named)}." if named else ""
+
+
 def compare_table(rows: list[Row], others: list[Published]) -> str:
     if not rows:
         return r"\textit{No run in these metrics.}" + "\n"
+    # the most common number of seeds goes into the header, a cell with another number says it; the task
+    # follows the method's name; narrow paragraph columns, two-line headers and tighter column gaps keep the
+    # table at the text width at its own type size instead of shrunk to fit
+    counts = Counter(r.ours.n for r in rows)
+    seeds = max(counts, key=lambda n: (counts[n], n))   # a tie: the larger number
     body = []
     for r in rows:
         extra = r.sources + r.reimpl
         body.append({
-            "task": r.ours.task, "method": r.ours.method, "labels": _label(r.ours.labels),
-            r"ours: mean $\pm$ sd, seeds [95\,\% CI]": ours_cell(r.ours),
+            "method": tex_escape(r.ours.method) + TASK_SHORT.get(r.ours.task, f" ({tex_escape(r.ours.task)})"),
+            "labels": _label(r.ours.labels),
+            _stacked(r"ours: mean $\pm$ sd", f"[95\\,\\% CI], {seeds} seeds"): ours_cell(r.ours, seeds),
             "published": published_cell(r.paper),
             "source": cite(r.paper) if r.paper is not None and r.paper.accuracy is not None else "--",
-            "gap (points)": "--" if r.gap is None else f"${r.gap:+.2f}$",
+            _stacked("gap", "(points)"): "--" if r.gap is None else f"${r.gap:+.2f}$",
             "sources' own, reimplementations": "; ".join(
-                f"{_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} ({tex_escape(p.text)})" for p in extra
-                if p.accuracy is not None) or "--"})
-    tex = fit(styled(pd.DataFrame(body), f"lllrr{RAGGED}{{3.2cm}}r{RAGGED}{{4.2cm}}", escape=["task", "method", "labels"]))
+                f"{_acc(p.accuracy)}{'' if p.verified else UNVERIFIED} ({breakable(p.short or p.text)})"
+                for p in extra if p.accuracy is not None) or "--"})
+    tex = fit("\\setlength{\\tabcolsep}{4pt}\n" + styled(
+        pd.DataFrame(body), f"llrr{RAGGED}{{2.7cm}}r{RAGGED}{{3.0cm}}", escape=["labels"]))
     notes = [r"{\footnotesize\raggedright Test accuracy in \%. Gap: ours minus the published number at the same "
              r"budget. "
              r"Published numbers are those of the method's paper (or, where marked in paper/published.yaml, the "
@@ -359,6 +386,9 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
                     r.paper is not None and not r.paper.same_model for r in rows) else "")
              + (f" {ON_GPU}: trained on a GPU ({where_trained([r.ours for r in rows])}: each budget's seeds "
                 r"stacked in one process); every other cell on a CPU." if any(r.ours.gpus for r in rows) else "")
+             + (r" (5--9): digits 5--9, the transfer target; every other row is MNIST's 10 digits."
+                if any(r.ours.task == "digits59" for r in rows) else "")
+             + _named(rows)
              + r"\par}"]
     if others:
         notes.append(r"{\footnotesize\raggedright Published at budgets this preset does not run: " + "; ".join(
@@ -372,17 +402,24 @@ def status_cell(m: MethodPlateau) -> str:
     return ", ".join(rest) if rest else "--"
 
 
+def _stacked(*lines: str) -> str:
+    """A column header set on several lines, right-aligned (the columns it heads are numbers); a line may
+    start with a bracket (the ``{}`` keeps ``\\\\`` from reading it as a length)."""
+    return r"\shortstack[r]{" + r"\\{}".join(lines) + "}"
+
+
 def plateau_table(mp: list[MethodPlateau]) -> str:
     if not mp:
         return r"\textit{No run in these metrics.}" + "\n"
+    # headers of two lines, so that the table fits the text width at its own type size instead of being shrunk
     body = [{"task": m.task, "method": m.method, "labels": _label(m.labels),
-             "plateaued / runs": f"{m.plateaued} / {m.n}",
+             _stacked("plateaued", "/ runs"): f"{m.plateaued} / {m.n}",
              "the others": status_cell(m),
-             "last $-$ previous 10\\,\\% (points)": "--" if m.difference is None else f"${m.difference:+.2f}$",
-             "noise (points)": "--" if m.noise is None else f"{m.noise:.2f}",
-             "swing (points)": "--" if m.swing is None else f"{m.swing:.2f}",
-             "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
-    return (fit(styled(pd.DataFrame(body), "lllrlrrrr", escape=["task", "method", "labels", "the others"]))
+             _stacked("last $-$ previous", "10\\,\\% (points)"): "--" if m.difference is None else f"${m.difference:+.2f}$",
+             _stacked("noise", "(points)"): "--" if m.noise is None else f"{m.noise:.2f}",
+             _stacked("swing", "(points)"): "--" if m.swing is None else f"{m.swing:.2f}",
+             _stacked("evalu-", "ations"): str(m.evaluations) if m.evaluations else "--"} for m in mp]
+    return (fit(styled(pd.DataFrame(body), f"lllr{RAGGED}{{2.1cm}}rrrr", escape=["task", "method", "labels", "the others"]))
             + "\\par\n{\\footnotesize\\raggedright Plateaued: the mean validation accuracy over a run's last "
               f"10\\,\\% of evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; "
               f"with fewer than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
