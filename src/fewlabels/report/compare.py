@@ -299,7 +299,13 @@ def ours_cell(o: Ours, seeds: int | None = None) -> str:
     return f"{o.mean:.2f}{mark} $\\pm$ {o.sd:.2f}{n} {{\\scriptsize[{o.lo:.1f}, {o.hi:.1f}]}}"
 
 
-TASK_SHORT = {"mnist10": "", "digits59": " (5--9)"}  # after the method's name in the compare table
+TASK_SHORT = {"mnist10": "", "digits59": " (5--9)"}  # after the method's name in the compare tables
+TASK_NOTE = r" (5--9): digits 5--9, the transfer target; every other row is MNIST's 10 digits."
+
+
+def method_cell(task: str, method: str) -> str:
+    """A method's name in the compare tables, its task after it unless it is MNIST's 10 digits."""
+    return tex_escape(method) + TASK_SHORT.get(task, f" ({tex_escape(task)})")
 
 
 def breakable(s: str) -> str:
@@ -362,7 +368,7 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
     for r in rows:
         extra = r.sources + r.reimpl
         body.append({
-            "method": tex_escape(r.ours.method) + TASK_SHORT.get(r.ours.task, f" ({tex_escape(r.ours.task)})"),
+            "method": method_cell(r.ours.task, r.ours.method),
             "labels": _label(r.ours.labels),
             _stacked(r"ours: mean $\pm$ sd", f"[95\\,\\% CI], {seeds} seeds"): ours_cell(r.ours, seeds),
             "published": published_cell(r.paper),
@@ -386,8 +392,7 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
                     r.paper is not None and not r.paper.same_model for r in rows) else "")
              + (f" {ON_GPU}: trained on a GPU ({where_trained([r.ours for r in rows])}: each budget's seeds "
                 r"stacked in one process); every other cell on a CPU." if any(r.ours.gpus for r in rows) else "")
-             + (r" (5--9): digits 5--9, the transfer target; every other row is MNIST's 10 digits."
-                if any(r.ours.task == "digits59" for r in rows) else "")
+             + (TASK_NOTE if any(r.ours.task == "digits59" for r in rows) else "")
              + _named(rows)
              + r"\par}"]
     if others:
@@ -412,15 +417,16 @@ def plateau_table(mp: list[MethodPlateau]) -> str:
     if not mp:
         return r"\textit{No run in these metrics.}" + "\n"
     # headers of two lines, so that the table fits the text width at its own type size instead of being shrunk
-    body = [{"task": m.task, "method": m.method, "labels": _label(m.labels),
+    body = [{"method": method_cell(m.task, m.method), "labels": _label(m.labels),
              _stacked("plateaued", "/ runs"): f"{m.plateaued} / {m.n}",
              "the others": status_cell(m),
              _stacked("last $-$ previous", "10\\,\\% (points)"): "--" if m.difference is None else f"${m.difference:+.2f}$",
              _stacked("noise", "(points)"): "--" if m.noise is None else f"{m.noise:.2f}",
              _stacked("swing", "(points)"): "--" if m.swing is None else f"{m.swing:.2f}",
-             _stacked("evalu-", "ations"): str(m.evaluations) if m.evaluations else "--"} for m in mp]
-    return (fit(styled(pd.DataFrame(body), f"lllr{RAGGED}{{2.1cm}}rrrr", escape=["task", "method", "labels", "the others"]))
-            + "\\par\n{\\footnotesize\\raggedright Plateaued: the mean validation accuracy over a run's last "
+             "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
+    return (fit(styled(pd.DataFrame(body), f"llr{RAGGED}{{2.6cm}}rrrr", escape=["labels", "the others"]))
+            + "\\par\n{\\footnotesize\\raggedright" + (TASK_NOTE if any(m.task == "digits59" for m in mp) else "")
+            + " Plateaued: the mean validation accuracy over a run's last "
               f"10\\,\\% of evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; "
               f"with fewer than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
               "method's runs. Noise: the standard deviation the difference would have on a flat curve with the "
@@ -448,11 +454,12 @@ def below(rows: list[Row], mp: list[MethodPlateau]) -> list[tuple[Row, MethodPla
 def below_table(pairs: list[tuple[Row, MethodPlateau]], tried: dict[str, str]) -> str:
     if not pairs:
         return r"{\footnotesize No method stays below its paper's number after plateauing.}" + "\n"
-    body = [{"method": r.ours.method, "labels": _label(r.ours.labels), "gap (points)": f"${r.gap:+.2f}$",
+    body = [{"method": method_cell(r.ours.task, r.ours.method), "labels": _label(r.ours.labels),
+             "gap (points)": f"${r.gap:+.2f}$",
              "plateaued": f"{m.plateaued} / {m.n}",
              "what was tried": tried.get(r.ours.method, "not yet recorded (paper/published.yaml, tried)")}
             for r, m in pairs]
-    return fit(styled(pd.DataFrame(body), f"llrr{RAGGED}{{8cm}}", escape=["method", "labels", "what was tried"]))
+    return fit(styled(pd.DataFrame(body), f"llrr{RAGGED}{{8cm}}", escape=["labels", "what was tried"]))
 
 
 def key(task, method, labels) -> str:
