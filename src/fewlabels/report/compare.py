@@ -299,13 +299,25 @@ def ours_cell(o: Ours, seeds: int | None = None) -> str:
     return f"{o.mean:.2f}{mark} $\\pm$ {o.sd:.2f}{n} {{\\scriptsize[{o.lo:.1f}, {o.hi:.1f}]}}"
 
 
-TASK_SHORT = {"mnist10": "", "digits59": " (5--9)"}  # after the method's name in the compare tables
-TASK_NOTE = r" (5--9): digits 5--9, the transfer target; every other row is MNIST's 10 digits."
+# a task other than MNIST's 10 digits: its mark after the method's name in the compare tables, and its words
+TASK_SHORT = {"digits59": ("5--9", "digits 5--9, the transfer target"),
+              "digits04": ("0--4", "digits 0--4, the transfer source")}
 
 
 def method_cell(task: str, method: str) -> str:
     """A method's name in the compare tables, its task after it unless it is MNIST's 10 digits."""
-    return tex_escape(method) + TASK_SHORT.get(task, f" ({tex_escape(task)})")
+    if task == "mnist10":
+        return tex_escape(method)
+    return f"{tex_escape(method)} ({TASK_SHORT[task][0] if task in TASK_SHORT else tex_escape(task)})"
+
+
+def task_note(tasks) -> str:
+    """The sentence under a compare table that says what its tasks' marks mean ('' when every row is MNIST's)."""
+    marked = [t for t in TASK_SHORT if t in set(tasks)]
+    if not marked:
+        return ""
+    return " " + "; ".join(f"({TASK_SHORT[t][0]}): {TASK_SHORT[t][1]}" for t in marked) + \
+        "; every other row is MNIST's 10 digits."
 
 
 def breakable(s: str) -> str:
@@ -347,6 +359,12 @@ def published_cell(p: Published | None) -> str:
 
 def _label(b) -> str:
     return "all" if b == "all" else f"{b:,}"
+
+
+def _stacked(*lines: str) -> str:
+    """A column header set on several lines, right-aligned (the columns it heads are numbers); a line may
+    start with a bracket (the ``{}`` keeps ``\\\\`` from reading it as a length)."""
+    return r"\shortstack[r]{" + r"\\{}".join(lines) + "}"
 
 
 def _named(rows: list[Row]) -> str:
@@ -392,7 +410,7 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
                     r.paper is not None and not r.paper.same_model for r in rows) else "")
              + (f" {ON_GPU}: trained on a GPU ({where_trained([r.ours for r in rows])}: each budget's seeds "
                 r"stacked in one process); every other cell on a CPU." if any(r.ours.gpus for r in rows) else "")
-             + (TASK_NOTE if any(r.ours.task == "digits59" for r in rows) else "")
+             + task_note(r.ours.task for r in rows)
              + _named(rows)
              + r"\par}"]
     if others:
@@ -407,12 +425,6 @@ def status_cell(m: MethodPlateau) -> str:
     return ", ".join(rest) if rest else "--"
 
 
-def _stacked(*lines: str) -> str:
-    """A column header set on several lines, right-aligned (the columns it heads are numbers); a line may
-    start with a bracket (the ``{}`` keeps ``\\\\`` from reading it as a length)."""
-    return r"\shortstack[r]{" + r"\\{}".join(lines) + "}"
-
-
 def plateau_table(mp: list[MethodPlateau]) -> str:
     if not mp:
         return r"\textit{No run in these metrics.}" + "\n"
@@ -425,7 +437,7 @@ def plateau_table(mp: list[MethodPlateau]) -> str:
              _stacked("swing", "(points)"): "--" if m.swing is None else f"{m.swing:.2f}",
              "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
     return (fit(styled(pd.DataFrame(body), f"llr{RAGGED}{{2.6cm}}rrrr", escape=["labels", "the others"]))
-            + "\\par\n{\\footnotesize\\raggedright" + (TASK_NOTE if any(m.task == "digits59" for m in mp) else "")
+            + "\\par\n{\\footnotesize\\raggedright" + task_note(m.task for m in mp)
             + " Plateaued: the mean validation accuracy over a run's last "
               f"10\\,\\% of evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; "
               f"with fewer than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
