@@ -128,6 +128,85 @@ def test_lr_decay_divides_every_learning_rate_by_ten():
     assert all(o.param_groups[0]["lr"] == pytest.approx(1e-4) for o in m.optimizers().values())
 
 
+# ---------------------------------------------------------------------------- Makhzani et al.'s recipe
+
+def recipe() -> dict:
+    """presets/compare.yaml's aae-makhzani hyperparameters (the paper's optimiser, momenta, rates, noise,
+    prior and reconstruction loss), without its schedule length."""
+    import yaml
+    from conftest import REPO
+    hp = yaml.safe_load((REPO / "presets" / "compare.yaml").read_text())["variants"]["aae-makhzani"]["hparams"]
+    return {k: v for k, v in hp.items() if k not in ("epochs", "steps_per_epoch")}
+
+
+def test_the_recipe_is_the_papers_as_the_report_transcribes_it():
+    hp = recipe()
+    assert hp == {"optimizer": "sgd", "beta1": 0.9, "momentum_reg": 0.1, "lr_recon": 0.01, "lr_reg": 0.1,
+                  "lr_ssl": 0.1, "lr_decay_epochs": [50, 1000], "input_noise": 0.3, "z_std": 1.0, "recon_loss": "sum"}
+
+
+def test_each_phase_has_its_own_sgd_momentum_and_rate_over_its_own_networks():
+    m = make_aae(**recipe())
+    want = {"opt_recon": (0.9, 0.01, ("enc", "dec")), "opt_d_cat": (0.1, 0.1, ("d_cat",)),
+            "opt_d_gauss": (0.1, 0.1, ("d_gauss",)), "opt_gen": (0.1, 0.1, ("enc",)), "opt_ssl": (0.9, 0.1, ("enc",))}
+    for name, (momentum, lr, nets) in want.items():
+        opt = getattr(m, name)
+        assert isinstance(opt, torch.optim.SGD), name
+        g = opt.param_groups[0]
+        assert (g["momentum"], g["lr"]) == (momentum, lr), name
+        assert {id(p) for p in g["params"]} == {id(p) for n in nets for p in getattr(m, n).parameters()}, name
+
+
+def test_a_phase_steps_by_its_own_rate_first_sgd_step_is_minus_lr_times_gradient():
+    """The first SGD step has no momentum yet: every parameter moves by -lr * its gradient. The classification
+    phase with the recipe's noise: the gradient of the loss on the noisy labeled batch its generator drew."""
+    m = make_aae(**recipe())
+    gen_state = m.gen.get_state()
+    before = {k: p.detach().clone() for k, p in m.enc.named_parameters()}
+    m.phase_ssl()
+    m2 = make_aae(**recipe())  # the same weights; replay the same draws by hand
+    m2.gen.set_state(gen_state)
+    idx = torch.randint(len(m2.data.x_lab), (TINY["batch_size"],), generator=m2.gen)
+    x = m2.data.x_lab[idx] + 0.3 * torch.randn((TINY["batch_size"], 784), generator=m2.gen)
+    loss = F.cross_entropy(m2.enc(x), m2.data.y_lab[idx])
+    names, params = zip(*m2.enc.named_parameters())
+    grads = dict(zip(names, torch.autograd.grad(loss, params, allow_unused=True)))  # z_head: no gradient
+    for k, p in m.enc.named_parameters():
+        want = before[k] if grads[k] is None else before[k] - 0.1 * grads[k]
+        torch.testing.assert_close(p.detach(), want, rtol=1e-5, atol=1e-7)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads.values())
+
+
+def test_input_noise_is_drawn_in_training_and_absent_at_evaluation():
+    m = make_aae(**recipe())
+    x = m.data.x_val
+    state = m.gen.get_state()
+    clf = m.classifier().eval()
+    out1, out2 = clf(x), clf(x)
+    assert torch.equal(out1, out2) and torch.equal(out1, m.enc(x))  # no noise: the same logits every time
+    assert torch.equal(m.gen.get_state(), state)                     # and no draw from the run's generator
+    noisy = m.noisy(x)
+    assert not torch.equal(noisy, x) and abs(float((noisy - x).std()) - 0.3) < 0.02
+    assert torch.equal(make_aae().noisy(x), x)                        # input_noise 0 (the default): untouched
+
+
+def test_sum_reconstruction_loss_is_the_per_image_squared_distance():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.rand(5, 784, generator=g), torch.rand(5, 784, generator=g)
+    dist = ((a - b) ** 2).sum(1).mean()
+    torch.testing.assert_close(aae_mod.reconstruction_loss(a, b, "sum"), dist)
+    torch.testing.assert_close(aae_mod.reconstruction_loss(a, b), dist / 784)
+
+
+def test_recipe_hparams_are_checked():
+    with pytest.raises(HParamError, match="momentum_reg"):
+        resolve_hparams(AAE, {"momentum_reg": 0.1})  # Adam has no such momentum
+    with pytest.raises(HParamError, match="input_noise"):
+        resolve_hparams(AAE, {"input_noise": -0.1})
+    with pytest.raises(HParamError, match="recon_loss"):
+        resolve_hparams(AAE, {"recon_loss": "l1"})
+
+
 # ---------------------------------------------------------------------------- real runs
 
 # 100 steps of a narrower AAE on 2,000 pool images; a gentler adversary (lr_reg 1e-4) lets the

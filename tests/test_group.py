@@ -376,6 +376,21 @@ def test_stacked_aae_equals_its_runs_alone(tmp_path, splits, mnist_path):
                 torch.testing.assert_close(p2["modules"][net][k], w, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.numerical
+def test_stacked_aae_with_makhzanis_recipe_equals_its_runs_alone(tmp_path, splits, mnist_path):
+    """The paper's recipe stacks too: per-phase SGD momenta (0.9 / 0.1), the summed reconstruction error and
+    the input noise, drawn per run in the one-run order (unlabeled batch, its noise, priors, labeled batch,
+    its noise)."""
+    hp = {**AAE_HP, "dcat_fake_target_bug": False, "optimizer": "sgd", "beta1": 0.9, "momentum_reg": 0.1,
+          "lr_recon": 0.001, "lr_reg": 0.1, "lr_ssl": 0.1, "input_noise": 0.3, "z_std": 1.0, "recon_loss": "sum",
+          "init_std": 0.1}  # weights large enough that the noise moves every loss
+    sp = lambda root: specs(root, splits, mnist_path, method="aae", hp=hp, seeds=(0, 1))  # noqa: E731
+    for (_, _, p1), (_, _, p2) in alone_and_stacked(sp, tmp_path).values():
+        for net in ("enc", "dec"):
+            for k, w in p1["modules"][net].items():
+                torch.testing.assert_close(p2["modules"][net][k], w, rtol=1e-4, atol=1e-5)
+
+
 def test_stacked_aae_resumes_from_its_checkpoints(tmp_path, splits, mnist_path):
     """Stopped after epoch 1, the stacked AAE group takes up every run's five optimiser states and
     ends where an uninterrupted stacked group ends (bit for bit: same process, same sums)."""

@@ -26,8 +26,17 @@ Quirk (training): ``dcat_fake_target_bug``. The code behind the blog post (Aug 2
 fake term the target 1 (``tf.ones_like(d_c_fake)``), so D_cat learned to call the encoder's y real
 too; the author fixed it in Nov 2017 after issue #1 of the repository ("categorical discriminator
 loss compared with 1", lines 235-236 of commit 2680a2b). Corrected (default): target 0, like
-D_gauss's. The paper's own schedule (SGD, momentum 0.9, learning rates divided by 10 at fixed
-epochs) is available through ``optimizer: sgd`` and ``lr_decay_epochs``.
+D_gauss's.
+
+The paper's own recipe (Makhzani et al. 2015, appendix; as the reproduction report of
+flatala/adverserial-autoencoders-semi-supervised transcribes it, its Table 1: "the exact same
+hyper-parameters as in the original paper") is a configuration of this class, the ``aae-makhzani``
+variant of presets/compare.yaml: ``optimizer: sgd`` with momentum 0.9 for the reconstruction and
+classification phases (``beta1``) and 0.1 for the adversarial phase (``momentum_reg``), rates 0.01
+(``lr_recon``) and 0.1 (``lr_reg``, ``lr_ssl``), each divided by 10 at epochs 50 and 1,000
+(``lr_decay_epochs``), Gaussian noise of sd 0.3 on the encoder's input in training only
+(``input_noise``), a N(0, 1) style prior (``z_std``) and the squared Euclidean reconstruction error of
+each image (``recon_loss: sum``).
 """
 
 from __future__ import annotations
@@ -53,8 +62,16 @@ def sample_gaussian(n: int, dim: int, std: float, gen: torch.Generator, device) 
 
 # ---------------------------------------------------------------------------- losses
 
-def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Reconstruction phase (section 2): pixel-wise squared error, as in the seed."""
+RECON_LOSSES = ("mean", "sum")
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mean") -> torch.Tensor:
+    """Reconstruction phase (section 2). "mean": the squared error averaged over pixels and images, as
+    source 004 computes it (``tf.reduce_mean(tf.square(x - decoder_output))``). "sum": the squared
+    Euclidean distance between an image and its reconstruction (summed over pixels), averaged over the
+    images, the paper's reconstruction cost; under SGD the two differ by a factor of 784 in step size."""
+    if kind == "sum":
+        return (x_hat - x).pow(2).flatten(1).sum(1).mean()
     return F.mse_loss(x_hat, x)
 
 
@@ -94,8 +111,14 @@ class AAE(Method):
         "lr_recon": 1e-3,         # seed: learning_rate = 0.001 for every phase
         "lr_reg": 1e-3,           # both discriminators and the generator step
         "lr_ssl": 1e-3,
-        "beta1": 0.9,             # seed: Adam beta1 = 0.9; with sgd it is the momentum (paper: 0.9)
+        "beta1": 0.9,             # seed: Adam beta1 = 0.9; with sgd the momentum of the reconstruction and
+                                  # classification phases (paper: 0.9)
+        "momentum_reg": None,     # with sgd, the momentum of the adversarial phase (both discriminators and the
+                                  # generator step); None: beta1 (paper: 0.1)
         "lr_decay_epochs": [],    # learning rates x 0.1 after each listed epoch (the paper's schedule)
+        "input_noise": 0.0,       # sd of Gaussian noise added to the encoder's input in training, never at
+                                  # evaluation (seed: none; paper: 0.3)
+        "recon_loss": "mean",     # seed: mean squared error; "sum": per-image squared Euclidean distance (paper)
         # Quirk of the code behind the blog post (Aug 2017): D_cat's fake loss used target 1
         # (tf.ones_like(d_c_fake)), fixed in the repository's commit 0aa06dc "discriminator loss fix"
         # (Nov 2017). True reproduces it.
@@ -108,6 +131,13 @@ class AAE(Method):
         super().check_hparams(hp)
         if hp["optimizer"] not in cls.OPTIMIZERS:
             raise HParamError(f"method 'aae': optimizer must be one of {cls.OPTIMIZERS}, got {hp['optimizer']!r}")
+        if hp["recon_loss"] not in RECON_LOSSES:
+            raise HParamError(f"method 'aae': recon_loss must be one of {RECON_LOSSES}, got {hp['recon_loss']!r}")
+        if hp["input_noise"] < 0:
+            raise HParamError(f"method 'aae': input_noise must be >= 0 (an sd), got {hp['input_noise']}")
+        if hp["momentum_reg"] is not None and (hp["optimizer"] != "sgd" or not 0 <= hp["momentum_reg"] < 1):
+            raise HParamError(f"method 'aae': momentum_reg is an SGD momentum in [0, 1) and needs optimizer: sgd, "
+                              f"got {hp['momentum_reg']!r} with optimizer {hp['optimizer']!r}")
         for k in ("z_dim",):
             if hp[k] < 1:
                 raise HParamError(f"method 'aae': {k} must be >= 1, got {hp[k]}")
@@ -127,14 +157,15 @@ class AAE(Method):
         # One optimiser per phase, as in the seed: the encoder's reconstruction, generator and
         # classification updates keep separate moment estimates.
         self.opt_recon = self._opt([*self.enc.parameters(), *self.dec.parameters()], hp["lr_recon"])
-        self.opt_d_cat = self._opt(self.d_cat.parameters(), hp["lr_reg"])
-        self.opt_d_gauss = self._opt(self.d_gauss.parameters(), hp["lr_reg"])
-        self.opt_gen = self._opt(self.enc.parameters(), hp["lr_reg"])
+        reg = hp["momentum_reg"]  # the adversarial phase's own momentum (SGD), if set
+        self.opt_d_cat = self._opt(self.d_cat.parameters(), hp["lr_reg"], reg)
+        self.opt_d_gauss = self._opt(self.d_gauss.parameters(), hp["lr_reg"], reg)
+        self.opt_gen = self._opt(self.enc.parameters(), hp["lr_reg"], reg)
         self.opt_ssl = self._opt(self.enc.parameters(), hp["lr_ssl"])
 
-    def _opt(self, params, lr):
+    def _opt(self, params, lr, momentum=None):
         if self.hp["optimizer"] == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=self.hp["beta1"])
+            return torch.optim.SGD(params, lr=lr, momentum=self.hp["beta1"] if momentum is None else momentum)
         return adam(params, lr=lr, betas=(self.hp["beta1"], 0.999))
 
     def samples_per_step(self):
@@ -144,14 +175,22 @@ class AAE(Method):
         y_logits, z = self.enc.encode(x)
         return self.dec(F.softmax(y_logits, 1), z)
 
+    def noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's training input: ``x`` plus N(0, input_noise^2) noise drawn from the run's generator
+        (``x`` itself, and no draw, when input_noise is 0). Evaluation never calls this."""
+        sd = self.hp["input_noise"]
+        return x + sd * torch.randn(x.shape, generator=self.gen, device=x.device, dtype=x.dtype) if sd else x
+
     # The three phases of section 5, one method each so the tests can check what each updates.
-    def phase_recon(self, x: torch.Tensor) -> torch.Tensor:
-        loss = reconstruction_loss(self.reconstruct(x), x)
+    def phase_recon(self, x: torch.Tensor, x_in: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruct the clean ``x`` from the encoder's input ``x_in`` (``x`` when None)."""
+        loss = reconstruction_loss(self.reconstruct(x if x_in is None else x_in), x, self.hp["recon_loss"])
         _step(self.opt_recon, loss)
         return loss.detach()
 
     def phase_discriminators(self, x: torch.Tensor):
-        """Train D_cat and D_gauss on the current codes of ``x``; return their losses and the codes.
+        """Train D_cat and D_gauss on the current codes of ``x`` (the encoder's input); return their losses
+        and the codes.
 
         The codes enter the discriminator losses detached, so these steps cannot move the
         encoder; the generator step then reuses them (with their graph) against the updated Ds."""
@@ -173,14 +212,15 @@ class AAE(Method):
     def phase_ssl(self) -> torch.Tensor:
         """Semi-supervised classification phase (section 5): cross-entropy of q(y | x) on labeled images."""
         x_lab, y_lab = self.batch(self.data.x_lab, self.data.y_lab)
-        loss = classification_loss(self.enc(x_lab), y_lab)
+        loss = classification_loss(self.enc(self.noisy(x_lab)), y_lab)
         _step(self.opt_ssl, loss)
         return loss.detach()
 
     def train_step(self):
         x = self.batch(self.data.x_pool)
-        recon = self.phase_recon(x)
-        d_cat, d_gauss, y, z = self.phase_discriminators(x)  # codes after the reconstruction update
+        x_in = self.noisy(x)  # one noisy copy for the reconstruction and regularisation phases
+        recon = self.phase_recon(x, x_in)
+        d_cat, d_gauss, y, z = self.phase_discriminators(x_in)  # codes after the reconstruction update
         g_reg = self.phase_generator(y, z)
         ssl = self.phase_ssl()
         return {"recon": recon, "d_cat": d_cat, "d_gauss": d_gauss, "g_reg": g_reg, "ssl": ssl}
