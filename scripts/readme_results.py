@@ -118,29 +118,34 @@ def headline() -> str:
     return "\n".join(out)
 
 
+# the convergence rule's verdicts of runs that did not stop improving, in the README's narrow column
+SHORT = {"still improving": "improving", "still improving at its drop": "rising at its drop",
+         "too few evaluations": "too short to judge"}
+
 # a task other than MNIST's 10 digits, as the compare table marks its rows
 TASK_WORDS = {"digits59": "digits 5–9", "digits04": "digits 0–4"}
 
 
 def compare_glance() -> str:
     """README: the compare archive's cells (every method on the shared protocol, trained until validation
-    stops improving), each with its plateau check and its paper's number at the same budget; the preset's
-    methods not in the archive yet are named."""
+    stops improving where the runs allowed), each with the convergence rule's verdicts and its paper's number at
+    the same budget; the preset's methods not in the archive yet are named."""
     from fewlabels.report import compare as C
 
     df = load(COMPARE, "compare")
     # the archive holds each run's history.csv under its own folder (results/ stripped)
     df["path"] = [str(COMPARE.parent / str(p).removeprefix("results/")) for p in df["path"]]
     rows = C.compare(df, C.load_published(PUBLISHED).entries)
-    plateau = {(m.task, m.method, m.labels): m for m in C.plateau_by_method(C.plateau_runs(df))}
     config = yaml.safe_load((ROOT / "presets/compare.yaml").read_text())
+    drops = C.drops_from_config(yaml.safe_load((COMPARE.parent / "config.yaml").read_text()), sorted(set(df["method"])))
+    verdicts = {(m.task, m.method, m.labels): m for m in C.verdict_by_cell(C.verdict_runs(df, drops=drops))}
     seeds = len(config["seeds"])
-    table = ["| method | labels | ours: test accuracy, mean ± sd | plateaued / runs "
+    table = ["| method | labels | ours: test accuracy, mean ± sd | stopped improving / runs "
              "| published at this budget | ours − published |", "|---|---:|---|---|---|---:|"]
     unverified = other = False
     gpu_names: set[str] = set()
     for r in rows:
-        o, m = r.ours, plateau[(r.ours.task, r.ours.method, r.ours.labels)]
+        o, m = r.ours, verdicts[(r.ours.task, r.ours.method, r.ours.labels)]
         ours = f"{o.mean:.2f}" + (f" ± {o.sd:.2f}" if o.sd is not None else "") + (f" ({o.n} seeds)" if o.n != seeds else "")
         ours += " (GPU)" if o.gpus else ""
         gpu_names.update(o.gpus)
@@ -154,7 +159,9 @@ def compare_glance() -> str:
             other |= not r.paper.same_model
         gap = "–" if r.gap is None else f"{r.gap:+.1f}".replace("-", "−")
         method = o.method + ("" if o.task == "mnist10" else f" ({TASK_WORDS.get(o.task, o.task)})")
-        table.append(f"| {method} | {o.labels} | {ours} | {m.plateaued}/{m.n} | {plain(paper)} | {gap} |")
+        others = ", ".join(f"{v} {SHORT.get(k, k)}" for k, v in sorted(m.counts.items()) if k not in C.CV.STOPPED)
+        table.append(f"| {method} | {o.labels} | {ours} | {m.converged}/{m.n}{f' ({others})' if others else ''} "
+                     f"| {plain(paper)} | {gap} |")
     notes = (["*: not yet checked in a stored copy of the paper (paper/published.yaml says why)."] if unverified else []) + (
         ["Another model: the closest published number at that budget, not our method's paper (no gap)."] if other else []) + (
         [f"GPU: trained on an {' / '.join(sorted(gpu_names))} (each budget's seeds stacked in one process); every other "
@@ -163,8 +170,8 @@ def compare_glance() -> str:
     have = set(df["method"])
     missing = [m for m in wanted if m not in have]
     head = ("Every method on one shared protocol, trained until validation stops improving (`results/archive-compare/`, "
-            f"the `compare` preset: {seeds} seeds unless marked; test accuracy in %; MNIST's 10 digits unless marked; a run has plateaued "
-            "when its mean validation accuracy over the last 10 % of its evaluations is within 0.3 points of the 10 % before):")
+            f"the `compare` preset: {seeds} seeds unless marked; test accuracy in %; MNIST's 10 digits unless marked; "
+            "stopped improving: by the [convergence rule](docs/scorecard.md#convergence)):")
     out = [head, "", *table] + (["", " ".join(notes)] if notes else [])
     quick_seeds = len(yaml.safe_load((ROOT / "presets/quick.yaml").read_text())["seeds"])
     out += ["", ("Not in the archive yet: " + ", ".join(f"`{m}`" for m in missing) + ". " if missing else "")

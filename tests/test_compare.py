@@ -1,6 +1,6 @@
-"""report.compare and report.figures.compare on made-up metrics and histories (issue 25, items 3-4): the gap
-to the published number, a method without one, an unknown budget, the plateau counts, the figure's size
-and fonts."""
+"""report.compare and report.figures.compare on made-up metrics and histories: the gap to the published
+number, a method without one, an unknown budget, the convergence counts and what more training would cost,
+pairs of unequal length, the figure's size and fonts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from fewlabels.report import compare as C
-from fewlabels.report import plateau as PL
+from fewlabels.report import convergence as CV
 
 PUBLISHED = textwrap.dedent("""
     sources:
@@ -37,13 +37,13 @@ def history(path: Path, values) -> None:
 
 
 FLAT = np.r_[np.linspace(0.8, 0.95, 20), np.full(30, 0.95)]      # 50 evaluations, flat at the end
-RISING = 0.5 + 0.45 * (1 - np.exp(-np.arange(50) / 30))          # still ~1.5 points up between windows
+RISING = 0.5 + 0.45 * (1 - np.exp(-np.arange(50) / 30))          # still ~10 points up over its last half
 
 
 @pytest.fixture
 def grid(tmp_path):
     """metrics.csv of aae (3 seeds, 1,000 labels; two flat, one still rising), supervised (2 seeds, 100
-    labels: no published number; one history too short) and a run without a history."""
+    labels: no published number; one history too short for the rule) and a run without a history."""
     rows = []
 
     def run(method, labels, seed, acc, curve):
@@ -57,7 +57,7 @@ def grid(tmp_path):
     run("aae", 1000, 0, 0.960, FLAT)
     run("aae", 1000, 1, 0.962, FLAT)
     run("aae", 1000, 2, 0.958, RISING)
-    run("supervised", 100, 0, 0.75, FLAT[:15])
+    run("supervised", 100, 0, 0.75, FLAT[:8])
     run("supervised", 100, 1, 0.77, None)
     metrics = tmp_path / "metrics.csv"
     pd.DataFrame(rows).to_csv(metrics, index=False)
@@ -94,7 +94,7 @@ def test_a_method_without_a_published_number_has_no_gap(grid):
     assert "cmp/mnist10/aae/1000/gap" in texts["macros_compare.tex"]
     assert "0 of 1 such comparisons" in texts["abstract_compare.tex"]
     # one aae run still rises: the abstract says the cell is not settled
-    assert "points; 2 of 3 runs plateaued)" in texts["abstract_compare.tex"]
+    assert "points; 2 of 3 runs stopped improving)" in texts["abstract_compare.tex"]
 
 
 def test_the_compare_table_is_narrow_enough_to_print_at_its_own_size(grid):
@@ -143,40 +143,55 @@ def test_an_unverified_number_must_say_why(grid):
         C.load_published(pub)
 
 
-def test_plateau_counts_per_method(grid):
+def test_convergence_counts_per_cell(grid):
     root, metrics, pub = grid
     df = pd.read_csv(metrics, dtype={"labels": str})
-    mp = {(m.method, m.labels): m for m in C.plateau_by_method(C.plateau_runs(df, root))}
-    aae = mp[("aae", 1000)]
-    assert (aae.plateaued, aae.n, aae.counts) == (2, 3, {"plateaued": 2, "rising": 1})
-    assert not aae.all_plateaued
-    sup = mp[("supervised", 100)]
-    assert (sup.plateaued, sup.n, sup.counts) == (0, 2, {"too few evaluations": 1, C.NO_HISTORY: 1})
-    tex = C.plateau_table(list(mp.values()))
-    assert "2 / 3" in tex and "1 rising" in tex
+    cells = {(m.method, m.labels): m for m in C.verdict_by_cell(C.verdict_runs(df, root))}
+    aae = cells[("aae", 1000)]
+    assert (aae.converged, aae.n, aae.counts) == (2, 3, {CV.CONVERGED: 2, CV.IMPROVING: 1})
+    assert not aae.all_converged and aae.improving == 1
+    sup = cells[("supervised", 100)]
+    assert (sup.converged, sup.n, sup.counts) == (0, 2, {CV.TOO_FEW: 1, C.NO_HISTORY: 1})
+    tex = C.convergence_table(list(cells.values()))
+    assert "2 / 3" in tex and "1 still improving" in tex and "5 blocks" in tex
 
 
-def test_a_method_below_its_paper_after_plateauing_is_listed_with_what_was_tried(grid):
+def test_a_learning_rate_drop_from_the_config_reaches_the_rule(grid):
+    """A run rising until its drop and flat after it: without the drop the rule sees a rise then a flat end;
+    with it (the config's lr_decay_epochs), 'still improving at its drop'."""
+    root, metrics, pub = grid
+    d = root / "results" / "runs" / "mnist10" / "aae" / "n1000" / "seed0"
+    history(d / "history.csv", np.r_[np.linspace(0.80, 0.90, 40), np.full(40, 0.93)])
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    drops = C.drops_from_config({"methods": {"aae": {"lr_decay_epochs": [40]}}}, ["aae", "supervised"])
+    assert drops == {"aae": [40], "supervised": []}
+    seed0 = lambda rv: next(r for r in rv if r.method == "aae" and r.seed == 0)  # noqa: E731
+    assert seed0(C.verdict_runs(df, root)).status == CV.CONVERGED
+    assert seed0(C.verdict_runs(df, root, drops)).status == CV.IMPROVING_AT_DROP
+
+
+def test_a_method_below_its_paper_after_stopping_is_listed_with_what_was_tried(grid):
     root, metrics, pub = grid
     df = pd.read_csv(metrics, dtype={"labels": str})
     published = C.load_published(pub)
     rows = C.compare(df, published.entries)
-    runs = C.plateau_runs(df, root)
-    assert C.below(rows, C.plateau_by_method(runs)) == []   # one aae run still rising: not "after plateauing"
-    flat = [r if r.status != "rising" else C.RunPlateau(r.task, r.method, r.labels, r.seed, r.history,
-                                                           "plateaued", r.result) for r in runs]
-    pairs = C.below(rows, C.plateau_by_method(flat))
-    assert [(r.ours.method, m.plateaued) for r, m in pairs] == [("aae", 3)]
+    runs = C.verdict_runs(df, root)
+    assert C.below(rows, C.verdict_by_cell(runs)) == []   # one aae run still improving: not "after stopping"
+    flat = [r if r.status != CV.IMPROVING else C.RunVerdict(r.task, r.method, r.labels, r.seed, r.history,
+                                                            CV.CONVERGED, r.result) for r in runs]
+    pairs = C.below(rows, C.verdict_by_cell(flat))
+    assert [(r.ours.method, m.converged) for r, m in pairs] == [("aae", 3)]
     assert "longer schedules and beta1 0.5" in C.below_table(pairs, published.tried)
 
 
 def test_the_cli_writes_every_file(grid):
     root, metrics, pub = grid
     out = root / "gen"
-    C.main(["--metrics", str(metrics), "--published", str(pub), "--out-dir", str(out), "--root", str(root)])
-    assert {p.name for p in out.iterdir()} == {"tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
+    C.main(["--metrics", str(metrics), "--published", str(pub), "--out-dir", str(out), "--root", str(root),
+            "--config-json", '{"methods": {}}'])
+    assert {p.name for p in out.iterdir()} == {"tab_compare.tex", "tab_convergence.tex", "tab_below.tex",
                                                "macros_compare.tex", "abstract_compare.tex", "compare_status.tex"}
-    assert r"\def\csname fl@cmp/mnist10/aae/1000/plateaued\endcsname{2/3}" in (out / "macros_compare.tex").read_text()
+    assert r"\def\csname fl@cmp/mnist10/aae/1000/stopped\endcsname{2/3}" in (out / "macros_compare.tex").read_text()
 
 
 def test_the_project_file_loads_and_every_unverified_number_says_why():
@@ -199,10 +214,11 @@ def test_the_figure_is_the_text_width_with_fonts_of_7_pt_and_words(grid):
     assert texts and min(t.get_fontsize() for t in texts) >= 7
     words = " ".join(t.get_text() for t in texts)
     assert "adversarial autoencoder" in words and "sgan" not in words and "_" not in words
-    # one marker per budget curve with enough evaluations: aae's mean curve (50 evaluations) has one
+    # one marker per budget curve with enough evaluations: aae's mean curve (50 evaluations) has one, where
+    # the rule's judged stretch (its last half) starts: evaluation 26, step 2,600
     aae_ax = [a for a in fig.axes if a.get_title(loc="left").startswith("adversarial autoencoder")][0]
     markers = [l for l in aae_ax.get_lines() if l.get_marker() == "o"]
-    assert len(markers) == 1 and markers[0].get_xdata()[0] == 100 * (50 - 2 * 5 + 1)
+    assert len(markers) == 1 and markers[0].get_xdata()[0] == 100 * 26
 
 
 def test_a_different_model_is_marked_and_gets_no_gap_or_abstract_mention(grid):
@@ -219,47 +235,83 @@ def test_a_different_model_is_marked_and_gets_no_gap_or_abstract_mention(grid):
     assert "98.40 $\\pm$ 0.08" + C.OTHER_MODEL in tex and "a different model" in tex
     texts = C.write(df, published, root / "out", root)
     assert "keyA" not in texts["abstract_compare.tex"] and "no method of this preset" in texts["abstract_compare.tex"]
-    flat = [C.RunPlateau(r.task, r.method, r.labels, r.seed, r.history, "plateaued", r.result)
-            for r in C.plateau_runs(df, root)]
-    assert C.below(rows, C.plateau_by_method(flat)) == []
+    flat = [C.RunVerdict(r.task, r.method, r.labels, r.seed, r.history, CV.CONVERGED, r.result)
+            for r in C.verdict_runs(df, root)]
+    assert C.below(rows, C.verdict_by_cell(flat)) == []
     pub.write_text(PUBLISHED.replace("relation: r, verified: true", "relation: r, same_model: 'no', verified: true"))
     with pytest.raises(C.PublishedError, match="same_model must be true or false"):
         C.load_published(pub)
 
 
-def test_the_status_names_rising_and_falling_cells_and_what_is_pending(grid):
-    """The section's words for the plateau table: a cell with a run still rising is named as too short,
-    one falling as past its best, and the config's pending cells are listed; a grid where every run
-    plateaued says so."""
+def cell(method, labels, counts, steps=1000, hours=None, gpu=False):
+    converged = sum(v for k, v in counts.items() if k in CV.STOPPED)
+    return C.CellVerdict("mnist10", method, labels, sum(counts.values()), converged, counts, 0.0, 50, steps, hours, gpu)
+
+
+def test_the_status_names_improving_and_past_cells_with_the_cost_of_more_and_what_is_pending(grid):
+    """The section's words for the convergence table: a cell with a run still improving is named as too short
+    with what training it as long again would cost (from its runs' own training time), one falling as past
+    its best, and the config's pending cells are listed; a grid where every run stopped improving says so."""
     root, metrics, pub = grid
     df = pd.read_csv(metrics, dtype={"labels": str})
-    mp = C.plateau_by_method(C.plateau_runs(df, root))
-    text = C.status(mp, ["sgan-fm at 1,000 labels: 50,000 steps a run, not affordable here."])
-    assert r"still rising" in text and r"\texttt{aae} at 1,000 labels (1 of 3)" in text
-    # the rising run's last difference beside the swing of the cell's runs' earlier windows
-    aae = next(m for m in mp if m.method == "aae" and m.labels == 1000)
-    assert aae.missed > PL.TOLERANCE and aae.swing is not None
-    assert rf"\texttt{{aae}} at 1,000 labels {aae.missed:.2f} beside {aae.swing:.2f} points" in text
-    assert "falling" not in text
+    cells = C.verdict_by_cell(C.verdict_runs(df, root))
+    text = C.status(cells, ["sgan-fm at 1,000 labels: 50,000 steps a run, not affordable here."])
+    assert "still improving" in text and r"\texttt{aae} at 1,000 labels (1 of 3)" in text
+    assert "past their best" not in text
     assert text.endswith("Not in this archive yet: sgan-fm at 1,000 labels: 50,000 steps a run, not affordable here.")
-    falling = C.MethodPlateau("mnist10", "aae", 1000, 3, 2, {"plateaued": 2, "falling": 1}, -0.5, 50)
-    assert "past their best" in C.status([falling]) and "rising" not in C.status([falling])
-    flat = C.MethodPlateau("mnist10", "aae", 1000, 3, 3, {"plateaued": 3}, 0.0, 50)
-    assert C.status([flat]) == "Every run met the plateau rule."
+    costly = cell("sgan", 100, {CV.CONVERGED: 1, CV.IMPROVING: 2}, steps=60000, hours=2.25)
+    cheap = cell("aae", 100, {CV.IMPROVING_AT_DROP: 3}, steps=10000, hours=0.05, gpu=True)
+    text = C.status([costly, cheap])
+    assert "another 60,000 steps a run, about 2.2 CPU-hours for the cell" in text
+    assert "another 10,000 steps a run, about 3 GPU-minutes for the cell" in text
+    assert r"until their learning rate dropped (the drop froze them): \texttt{aae} at 100 labels (3 of 3)" in text
+    past = cell("aae", 1000, {CV.CONVERGED: 2, CV.PAST_BEST: 1})
+    assert "past their best" in C.status([past]) and "improving on" not in C.status([past])
+    flat = cell("aae", 1000, {CV.CONVERGED: 3})
+    assert C.status([flat]) == "Every run stopped improving by the rule."
 
 
-def test_the_status_says_what_was_tried_only_for_methods_with_a_run_off_the_rule():
-    """published.yaml's `tried` text of a method with a run that missed the rule follows the status (once,
-    however many of its cells missed), escaped for LaTeX; a method whose runs all plateaued gets none."""
-    rising = C.MethodPlateau("mnist10", "sgan", 100, 3, 1, {"plateaued": 1, "rising": 2}, 0.7, 600, 0.08)
-    falling = C.MethodPlateau("mnist10", "sgan", 1000, 3, 2, {"plateaued": 2, "falling": 1}, -0.4, 600, 0.05)
-    flat = C.MethodPlateau("mnist10", "aae", 1000, 3, 3, {"plateaued": 3}, 0.0, 25, 0.1)
+def test_the_status_says_what_was_tried_only_for_methods_with_a_run_still_improving():
+    """published.yaml's `tried` text of a method with a run still improving follows the status (once, however
+    many of its cells are), escaped for LaTeX; a method whose runs all stopped improving gets none."""
+    rising = cell("sgan", 100, {CV.CONVERGED: 1, CV.IMPROVING: 2})
+    few = cell("sgan", 1000, {CV.CONVERGED: 2, CV.TOO_FEW: 1})
+    flat = cell("aae", 1000, {CV.CONVERGED: 3})
     tried = {"sgan": "60,000 steps\n  at 100 % of the rate", "aae": "the paper's decay"}
-    text = C.status([rising, falling, flat], tried=tried)
+    text = C.status([rising, few, flat], tried=tried)
     assert text.count(r"\texttt{sgan}: 60,000 steps at 100 \% of the rate.") == 1
-    assert "decay" not in text
+    assert "decay" not in text and r"too few evaluations for the rule: \texttt{sgan} at 1,000 labels (1 of 3)" in text
     assert "was tried" not in C.status([flat], tried=tried)
-    assert C.status([flat], tried=tried) == "Every run met the plateau rule."
+
+
+def test_pairs_of_unequal_length_are_named_and_compared_at_equal_length_from_the_history(grid):
+    """transfer (1,000 steps) against scratch (3,000 steps, evaluated every 100): the pair compares schedules
+    too, so the status reads scratch's test accuracy at transfer's last step from its history and gives the
+    paired difference there with its interval and degrees of freedom; with no evaluation at that step, it says
+    no equal-length reading exists."""
+    root, metrics, pub = grid
+    rows = []
+    for method, steps, n_evals in (("transfer", 1000, 10), ("scratch", 3000, 30)):
+        for seed, acc in enumerate((0.80, 0.82, 0.85)):
+            d = root / "results" / "runs" / "digits59" / method / "n50" / f"seed{seed}"
+            d.mkdir(parents=True)
+            # scratch's history: test accuracy 0.70 + seed/100 at step 1,000 (its 10th evaluation)
+            curve = np.full(n_evals, acc) if method == "transfer" else np.r_[np.full(10, 0.70 + seed / 100),
+                                                                              np.full(20, 0.9)]
+            history(d / "history.csv", curve)
+            rows.append({"task": "digits59", "method": method, "labels": "50", "seed": seed, "stage": "train",
+                         "test_accuracy": acc if method == "transfer" else 0.9, "steps": steps,
+                         "path": str((d / "metrics.json").relative_to(root))})
+    df = pd.DataFrame(rows)
+    (text,) = C.pair_lengths(df, root)
+    assert r"\texttt{transfer} and its baseline \texttt{scratch} at 50 labels trained 1,000 and 3,000 steps" in text
+    # differences 10, 11, 13 points: mean 11.33, sd 1.53, t(0.975, 2) = 4.30 -> half-width 3.79
+    assert "is $+11.33$ points [$+7.54$, $+15.13$] (3 seeds, 2 degrees of freedom)" in text
+    df.loc[df["method"] == "transfer", "steps"] = 1050  # no scratch evaluation at step 1,050
+    (text,) = C.pair_lengths(df, root)
+    assert "no equal-length reading exists" in text
+    df.loc[df["method"] == "transfer", "steps"] = 3000
+    assert C.pair_lengths(df, root) == []
 
 
 def test_cells_trained_on_a_gpu_are_marked_and_the_note_names_the_gpu(grid):
@@ -277,19 +329,6 @@ def test_cells_trained_on_a_gpu_are_marked_and_the_note_names_the_gpu(grid):
     tex = C.compare_table(list(rows.values()), [])
     assert tex.count(C.ON_GPU) == 2  # the aae cell and the note
     assert "aae on an NVIDIA H200" in tex and "every other cell on a CPU" in tex
-
-
-def test_the_status_names_cells_whose_evaluation_noise_rivals_the_tolerance():
-    """A cell that missed the rule and whose flat-curve noise is half the tolerance or more is named with
-    its noise; a cell that missed it with little noise, or one whose runs all plateaued, is not."""
-    noisy = C.MethodPlateau("mnist10", "sgan", 100, 3, 1, {"plateaued": 1, "rising": 1, "falling": 1}, 0.1, 100, 0.4)
-    quiet = C.MethodPlateau("mnist10", "aae", 100, 3, 2, {"plateaued": 2, "rising": 1}, 0.4, 25, 0.05)
-    flat = C.MethodPlateau("mnist10", "conv", 100, 3, 3, {"plateaued": 3}, 0.0, 25, 0.5)
-    text = C.status([noisy, quiet, flat])
-    said = text.split("Of these")[1]
-    assert r"\texttt{sgan} at 100 labels (0.40 points)" in said
-    assert "aae" not in said and "conv" not in said
-    assert "Of these" not in C.status([quiet, flat])
 
 
 def test_a_metrics_file_without_device_names_marks_only_its_cuda_cells(grid):

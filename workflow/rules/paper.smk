@@ -135,7 +135,7 @@ if config["preset"] == "compare":
             published="paper/published.yaml",
             history=[f"{run_dir(r)}/history.csv" for r in RUNS],
         output:
-            expand("paper/generated/{name}", name=["tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
+            expand("paper/generated/{name}", name=["tab_compare.tex", "tab_convergence.tex", "tab_below.tex",
                                                     "macros_compare.tex", "abstract_compare.tex",
                                                     "compare_status.tex"]),
         log:
@@ -145,9 +145,10 @@ if config["preset"] == "compare":
             ENV
         params:
             pending=lambda wc: " ".join(shlex.quote(p) for p in config.get("pending", [])),
+            config=lambda wc: shlex.quote(json.dumps(config, sort_keys=True)),  # the runs' learning-rate drops
         shell:
             "python -m fewlabels.report.compare --metrics {input.metrics} --published {input.published} "
-            "--out-dir paper/generated --pending {params.pending} > {log} 2>&1"
+            "--out-dir paper/generated --config-json {params.config} --pending {params.pending} > {log} 2>&1"
 
     rule fig_compare:
         input:
@@ -161,13 +162,16 @@ if config["preset"] == "compare":
         threads: 1
         conda:
             ENV
+        params:
+            config=lambda wc: shlex.quote(json.dumps(config, sort_keys=True)),  # the runs' learning-rate drops
         shell:
-            "python -m fewlabels.report.figures compare-curves --metrics {input.metrics} --out {output.pdf} > {log} 2>&1"
+            "python -m fewlabels.report.figures compare-curves --metrics {input.metrics} --out {output.pdf} "
+            "--config-json {params.config} > {log} 2>&1"
 
 
 # ms.tex includes each of these where it exists; a preset that does not make one leaves it out of its
 # build even when another preset's build left it in paper/generated/.
-OPTIONAL_GENERATED = ("tab_hparams.tex", "tab_precision.tex", "tab_compare.tex", "tab_plateau.tex", "tab_below.tex",
+OPTIONAL_GENERATED = ("tab_hparams.tex", "tab_precision.tex", "tab_compare.tex", "tab_convergence.tex", "tab_below.tex",
                       "macros_compare.tex", "abstract_compare.tex", "compare_status.tex", "fig_compare.pdf")
 
 

@@ -1,11 +1,12 @@
-"""The ``compare`` preset against the published numbers (issue 25, items 3 and 4).
+"""The ``compare`` preset against the published numbers.
 
 From ``metrics.csv`` (one row per run) and ``paper/published.yaml`` (each paper's number per method,
 task and budget, with its source and table): ``tab_compare.tex``, our accuracy (mean ± sd, seeds and
 the 95 % t-interval of the mean) beside the published number at the same budget, its citation and the
-gap in points, with what the public reimplementations report; ``tab_plateau.tex``, the plateau rule
-(``report.plateau``) on each run's ``history.csv`` per method and budget (runs plateaued / runs); a
-table of the methods that stay below their paper after plateauing and what was tried;
+gap in points, with what the public reimplementations report; ``tab_convergence.tex``, the convergence
+rule (``report.convergence``) on each run's ``history.csv`` per method and budget (runs that stopped
+improving / runs); a table of the methods that stay below their paper after stopping and what was tried;
+the status paragraph (runs still improving and what more training would cost; pairs of unequal length);
 ``macros_compare.tex`` (``\\fl{cmp/...}``) and ``abstract_compare.tex``, the abstract's sentence.
 
 No figure here (``report.figures.compare`` draws the validation curves), so no matplotlib.
@@ -17,6 +18,7 @@ No figure here (``report.figures.compare`` draws the validation curves), so no m
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ import pandas as pd
 import yaml
 
 from ..data import atomic_write
-from . import plateau as PL
+from . import convergence as CV
 from .claims import t_quantile
 from .common import METHOD_ORDER
 from .latex import fit, macro, styled, tex_escape
@@ -203,17 +205,20 @@ def other_budgets(df: pd.DataFrame, published: list[Published]) -> list[Publishe
             and p.accuracy is not None]
 
 
-# ------------------------------------------------------------------------------ plateau
+# ------------------------------------------------------------------------------ convergence
 
 @dataclass
-class RunPlateau:
+class RunVerdict:
     task: str
     method: str
     labels: int | str
     seed: int
     history: Path
-    status: str                  # plateau's status, or NO_HISTORY
-    result: PL.Plateau | None
+    status: str                  # the convergence rule's verdict, or NO_HISTORY
+    result: CV.Convergence | None
+    steps: int | None = None     # training steps (metrics.csv)
+    train_s: float | None = None  # training time, seconds
+    gpu: bool = False            # trained on a GPU
 
 
 def history_path(metrics_json: str, root: Path) -> Path:
@@ -221,62 +226,94 @@ def history_path(metrics_json: str, root: Path) -> Path:
     return (p if p.is_absolute() else Path(root) / p).with_name("history.csv")
 
 
-def plateau_runs(df: pd.DataFrame, root: Path = Path(".")) -> list[RunPlateau]:
-    """The plateau rule on each run's history.csv (beside its metrics.json, the table's ``path``)."""
+def _num(v):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def verdict_runs(df: pd.DataFrame, root: Path = Path("."), drops: dict[str, list[int]] | None = None) -> list[RunVerdict]:
+    """The convergence rule on each run's history.csv (beside its metrics.json, the table's ``path``); ``drops``:
+    method name -> the epochs after which its learning rate dropped (``CV.drops_of`` of its hyperparameters)."""
+    drops = drops or {}
     out = []
     for _, r in runs(df).iterrows():
         h = history_path(r["path"], root)
+        extra = {"steps": None if _num(r.get("steps")) is None else int(_num(r.get("steps"))),
+                 "train_s": _num(r.get("train_s")), "gpu": str(r.get("device", "")) == "cuda"}
         if not h.exists():
-            out.append(RunPlateau(r["task"], r["method"], r["labels"], int(r["seed"]), h, NO_HISTORY, None))
+            out.append(RunVerdict(r["task"], r["method"], r["labels"], int(r["seed"]), h, NO_HISTORY, None, **extra))
             continue
         try:
-            res = PL.from_csv(h)
+            res = CV.convergence(pd.read_csv(h), drops.get(r["method"], ()))
         except (KeyError, ValueError) as e:  # a history the trainer did not write: say which
             raise ValueError(f"{h}: {e}") from None
-        out.append(RunPlateau(r["task"], r["method"], r["labels"], int(r["seed"]), h, res.status, res))
+        out.append(RunVerdict(r["task"], r["method"], r["labels"], int(r["seed"]), h, res.status, res, **extra))
     return out
 
 
 @dataclass
-class MethodPlateau:
+class CellVerdict:
     task: str
     method: str
     labels: int | str
     n: int
-    plateaued: int
-    counts: dict[str, int]     # status -> runs
-    difference: float | None   # mean over runs of last window - the one before, points
-    evaluations: int           # fewest evaluations of any run with a history
-    noise: float | None = None  # mean over runs of plateau.evaluation_noise: the difference's sd on a flat curve
-    swing: float | None = None  # mean over runs of plateau.earlier_swing: earlier adjacent windows' rms difference
-    missed: float | None = None  # mean |difference| over the runs that missed the rule (None: none did)
+    converged: int              # runs that stopped improving (converged or past their best)
+    counts: dict[str, int]      # verdict -> runs
+    rise: float | None          # mean over runs of the rise that decided each verdict, points
+    evaluations: int            # fewest evaluations of any run with a history
+    steps: int | None = None    # training steps of its runs (the largest, should they differ)
+    hours: float | None = None  # training hours of its runs, summed
+    gpu: bool = False           # some of its runs trained on a GPU
 
     @property
-    def all_plateaued(self) -> bool:
-        return self.n > 0 and self.plateaued == self.n
+    def all_converged(self) -> bool:
+        return self.n > 0 and self.converged == self.n
+
+    @property
+    def improving(self) -> int:
+        return sum(v for k, v in self.counts.items() if k in (CV.IMPROVING, CV.IMPROVING_AT_DROP))
 
 
 def mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def plateau_by_method(rp: list[RunPlateau]) -> list[MethodPlateau]:
-    groups: dict[tuple, list[RunPlateau]] = {}
-    for r in rp:
+def verdict_by_cell(rv: list[RunVerdict]) -> list[CellVerdict]:
+    groups: dict[tuple, list[RunVerdict]] = {}
+    for r in rv:
         groups.setdefault((r.task, r.method, r.labels), []).append(r)
     out = []
     for (task, method, labels), g in groups.items():
         counts: dict[str, int] = {}
         for r in g:
             counts[r.status] = counts.get(r.status, 0) + 1
-        diffs = [r.result.difference for r in g if r.result is not None and r.result.difference is not None]
+        rises = [r.result.rise for r in g if r.result is not None and r.result.rise is not None]
         evals = [r.result.n_evals for r in g if r.result is not None]
-        noise = [r.result.noise for r in g if r.result is not None and r.result.noise is not None]
-        swing = [r.result.swing for r in g if r.result is not None and r.result.swing is not None]
-        missed = [abs(r.result.difference) for r in g if r.status in (PL.RISING, PL.FALLING)]
-        out.append(MethodPlateau(task, method, labels, len(g), counts.get(PL.PLATEAUED, 0), counts,
-                                 mean(diffs), min(evals) if evals else 0, mean(noise), mean(swing), mean(missed)))
+        steps = [r.steps for r in g if r.steps is not None]
+        secs = [r.train_s for r in g if r.train_s is not None]
+        out.append(CellVerdict(task, method, labels, len(g), sum(counts.get(k, 0) for k in CV.STOPPED), counts,
+                               mean(rises), min(evals) if evals else 0, max(steps) if steps else None,
+                               sum(secs) / 3600 if secs else None, any(r.gpu for r in g)))
     return sorted(out, key=order)
+
+
+def drops_from_config(config: dict, names) -> dict[str, list[int]]:
+    """Method name -> the epochs after which its runs' learning rate dropped, from the preset's configuration
+    (its overrides over the method's defaults)."""
+    from ..config import resolve
+    from ..methods import get
+    from ..methods.base import resolve_hparams
+    out = {}
+    for name in names:
+        try:
+            r = resolve(config, name)
+        except ValueError:
+            continue
+        out[name] = CV.drops_of(resolve_hparams(get(r.method), r.overrides))
+    return out
 
 
 # ------------------------------------------------------------------------------ LaTeX
@@ -420,42 +457,48 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
     return tex + "\\par\n" + "\n\\par\n".join(notes) + "\n"
 
 
-def status_cell(m: MethodPlateau) -> str:
-    rest = [f"{v} {k}" for k, v in sorted(m.counts.items()) if k != PL.PLATEAUED]
+def status_cell(m: CellVerdict) -> str:
+    rest = [f"{v} {k}" for k, v in sorted(m.counts.items()) if k not in (CV.CONVERGED,)]
     return ", ".join(rest) if rest else "--"
 
 
-def plateau_table(mp: list[MethodPlateau]) -> str:
-    if not mp:
+def _steps(n: int | None) -> str:
+    return "--" if n is None else f"{n:,}"
+
+
+RULE_WORDS = (f"A run has stopped improving when the last half of its last constant-rate stretch (at least "
+              f"{CV.MIN_EVALS} evaluations) shows no rise: cut into {CV.BLOCKS} blocks, the straight line through "
+              f"the blocks' mean validation accuracies rises by less than {CV.MIN_RISE} points across it, or its 95\\,\\% "
+              f"interval ({CV.BLOCKS - 2} degrees of freedom) includes 0. A run with a learning-rate drop is also "
+              "judged on the stretch before its last drop: rising there, it was still improving when the drop froze "
+              "it. Falling at the end: past its best (it stopped improving).")
+
+
+def convergence_table(cells: list[CellVerdict]) -> str:
+    if not cells:
         return r"\textit{No run in these metrics.}" + "\n"
     # headers of two lines, so that the table fits the text width at its own type size instead of being shrunk
     body = [{"method": method_cell(m.task, m.method), "labels": _label(m.labels),
-             _stacked("plateaued", "/ runs"): f"{m.plateaued} / {m.n}",
+             _stacked("stopped", "/ runs"): f"{m.converged} / {m.n}",
              "the others": status_cell(m),
-             _stacked("last $-$ previous", "10\\,\\% (points)"): "--" if m.difference is None else f"${m.difference:+.2f}$",
-             _stacked("noise", "(points)"): "--" if m.noise is None else f"{m.noise:.2f}",
-             _stacked("swing", "(points)"): "--" if m.swing is None else f"{m.swing:.2f}",
-             "evaluations": str(m.evaluations) if m.evaluations else "--"} for m in mp]
-    return (fit(styled(pd.DataFrame(body), f"llr{RAGGED}{{2.6cm}}rrrr", escape=["labels", "the others"]))
-            + "\\par\n{\\footnotesize\\raggedright" + task_note(m.task for m in mp)
-            + " Plateaued: the mean validation accuracy over a run's last "
-              f"10\\,\\% of evaluations is within {PL.TOLERANCE} points of the mean over the 10\\,\\% before them; "
-              f"with fewer than {PL.MIN_EVALS} evaluations the rule decides nothing. The difference is the mean over the "
-              "method's runs. Noise: the standard deviation the difference would have on a flat curve with the "
-              "runs' evaluation-to-evaluation noise (over each run's second half; mean over the runs): near the "
-              "tolerance, the rule cannot tell noise from a trend. Swing: how far the run's earlier adjacent "
-              "windows of 10\\,\\% differed (rms of the four pairs before the rule's; mean over the runs), which "
-              "also sees a curve that wanders slowly from one evaluation to the next.\\par}\n")
+             _stacked("rise", "(points)"): "--" if m.rise is None else f"${m.rise:+.2f}$",
+             _stacked("steps", "a run"): _steps(m.steps),
+             "evaluations": f"{m.evaluations:,}" if m.evaluations else "--"} for m in cells]
+    return (fit(styled(pd.DataFrame(body), f"llr{RAGGED}{{3.2cm}}rrr", escape=["labels", "the others"]))
+            + "\\par\n{\\footnotesize\\raggedright" + task_note(m.task for m in cells)
+            + " Stopped: converged or past its best. " + RULE_WORDS
+            + " Rise: the line's change across the judged half-stretch, mean over the cell's runs (for a run still "
+              "improving at its drop, the stretch before the drop).\\par}\n")
 
 
-def below(rows: list[Row], mp: list[MethodPlateau]) -> list[tuple[Row, MethodPlateau]]:
-    """Methods whose every run plateaued and whose 95 % interval lies wholly below the paper's number (a
-    single seed: its mean below it)."""
-    by = {(m.task, m.method, m.labels): m for m in mp}
+def below(rows: list[Row], cells: list[CellVerdict]) -> list[tuple[Row, CellVerdict]]:
+    """Methods whose every run stopped improving and whose 95 % interval lies wholly below the paper's number
+    (a single seed: its mean below it)."""
+    by = {(m.task, m.method, m.labels): m for m in cells}
     out = []
     for r in rows:
         m = by.get((r.ours.task, r.ours.method, r.ours.labels))
-        if r.gap is None or m is None or not m.all_plateaued:
+        if r.gap is None or m is None or not m.all_converged:
             continue
         top = r.ours.hi if r.ours.hi is not None else r.ours.mean
         if top < r.paper.accuracy:
@@ -463,12 +506,12 @@ def below(rows: list[Row], mp: list[MethodPlateau]) -> list[tuple[Row, MethodPla
     return out
 
 
-def below_table(pairs: list[tuple[Row, MethodPlateau]], tried: dict[str, str]) -> str:
+def below_table(pairs: list[tuple[Row, CellVerdict]], tried: dict[str, str]) -> str:
     if not pairs:
-        return r"{\footnotesize No method stays below its paper's number after plateauing.}" + "\n"
+        return r"{\footnotesize No method whose runs stopped improving stays below its paper's number.}" + "\n"
     body = [{"method": method_cell(r.ours.task, r.ours.method), "labels": _label(r.ours.labels),
              "gap (points)": f"${r.gap:+.2f}$",
-             "plateaued": f"{m.plateaued} / {m.n}",
+             "stopped": f"{m.converged} / {m.n}",
              "what was tried": tried.get(r.ours.method, "not yet recorded (paper/published.yaml, tried)")}
             for r, m in pairs]
     return fit(styled(pd.DataFrame(body), f"llrr{RAGGED}{{8cm}}", escape=["labels", "what was tried"]))
@@ -478,7 +521,7 @@ def key(task, method, labels) -> str:
     return f"cmp/{task}/{method}/{labels}"
 
 
-def macros(rows: list[Row], mp: list[MethodPlateau]) -> str:
+def macros(rows: list[Row], cells: list[CellVerdict]) -> str:
     lines = [r"% Generated by fewlabels.report.compare; do not edit.", r"\makeatletter"]
     for r in rows:
         k = key(r.ours.task, r.ours.method, r.ours.labels)
@@ -487,11 +530,11 @@ def macros(rows: list[Row], mp: list[MethodPlateau]) -> str:
         if r.gap is not None:
             lines += [macro(f"{k}/published", f"{r.paper.accuracy:.2f}"), macro(f"{k}/gap", f"{r.gap:+.2f}"),
                       macro(f"{k}/source", cite(r.paper))]
-    for m in mp:
+    for m in cells:
         k = key(m.task, m.method, m.labels)
-        lines += [macro(f"{k}/plateaued", f"{m.plateaued}/{m.n}")]
-    total = sum(m.n for m in mp)
-    lines += [macro("cmp/runs", total), macro("cmp/plateaued", sum(m.plateaued for m in mp)),
+        lines += [macro(f"{k}/stopped", f"{m.converged}/{m.n}")]
+    total = sum(m.n for m in cells)
+    lines += [macro("cmp/runs", total), macro("cmp/stopped", sum(m.converged for m in cells)),
               macro("cmp/withpaper", sum(r.gap is not None for r in rows))]
     if rows:
         lines.append(macro("has/compare", 1))
@@ -499,21 +542,21 @@ def macros(rows: list[Row], mp: list[MethodPlateau]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def abstract(rows: list[Row], mp: list[MethodPlateau], within: float = 1.0) -> str:
-    """The abstract's sentence: how many runs plateaued, each method beside its paper at the same budget,
+def abstract(rows: list[Row], cells: list[CellVerdict], within: float = 1.0) -> str:
+    """The abstract's sentence: how many runs stopped improving, each method beside its paper at the same budget,
     and how many lie within ``within`` points of it."""
-    total, flat = sum(m.n for m in mp), sum(m.plateaued for m in mp)
-    parts = [f"With schedules meant to train each method until its validation accuracy stops improving ({flat} of "
-             f"{total} runs meet the plateau rule), "]
+    total, flat = sum(m.n for m in cells), sum(m.converged for m in cells)
+    parts = [f"Trained until validation accuracy stops improving where the runs allowed ({flat} of {total} runs "
+             "meet the convergence rule; the others are named with what they would cost), "]
     cmp = [r for r in rows if r.gap is not None]
     if not cmp:
         return parts[0] + "no method of this preset has a published number at the same label budget."
-    by = {(m.task, m.method, m.labels): m for m in mp}
+    by = {(m.task, m.method, m.labels): m for m in cells}
 
     def unsettled(r: Row) -> str:
-        """Where not every run of the cell met the rule, say how many did (its number may still move)."""
+        """Where not every run of the cell stopped improving, say how many did (its number may still move)."""
         m = by.get((r.ours.task, r.ours.method, r.ours.labels))
-        return "" if m is None or m.all_plateaued else f"; {m.plateaued} of {m.n} runs plateaued"
+        return "" if m is None or m.all_converged else f"; {m.converged} of {m.n} runs stopped improving"
     items = [f"\\texttt{{{tex_escape(r.ours.method)}}} reaches {r.ours.mean:.1f}\\,\\% at {_label(r.ours.labels)} labels "
              f"against {r.paper.accuracy:.2f}\\,\\% in {cite(r.paper)} (${r.gap:+.1f}$ points{unsettled(r)})" for r in cmp]
     close = sum(abs(r.gap) <= within for r in cmp)
@@ -521,63 +564,125 @@ def abstract(rows: list[Row], mp: list[MethodPlateau], within: float = 1.0) -> s
             + ("" if within == 1 else "s") + " of the published number.")
 
 
-def _cells(ms: list[MethodPlateau], state: str) -> str:
-    return "; ".join(f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels ({m.counts[state]} of {m.n})"
-                     for m in ms)
+def _cells(ms: list[CellVerdict], states: tuple[str, ...]) -> str:
+    return "; ".join(f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels "
+                     f"({sum(m.counts.get(s, 0) for s in states)} of {m.n})" for m in ms)
 
 
-def status(mp: list[MethodPlateau], pending: list[str] = (), tried: dict[str, str] | None = None) -> str:
-    """In words, what the plateau table means for the comparison: the cells whose runs were still rising at
-    their end (by the rule, their schedules were too short), those falling (past their best on
-    validation), what was tried for each method with such a cell (``tried``: paper/published.yaml's, by
-    method), and the preset's cells the archive does not hold yet (``pending``, from the config)."""
-    rising = [m for m in mp if m.counts.get(PL.RISING)]
-    falling = [m for m in mp if m.counts.get(PL.FALLING)]
+def extension_cost(m: CellVerdict) -> str:
+    """What training a cell's runs for as long again would cost, from their own training time."""
+    if m.hours is None:
+        return ""
+    kind = "GPU" if m.gpu else "CPU"
+    minutes = max(1, round(60 * m.hours))
+    cost = f"{m.hours:.1f} {kind}-hours" if m.hours >= 1 else f"{minutes} {kind}-minute{'s' if minutes > 1 else ''}"
+    return f"another {_steps(m.steps)} steps a run, about {cost} for the cell"
+
+
+def status(cells: list[CellVerdict], pending: list[str] = (), tried: dict[str, str] | None = None,
+           pairs: list[str] = ()) -> str:
+    """In words, what the convergence table means for the comparison: the cells with runs still improving at
+    their end or at their learning-rate drop (with what longer training would cost), those past their best,
+    what was tried for each method with such a cell (``tried``: paper/published.yaml's, by method), the
+    paired comparisons' training lengths (``pairs``, from ``pair_lengths``) and the preset's cells the
+    archive does not hold yet (``pending``, from the config)."""
+    improving = [m for m in cells if m.improving]
+    past = [m for m in cells if m.counts.get(CV.PAST_BEST)]
+    few = [m for m in cells if m.counts.get(CV.TOO_FEW)]
     parts = []
-    if rising:
-        parts.append("Runs still rising on validation at their end (by the rule, their schedule was too short; a "
-                     "longer one might score higher): " + _cells(rising, PL.RISING) + ".")
-    if falling:
-        parts.append("Runs falling on validation at their end (past their best there, so a longer schedule is "
-                     "not expected to raise them): " + _cells(falling, PL.FALLING) + ".")
-    noisy = [m for m in mp if not m.all_plateaued and m.noise is not None and m.noise >= PL.TOLERANCE / 2]
-    if noisy:
-        parts.append("Of these, evaluation noise alone would move a flat curve's difference by half the tolerance "
-                     "or more (its standard deviation, Table~\\ref{tab:plateau}'s noise column): "
-                     + "; ".join(f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels ({m.noise:.2f} "
-                                 "points)" for m in noisy) + ".")
-    missed = [m for m in mp if m.missed is not None and m.swing is not None]
-    if missed:
-        parts.append("The runs that missed the rule: the size of their last difference (mean over them) beside the "
-                     "swing between their earlier windows (Table~\\ref{tab:plateau}): " + "; ".join(
-                         f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels {m.missed:.2f} beside "
-                         f"{m.swing:.2f} points" for m in missed)
-                     + " (a last difference no larger than the swing is a curve that wanders, not one that rises "
-                       "or falls).")
-    unsettled = dict.fromkeys(m.method for m in mp if not m.all_plateaued)  # (in table order, once each)
+    if improving:
+        parts.append("Runs still improving on validation (by the rule, their schedule was too short; a longer one "
+                     "might score higher), with what training them as long again would cost (from the runs' own "
+                     "training time): " + "; ".join(
+                         f"{_cells([m], (CV.IMPROVING, CV.IMPROVING_AT_DROP))}, {extension_cost(m)}"
+                         if extension_cost(m) else _cells([m], (CV.IMPROVING, CV.IMPROVING_AT_DROP))
+                         for m in improving) + ".")
+    at_drop = [m for m in cells if m.counts.get(CV.IMPROVING_AT_DROP)]
+    if at_drop:
+        parts.append("Of these, rising until their learning rate dropped (the drop froze them): "
+                     + _cells(at_drop, (CV.IMPROVING_AT_DROP,)) + ".")
+    if past:
+        parts.append("Runs past their best on validation at their end (falling, so a longer schedule is not "
+                     "expected to raise them): " + _cells(past, (CV.PAST_BEST,)) + ".")
+    if few:
+        parts.append("Runs with too few evaluations for the rule: " + _cells(few, (CV.TOO_FEW,)) + ".")
+    unsettled = dict.fromkeys(m.method for m in cells if not m.all_converged)  # (in table order, once each)
     said = [f"\\texttt{{{tex_escape(m)}}}: {tex_escape(' '.join(tried[m].split()))}" for m in unsettled
             if tried and m in tried]
     if said:
-        parts.append("What was tried where a run missed the rule --- " + " ".join(
+        parts.append("What was tried where a run is still improving --- " + " ".join(
             t if t.endswith(".") else t + "." for t in said))
-    if not parts and mp:
-        parts.append("Every run met the plateau rule.")
+    if not parts and cells:
+        parts.append("Every run stopped improving by the rule.")
+    parts += list(pairs)
     if pending:
         parts.append("Not in this archive yet: " + "; ".join(tex_escape(p.rstrip(".")) for p in pending) + ".")
     return " ".join(parts)
 
 
+# ------------------------------------------------------------------------------ pairs at equal length
+
+def _at_step(history: Path, step: int) -> float | None:
+    """Test accuracy (%) of a run's evaluation at ``step``, from its history, or None without one there."""
+    if not history.exists():
+        return None
+    h = pd.read_csv(history)
+    at = h[h["step"] == step] if "step" in h else h.iloc[0:0]
+    return None if at.empty else 100 * float(at["test_accuracy"].iloc[-1])
+
+
+def pair_lengths(df: pd.DataFrame, root: Path = Path("."), drops: dict[str, list[int]] | None = None) -> list[str]:
+    """Sentences on each method-baseline pair (the registry's baselines) that trained for different lengths: the
+    pair compares schedules as well as methods. Where the longer side trains at a constant rate and was evaluated
+    at the shorter side's last step, its test accuracy there is the shorter schedule's (an evaluation draws no
+    random number), and the paired difference at equal length is given (mean over seeds and 95 % t-interval)."""
+    from ..methods import baseline_pairs
+    drops = drops or {}
+    r = runs(df)
+    out = []
+    for method, base in baseline_pairs().items():
+        a, b = r[r["method"] == method], r[r["method"] == base]
+        for labels in sorted(set(a["labels"]) & set(b["labels"]), key=lambda v: (isinstance(v, str), v)):
+            ra, rb = a[a["labels"] == labels], b[b["labels"] == labels]
+            sa, sb = int(ra["steps"].max()), int(rb["steps"].max())
+            if sa == sb:
+                continue
+            (short, s_rows, s_n), (long_, l_rows, l_n) = sorted([(method, ra, sa), (base, rb, sb)], key=lambda t: t[2])
+            text = (f"\\texttt{{{tex_escape(method)}}} and its baseline \\texttt{{{tex_escape(base)}}} at "
+                    f"{_label(labels)} labels trained {_steps(sa)} and {_steps(sb)} steps")
+            diffs = []
+            if not drops.get(long_):
+                for _, row in s_rows.iterrows():
+                    twin = l_rows[l_rows["seed"] == row["seed"]]
+                    acc = None if twin.empty else _at_step(history_path(twin["path"].iloc[0], root), s_n)
+                    if acc is not None:
+                        mine = 100 * float(row["test_accuracy"])
+                        diffs.append(mine - acc if short == method else acc - mine)
+            if len(diffs) >= 2 and len(diffs) == len(s_rows):
+                d = pd.Series(diffs)
+                half = t_quantile(0.975, len(d) - 1) * float(d.std()) / math.sqrt(len(d))
+                text += (f"; at equal length ({_steps(s_n)} steps, \\texttt{{{tex_escape(long_)}}} read from its "
+                         f"constant-rate history there) the paired difference {tex_escape(method)} $-$ "
+                         f"{tex_escape(base)} is ${d.mean():+.2f}$ points [${d.mean() - half:+.2f}$, ${d.mean() + half:+.2f}$] "
+                         f"({len(d)} seeds, {len(d) - 1} degrees of freedom)")
+            else:
+                text += "; no equal-length reading exists, so their difference also measures the schedules"
+            out.append(text + ".")
+    return out
+
+
 def write(df: pd.DataFrame, published: PublishedFile, out_dir: Path, root: Path = Path("."),
-          pending: list[str] = ()) -> dict[str, str]:
+          pending: list[str] = (), drops: dict[str, list[int]] | None = None) -> dict[str, str]:
     rows = compare(df, published.entries)
-    mp = plateau_by_method(plateau_runs(df, root))
+    cells = verdict_by_cell(verdict_runs(df, root, drops))
+    pairs = pair_lengths(df, root, drops)
     texts = {"compare_status.tex": "% Generated by fewlabels.report.compare; do not edit.\n"
-                                   + status(mp, pending, published.tried) + "\n",
+                                   + status(cells, pending, published.tried, pairs) + "\n",
              "tab_compare.tex": compare_table(rows, other_budgets(df, published.entries)),
-             "tab_plateau.tex": plateau_table(mp),
-             "tab_below.tex": below_table(below(rows, mp), published.tried),
-             "macros_compare.tex": macros(rows, mp),
-             "abstract_compare.tex": "% Generated by fewlabels.report.compare; do not edit.\n" + abstract(rows, mp) + "\n"}
+             "tab_convergence.tex": convergence_table(cells),
+             "tab_below.tex": below_table(below(rows, cells), published.tried),
+             "macros_compare.tex": macros(rows, cells),
+             "abstract_compare.tex": "% Generated by fewlabels.report.compare; do not edit.\n" + abstract(rows, cells) + "\n"}
     for name, text in texts.items():
         atomic_write(Path(out_dir) / name, lambda tmp, t=text: tmp.write_text(t))
     return texts
@@ -593,11 +698,16 @@ def main(argv=None) -> None:
                    help="cells of the preset that this archive does not hold yet, each in words with why")
     p.add_argument("--root", type=Path, default=Path("."),
                    help="where the metrics' paths (results/runs/...) start: the checkout (default: here)")
+    p.add_argument("--config-json", default=None,
+                   help="the preset's configuration as JSON (the workflow's), for the runs' learning-rate drops")
     args = p.parse_args(argv)
     try:
         published = load_published(args.published)
         df = pd.read_csv(args.metrics, dtype={"labels": str})
-        write(df, published, args.out_dir, args.root, args.pending)
+        drops = None
+        if args.config_json:
+            drops = drops_from_config(json.loads(args.config_json), sorted(set(df["method"])))
+        write(df, published, args.out_dir, args.root, args.pending, drops)
     except (PublishedError, KeyError, ValueError, OSError) as e:
         raise SystemExit(f"error: {e}")
 

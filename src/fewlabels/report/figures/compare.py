@@ -1,7 +1,7 @@
 """The ``compare`` preset's validation curves: one small panel per method (a line per label budget, the
-mean over seeds against the training step), with a marker where the plateau rule's two windows start
-(``report.plateau``: the last 10 % of evaluations against the 10 % before them), filled when the mean
-curve meets the rule and open when it does not. Drawn at the paper's text width (6.5 in) with fonts of
+mean over seeds against the training step), with a marker where the convergence rule's judged stretch
+starts on the mean curve (``report.convergence``: the last half of the last constant-rate stretch), filled
+when the mean curve has stopped improving by the rule and open when it is still improving. Drawn at the paper's text width (6.5 in) with fonts of
 at least 7 pt, so it prints unscaled.
 
 ``python -m fewlabels.report.figures compare-curves --metrics results/metrics.csv --out fig_compare.pdf``
@@ -15,8 +15,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from .. import plateau as PL
-from ..compare import history_path, runs
+import json
+
+from .. import convergence as CV
+from ..compare import drops_from_config, history_path, runs
 from ...data import atomic_write
 from .common import METHOD_ORDER
 
@@ -27,7 +29,7 @@ ROW_H = 1.45     # inches per row of panels (axes, title, tick labels)
 TASK_WORDS = {"mnist10": "MNIST", "digits59": "digits 5-9", "digits04": "digits 0-4"}
 # Methods in words (no code names on the page)
 METHOD_WORDS = {"supervised": "MLP on labels only", "linear": "softmax regression", "conv": "conv. classifier",
-                "aae": "adversarial autoencoder", "sgan": "semi-supervised GAN", "sgan-fm": "feature-matching GAN",
+                "aae": "adversarial autoencoder", "aae-makhzani": "adv. autoencoder, paper's recipe", "sgan": "semi-supervised GAN", "sgan-fm": "feature-matching GAN",
                 "siamese": "Siamese tower", "siamese-scratch": "Siamese tower, scratch",
                 "ae": "autoencoder", "dae": "denoising autoencoder", "ae-scratch": "autoencoder net, scratch",
                 "conv-ae": "conv. autoencoder", "conv-ae-scratch": "conv. autoencoder net, scratch",
@@ -64,8 +66,8 @@ def _budget(b) -> str:
     return "all labels" if b == "all" else f"{b:,} labels"
 
 
-def draw(df: pd.DataFrame, root: Path = Path(".")):
-    """The figure (not saved)."""
+def draw(df: pd.DataFrame, root: Path = Path("."), drops: dict[str, list[int]] | None = None):
+    """The figure (not saved); ``drops``: method -> epochs after which its learning rate dropped."""
     c = curves(df, root)
     keys = panels(c)
     nrow = -(-len(keys) // NCOL)
@@ -81,11 +83,12 @@ def draw(df: pd.DataFrame, root: Path = Path(".")):
                 continue
             mean = gb.groupby("step")["val"].mean()
             ax.plot(mean.index, mean.values, lw=1, color=colors[b])
-            res = PL.plateau(pd.DataFrame({PL.COLUMN: mean.values / 100}))
-            if res.status != PL.TOO_FEW:
-                i = res.n_evals - 2 * res.window  # where the two compared windows start
+            res = CV.convergence(pd.DataFrame({CV.COLUMN: mean.values / 100}), (drops or {}).get(method, ()))
+            judged = res.before_drop if res.status == CV.IMPROVING_AT_DROP else res.end
+            if judged is not None:
+                i = judged.first - 1  # where the judged stretch starts
                 ax.plot([mean.index[i]], [mean.values[i]], marker="o", ms=4, color=colors[b],
-                        mfc=colors[b] if res.plateaued else "white", zorder=5)
+                        mfc=colors[b] if res.converged else "white", zorder=5)
         seeds = g["seed"].nunique()
         # two lines: a quarter of the text width holds about 30 characters at 7 pt
         ax.set_title(f"{METHOD_WORDS.get(method, method.replace('-', ' '))}\n{TASK_WORDS.get(task, task)}, "
@@ -103,16 +106,18 @@ def draw(df: pd.DataFrame, root: Path = Path(".")):
     for ax in axes[-1, :]:
         ax.set_xlabel("training step", fontsize=FONT)
     handles = [plt.Line2D([], [], color=colors[b], lw=1.2, label=_budget(b)) for b in budgets]
-    handles += [plt.Line2D([], [], ls="", marker="o", ms=4, color="0.3", label="plateau windows start: rule met"),
-                plt.Line2D([], [], ls="", marker="o", ms=4, color="0.3", mfc="white", label="rule not met")]
+    handles += [plt.Line2D([], [], ls="", marker="o", ms=4, color="0.3", label="judged from here: stopped"),
+                plt.Line2D([], [], ls="", marker="o", ms=4, color="0.3", mfc="white", label="still improving")]
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=FONT, frameon=False,
                bbox_to_anchor=(0.5, 1.0), handlelength=1.4, columnspacing=1.0)
     fig.tight_layout(rect=(0, 0, 1, 1 - legend_h / fig.get_figheight()), h_pad=0.6, w_pad=0.4)
     return fig
 
 
-def fig_compare(metrics: Path, out: Path, root: Path = Path(".")) -> None:
-    fig = draw(pd.read_csv(metrics, dtype={"labels": str}), root)
+def fig_compare(metrics: Path, out: Path, root: Path = Path("."), config_json: str | None = None) -> None:
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    drops = drops_from_config(json.loads(config_json), sorted(set(df["method"]))) if config_json else None
+    fig = draw(df, root, drops)
     # saved at its own size (no tight bounding box), so the PDF is the text width and prints unscaled
     for path in (Path(out), Path(out).with_suffix(".png")):
         atomic_write(path, lambda tmp, p=path: fig.savefig(tmp, format=p.suffix[1:], dpi=150))
@@ -121,8 +126,10 @@ def fig_compare(metrics: Path, out: Path, root: Path = Path(".")) -> None:
 
 def add_parser(sub) -> None:
     """Register ``compare-curves`` on the figures CLI."""
-    c = sub.add_parser("compare-curves", help="every method's validation curve and where it plateaued (compare preset)")
+    c = sub.add_parser("compare-curves", help="every method's validation curve and its convergence (compare preset)")
     c.add_argument("--metrics", required=True, type=Path)
     c.add_argument("--out", required=True, type=Path)
     c.add_argument("--root", type=Path, default=Path("."), help="where the metrics' paths start (default: here)")
-    c.set_defaults(run=lambda a: fig_compare(a.metrics, a.out, a.root))
+    c.add_argument("--config-json", default=None,
+                   help="the preset's configuration as JSON (the workflow's), for the runs' learning-rate drops")
+    c.set_defaults(run=lambda a: fig_compare(a.metrics, a.out, a.root, a.config_json))
