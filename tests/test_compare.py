@@ -156,6 +156,22 @@ def test_convergence_counts_per_cell(grid):
     assert "2 / 3" in tex and "1 still improving" in tex and "5 blocks" in tex
 
 
+def test_first_stages_are_judged_and_named_as_first_stages(grid):
+    root, metrics, pub = grid
+    d = root / "results" / "pretrain" / "ae-pretrain" / "seed0"
+    d.mkdir(parents=True)
+    history(d / "history.csv", np.linspace(0.5, 0.9, 5))  # five passes, one evaluation each
+    df = pd.read_csv(metrics, dtype={"labels": str})
+    df = pd.concat([df, pd.DataFrame([{"task": "mnist10", "method": "ae-pretrain", "labels": "all", "seed": 0,
+                                       "stage": "pretrain", "test_accuracy": 0.9, "train_s": 120.0,
+                                       "path": "results/pretrain/ae-pretrain/seed0/metrics.json"}])])
+    cells = {m.method: m for m in C.verdict_by_cell(C.verdict_runs(df, root))}
+    assert cells["ae-pretrain"].counts == {CV.TOO_FEW: 1}
+    text = C.status(list(cells.values()))
+    assert r"\texttt{ae-pretrain} (a first stage) (1 of 1), about 2 CPU-minutes for the cell" in text
+    assert "ae-pretrain" not in C.compare_table(C.compare(df, C.load_published(pub).entries), [])
+
+
 def test_a_learning_rate_drop_from_the_config_reaches_the_rule(grid):
     """A run rising until its drop and flat after it: without the drop the rule sees a rise then a flat end;
     with it (the config's lr_decay_epochs), 'still improving at its drop'."""
@@ -280,7 +296,7 @@ def test_the_status_says_what_was_tried_only_for_methods_with_a_run_still_improv
     tried = {"sgan": "60,000 steps\n  at 100 % of the rate", "aae": "the paper's decay"}
     text = C.status([rising, few, flat], tried=tried)
     assert text.count(r"\texttt{sgan}: 60,000 steps at 100 \% of the rate.") == 1
-    assert "decay" not in text and r"too few evaluations for the rule: \texttt{sgan} at 1,000 labels (1 of 3)" in text
+    assert "decay" not in text and r"again costs: \texttt{sgan} at 1,000 labels (1 of 3)." in text
     assert "was tried" not in C.status([flat], tried=tried)
 
 

@@ -129,9 +129,9 @@ class Ours:
     gpus: tuple[str, ...] = ()  # the GPUs its runs trained on (metrics.csv's device "cuda"); () on the CPU alone
 
 
-def runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Training runs (the rows a table compares), labels as budgets."""
-    if "stage" in df:
+def runs(df: pd.DataFrame, first_stages: bool = False) -> pd.DataFrame:
+    """Training runs (the rows a table compares; with ``first_stages``, the first stages too), labels as budgets."""
+    if "stage" in df and not first_stages:
         df = df[df["stage"] == "train"]
     return df.assign(labels=[budget(b, "metrics.csv: ") for b in df["labels"]])
 
@@ -162,6 +162,7 @@ def ours(df: pd.DataFrame) -> list[Ours]:
 
 
 def order(o) -> tuple:
+    """Tables' order: by task, method (the registry's order; first stages after the methods) and budget."""
     t = TASK_ORDER.index(o.task) if o.task in TASK_ORDER else len(TASK_ORDER)
     m = METHOD_ORDER.index(o.method) if o.method in METHOD_ORDER else len(METHOD_ORDER)
     return (t, o.task, m, o.method, (1, 0) if o.labels == "all" else (0, o.labels))
@@ -235,11 +236,12 @@ def _num(v):
 
 
 def verdict_runs(df: pd.DataFrame, root: Path = Path("."), drops: dict[str, list[int]] | None = None) -> list[RunVerdict]:
-    """The convergence rule on each run's history.csv (beside its metrics.json, the table's ``path``); ``drops``:
-    method name -> the epochs after which its learning rate dropped (``CV.drops_of`` of its hyperparameters)."""
+    """The convergence rule on each run's history.csv (beside its metrics.json, the table's ``path``), first stages
+    included (they are judged too: a head starts from what its first stage learned); ``drops``: method name ->
+    the epochs after which its learning rate dropped (``CV.drops_of`` of its hyperparameters)."""
     drops = drops or {}
     out = []
-    for _, r in runs(df).iterrows():
+    for _, r in runs(df, first_stages=True).iterrows():
         h = history_path(r["path"], root)
         extra = {"steps": None if _num(r.get("steps")) is None else int(_num(r.get("steps"))),
                  "train_s": _num(r.get("train_s")), "gpu": str(r.get("device", "")) == "cuda"}
@@ -564,19 +566,30 @@ def abstract(rows: list[Row], cells: list[CellVerdict], within: float = 1.0) -> 
             + ("" if within == 1 else "s") + " of the published number.")
 
 
+def _where(m: CellVerdict) -> str:
+    """A cell in words: the method at its budget, or a first stage (trained on every pool image, or none)."""
+    if m.labels == "all":
+        return f"\\texttt{{{tex_escape(m.method)}}} (a first stage)"
+    return f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels"
+
+
 def _cells(ms: list[CellVerdict], states: tuple[str, ...]) -> str:
-    return "; ".join(f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels "
-                     f"({sum(m.counts.get(s, 0) for s in states)} of {m.n})" for m in ms)
+    return "; ".join(f"{_where(m)} ({sum(m.counts.get(s, 0) for s in states)} of {m.n})" for m in ms)
 
 
-def extension_cost(m: CellVerdict) -> str:
-    """What training a cell's runs for as long again would cost, from their own training time."""
+def cell_cost(m: CellVerdict) -> str:
+    """What training a cell's runs again as long costs, from their own training time ('' without it)."""
     if m.hours is None:
         return ""
     kind = "GPU" if m.gpu else "CPU"
     minutes = max(1, round(60 * m.hours))
     cost = f"{m.hours:.1f} {kind}-hours" if m.hours >= 1 else f"{minutes} {kind}-minute{'s' if minutes > 1 else ''}"
-    return f"another {_steps(m.steps)} steps a run, about {cost} for the cell"
+    return f"about {cost} for the cell"
+
+
+def extension_cost(m: CellVerdict) -> str:
+    """What training a cell's runs for as long again would cost, from their own training time."""
+    return f"another {_steps(m.steps)} steps a run, {cell_cost(m)}" if cell_cost(m) else ""
 
 
 def status(cells: list[CellVerdict], pending: list[str] = (), tried: dict[str, str] | None = None,
@@ -605,7 +618,9 @@ def status(cells: list[CellVerdict], pending: list[str] = (), tried: dict[str, s
         parts.append("Runs past their best on validation at their end (falling, so a longer schedule is not "
                      "expected to raise them): " + _cells(past, (CV.PAST_BEST,)) + ".")
     if few:
-        parts.append("Runs with too few evaluations for the rule: " + _cells(few, (CV.TOO_FEW,)) + ".")
+        parts.append("Runs with too few evaluations for the rule to judge (the same training evaluated more often "
+                     "would let it), with what training them again costs: " + "; ".join(
+                         _cells([m], (CV.TOO_FEW,)) + (f", {cell_cost(m)}" if cell_cost(m) else "") for m in few) + ".")
     unsettled = dict.fromkeys(m.method for m in cells if not m.all_converged)  # (in table order, once each)
     said = [f"\\texttt{{{tex_escape(m)}}}: {tex_escape(' '.join(tried[m].split()))}" for m in unsettled
             if tried and m in tried]
