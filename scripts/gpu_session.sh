@@ -14,9 +14,11 @@
 #       cells  those four groups through Snakemake with the compare preset's schedules (group_runs),
 #              their metrics, histories, benchmarks, logs and first-seed checkpoints back as
 #              $OUT/compare-cells.tgz (CELLS_METHODS="sgan", CELLS_LABELS="1000": fewer)
-#       paper  the paper preset (workflow/profiles/gpu) up to its archive, in one <= 9.5-minute chunk per call:
-#              call it again until $OUT/paper_done appears; each chunk's wall time is added to
-#              results/paper_wall.txt (copied into $OUT), the archive comes back as $OUT/archive-paper.tgz
+#       paper  the paper preset through the bare command (grouped, stacked and captured by default on CUDA) up
+#              to its archive, in one <= 9-minute chunk per call: call it again until $OUT/paper_done appears;
+#              each chunk's wall time is added to results/paper_wall.txt (copied into $OUT); after every chunk
+#              the metrics, histories and benchmark files so far come back as $OUT/paper-so-far.tgz, and the
+#              archive as $OUT/archive-paper.tgz at the end
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d /tmp/site/snakemake ] || [ ! -d /tmp/site/smart_open ]; then
@@ -104,14 +106,15 @@ PY
   paper)
     t0=$(date +%s)
     set +e
-    SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 560 snakemake --workflow-profile workflow/profiles/gpu \
-      archive --config group_runs=true archive_dir=results/archive-paper > "$OUT/paper_chunk.log" 2>&1
+    SLURM_CONF=/dev/null timeout --signal=TERM --kill-after=20 520 snakemake --cores all \
+      archive --config archive_dir=results/archive-paper > "$OUT/paper_chunk.log" 2>&1
     rc=$?
     set -e
     echo "$(( $(date +%s) - t0 )) s rc=$rc $(date -u +%FT%TZ)" >> results/paper_wall.txt
     cp results/paper_wall.txt "$OUT/"
     tail -30 "$OUT/paper_chunk.log"
     awk '{s += $1} END {print "paper preset so far:", s, "s of chunks"}' results/paper_wall.txt
+    tar czf "$OUT/paper-so-far.tgz" --exclude='*.pt' results/runs results/pretrain benchmarks 2>/dev/null || true
     if [ "$rc" = 0 ] && [ -d results/archive-paper ]; then
       tar czf "$OUT/archive-paper.tgz" -C results archive-paper && touch "$OUT/paper_done"
     fi ;;

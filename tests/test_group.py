@@ -237,11 +237,64 @@ def test_group_runs_gives_one_job_per_method_task_and_budget(sandbox):
             "results/pretrain/transfer-source/seed1/model.pt" in group_cmd)
     assert "benchmarks/train_group/digits59/transfer/n50.tsv" in out
     assert "benchmarks/train/digits59/scratch/n50/seed0.tsv" in out
-    # the README's spelling on the command line, and the GPU profile (which sets group_runs itself)
-    for extra in (("--config", "group_runs=true"), ("--workflow-profile", "workflow/profiles/gpu")):
-        out = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", *extra).stdout
-        counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
-        assert "train_group" in counts and "train" not in counts, extra
+    # the README's spelling on the command line
+    out = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", "--config", "group_runs=true").stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    assert "train_group" in counts and "train" not in counts
+
+
+def plan(sandbox, cuda: str, *extra: str) -> tuple[dict, str, list[str]]:
+    """The bare command's dry run (the default profile) with a CUDA GPU reported present or not (fewlabels.plan's
+    FEWLABELS_CUDA): job counts, the training-path line, and each training job's gpu resource."""
+    import re
+
+    from conftest import SNAKEMAKE, snakemake_env
+
+    env = {**snakemake_env(), "FEWLABELS_CUDA": cuda}
+    p = subprocess.run([*SNAKEMAKE, "-n", "--configfile", "presets/smoke.yaml", *extra], cwd=sandbox, env=env,
+                       text=True, capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", p.stdout.split("Job stats:")[1], re.M))
+    path = next(line for line in (p.stdout + p.stderr).splitlines() if line.startswith("training path:"))
+    jobs = re.split(r"\n(?=(?:local)?rule )", p.stdout)
+    gpus = [re.search(r"gpu=(\d+)", j).group(1) for j in jobs if re.match(r"(local)?rule (train|pretrain)", j)]
+    return counts, path, gpus
+
+
+def test_the_bare_command_takes_the_grouped_captured_path_when_cuda_is_visible(sandbox):
+    """group_runs: auto (the default). With a CUDA GPU reported present, every cell's seeds train in one job
+    (stacked and captured: --stack auto, --capture auto), each job takes one GPU slot and the default profile
+    lets fewlabels.plan.GPU_SLOTS of them share the GPU; the dry run says so in one line. Without one, or with
+    device: cpu, the plan is one job per run with no GPU slot, as before."""
+    import yaml
+
+    from conftest import REPO
+    from fewlabels import plan as P
+
+    counts, path, gpus = plan(sandbox, "1")
+    assert "train_group" in counts and "train" not in counts and "pretrain_group" in counts
+    assert path.startswith("training path: each cell's seeds in one process, stacked and graph-captured on CUDA")
+    assert f"up to {P.GPU_SLOTS} jobs sharing the GPU" in path and "FEWLABELS_CUDA=1" in path
+    assert gpus and set(gpus) == {"1"}
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    assert profile["resources"] == [f"gpu={P.GPU_SLOTS}"]
+    for cuda, extra in (("0", ()), ("1", ("--config", "device=cpu"))):
+        counts, path, gpus = plan(sandbox, cuda, *extra)
+        assert "train" in counts and "train_group" not in counts, extra
+        assert path.startswith("training path: one process per run on the CPU"), path
+        assert gpus and set(gpus) == {"0"}
+
+
+def test_group_runs_auto_resolves_by_device():
+    from fewlabels import plan as P
+
+    assert P.group_runs(True, "cpu") == (True, "group_runs: true")
+    assert P.group_runs(False, "cuda")[0] is False
+    assert P.group_runs("auto", "cpu") == (False, "device: cpu")
+    assert P.group_runs("auto", "cuda") == (True, "device: cuda")
+    assert P.group_runs("auto", "auto", local=False)[0] is True  # a cluster's nodes are assumed to have GPUs
+    with pytest.raises(ValueError, match="true, false or auto"):
+        P.group_runs("sometimes", "cpu")
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")

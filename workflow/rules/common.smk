@@ -15,6 +15,7 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHO
 
 from fewlabels import config as flconfig
 from fewlabels import methods as methods_registry
+from fewlabels import plan as flplan
 from fewlabels.config import resolve
 
 flconfig.check_names(config)  # names, tasks, variants and budgets: no torch needed
@@ -70,6 +71,14 @@ def name_regex(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"  # (?!): matches nothing
 
 
+# group_runs: auto (the default) groups exactly when the jobs train on CUDA (fewlabels.plan): the fast path
+# on a GPU without a profile to name, and one process per run on the CPU, where stacking measured slower.
+ON_CUDA, _CUDA_WHY = flplan.on_cuda(config["device"], workflow.local_exec)
+config["group_runs"], _GROUP_WHY = flplan.group_runs(config["group_runs"], config["device"], workflow.local_exec)
+from snakemake_interface_executor_plugins.settings import ExecMode as _ExecMode
+
+if workflow.exec_mode == _ExecMode.DEFAULT and not config.get("archive"):
+    print(flplan.describe(config["group_runs"], ON_CUDA, _GROUP_WHY), file=sys.stderr)
 GROUPED_METHODS, GROUPED_STAGES = flconfig.grouped(config)  # empty without group_runs
 
 
@@ -206,18 +215,10 @@ def figure_run(method, task="mnist10"):
 
 
 def train_gpus():
-    """GPUs one training job asks for (the `gpu` resource: a local limit via --resources gpu=N,
-    `sbatch --gpus` on SLURM). None for `device: cpu`; none for `device: auto` when running
-    locally on a machine without CUDA (so CPU runs are not serialised by the GPU limit)."""
-    if config["device"] == "cpu":
-        return 0
-    if config["device"] == "auto" and workflow.local_exec:
-        try:
-            import torch
-        except ImportError:  # e.g. --use-conda: torch lives only in the rules' environment
-            return int(shutil.which("nvidia-smi") is not None)
-        return int(torch.cuda.is_available())
-    return 1
+    """GPU slots one training job asks for (the `gpu` resource: locally a count of jobs sharing the GPU,
+    profiles/default's gpu=8; `sbatch --gpus` on SLURM). None for `device: cpu`; none for `device: auto`
+    when running locally on a machine without CUDA (so CPU runs are not serialised by the GPU limit)."""
+    return int(ON_CUDA)
 
 
 # ---- cost table and archive (workflow/rules/benchmarks.smk, archive.smk) ----
