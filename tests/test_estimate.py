@@ -114,3 +114,33 @@ def test_bf16_runs_take_the_bf16_rows(tmp_path, monkeypatch):
         assert est["cpu_s"] == pytest.approx(2 * per_run(ms, ev)), (precision, flags)
     # the committed table (benchmark.py's) still reads, in both precisions
     assert E.load_table()["aae"] > 0 and set(E.load_table(precision="bf16")) <= set(E.load_table())
+
+
+def test_the_gpu_estimate_groups_seeds_and_says_what_is_measured_and_what_extrapolated():
+    """One GPU: each cell's seeds in one job; a method with a measured GPU rate uses it, another its CPU step
+    time times the largest measured GPU/CPU ratio (never below the floor); evaluations at the GPU's rate; the
+    jobs' total over the measured sharing gain, and never less than the longest job."""
+    cfg = small(grid=[{"task": "mnist10", "labels": [100], "methods": ["supervised", "sgan"]}],
+                methods={"supervised": {"epochs": 2, "steps_per_epoch": 10},
+                         "sgan": {"epochs": 2, "steps_per_epoch": 1000}})
+    gpu = {"sgan": {"ms": 5.0, "eval_ms": 50.0, "where": "made up"}}
+    est = E.gpu_estimate(cfg, gpu, TABLE)
+    assert est["jobs"] == 2 and est["measured"] == ["sgan"] and est["extrapolated"] == ["supervised"]
+    assert est["ratio"] == pytest.approx(5.0 / 500.0) and est["ratio_from"] == "sgan"
+    evals = 2 * (2 + E.FINAL_EVALS) * 0.050  # two runs a job
+    sgan = 2 * 2000 * 0.005 + evals + E.GPU_JOB_OVERHEAD_S
+    sup = 2 * 20 * max(E.GPU_FLOOR_MS, 100.0 * 0.01) / 1000 + evals + E.GPU_JOB_OVERHEAD_S
+    assert est["alone_s"] == pytest.approx(sgan + sup)
+    assert est["wall_s"] == pytest.approx(max((sgan + sup) / E.GPU_SHARING, sgan))
+    text = E.gpu_report(est, "tiny")
+    assert "measured on an H200" in text and "sgan" in text and "extrapolated" in text and "supervised" in text
+    with pytest.raises(ValueError, match="nothing to extrapolate"):
+        E.gpu_estimate(cfg, {"other": {"ms": 1.0, "eval_ms": 1.0, "where": "x"}}, TABLE)
+
+
+def test_the_project_gpu_table_reads_and_the_cli_prints_a_gpu_estimate(capsys):
+    table = E.load_gpu_table()
+    assert {"sgan", "sgan-fm"} <= set(table) and all(v["ms"] > 0 for v in table.values())
+    E.main(["--gpu", "--cuda", "no"])
+    out = capsys.readouterr().out
+    assert "preset paper on one GPU:" in out and "measured on an H200" in out and "extrapolated" in out

@@ -12,6 +12,14 @@ default (the slowest measured method) and the estimate says so. The table has a 
 precision (a table without the ``precision`` column is fp32 throughout); a run whose ``precision``
 resolves to bf16 on this machine takes the bf16 row where there is one, else the fp32 one. The table
 is a CPU table: on a GPU the estimate is an upper bound. On a machine without CUDA the `paper` preset gets a warning.
+
+``--gpu`` (and, by default, a machine with CUDA) adds what the preset costs on one GPU, the way the
+workflow runs it there (``group_runs: auto``: each cell's seeds stacked in one job, its step in a CUDA
+graph, ``plan.GPU_SLOTS`` jobs sharing the GPU): every run's steps times its method's milliseconds per
+run-step in ``scripts/benchmark_gpu.tsv`` (measured on an H200: sgan, sgan-fm), or, for a method the
+table lacks, extrapolated from its CPU step time times the larger of the measured GPU-to-CPU ratios (never
+below ``GPU_FLOOR_MS``); its evaluations; a start-up per job; and the sharing gain measured on that GPU
+(``GPU_SHARING``). It says which rates are measured and which extrapolated.
 """
 
 from __future__ import annotations
@@ -29,6 +37,12 @@ from ..config import POOL_SIZES, resolve
 
 REPO = Path(__file__).resolve().parents[3]  # src/fewlabels/report/estimate.py -> the checkout
 TABLE = REPO / "scripts" / "benchmark_cpu.tsv"
+GPU_TABLE = REPO / "scripts" / "benchmark_gpu.tsv"
+GPU_JOB_OVERHEAD_S = 15.0  # a group job's start-up on the H200 (sgan-fm's 142 s wall less training and evaluations)
+GPU_FLOOR_MS = 0.2         # assumed: the least a stacked, captured run-step costs (a graph replay of a few kernels)
+# Four sgan-fm/sgan groups at once took 2.35 ms a run-step where one alone took 0.81: four jobs did 4 x 0.81 / 2.35
+# = 1.38 times the work of one in the same time (docs/speed.md). Measured with 4 jobs; the profile runs up to 8.
+GPU_SHARING = 4 * 0.81 / 2.35
 JOB_OVERHEAD_S = 10.0  # python + torch start-up, data loading, writing the run's files, per job
 FINAL_EVALS = 2  # after the last epoch: the reported test accuracy and (about) the eval_variants pass
 
@@ -136,6 +150,67 @@ def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, f
             "parallel": jobs, "unknown": sorted(unknown), "default_ms": default_ms, "by_method": by_method}
 
 
+def load_gpu_table(path: Path = GPU_TABLE) -> dict[str, dict]:
+    """Measured GPU rates by method: ms per run-step, ms per run-evaluation, where measured."""
+    return {r["method"]: {"ms": float(r["ms_per_run_step"]), "eval_ms": float(r["eval_ms"]), "where": r["measured"]}
+            for r in _rows(path)}
+
+
+def gpu_rates(gpu: dict[str, dict], cpu: dict[str, float]) -> tuple[float, str]:
+    """The ratio that turns a CPU ms/step into a GPU ms/run-step for methods without a GPU measurement: the
+    largest measured GPU/CPU ratio (a conservative choice), and which method gave it."""
+    ratios = {m: g["ms"] / cpu[m] for m, g in gpu.items() if cpu.get(m)}
+    if not ratios:
+        raise ValueError("no method has both a GPU and a CPU rate: the GPU estimate has nothing to extrapolate from")
+    m = max(ratios, key=ratios.get)
+    return ratios[m], m
+
+
+def gpu_estimate(cfg: dict, gpu: dict[str, dict], cpu: dict[str, float]) -> dict:
+    """One GPU's time for a preset as the workflow runs it there (grouped, stacked, captured, shared)."""
+    from .. import plan
+
+    cfg = {**cfg, "group_runs": True}  # group_runs: auto on CUDA
+    flconfig.check_names(cfg)
+    methods, grouped_stages = flconfig.grouped(cfg)
+    ratio, ratio_from = gpu_rates(gpu, cpu)
+    eval_ms = max(g["eval_ms"] for g in gpu.values())
+    items = [(r["method"], r["labels"], r["task"],
+              (r["task"], r["method"], r["labels"]) if r["method"] in methods else (r["task"], r["method"], r["labels"], r["seed"]))
+             for r in flconfig.runs(cfg)]
+    items += [(stage, None, resolve(cfg, stage).task, ("pretrain", stage) if stage in grouped_stages else ("pretrain", stage, seed))
+              for stage, seed in flconfig.pretrain_stages(cfg)]
+    measured, extrapolated, job_s, by_method = set(), set(), {}, {}
+    for name, labels, task, job in items:
+        base = resolve(cfg, name).method
+        if base in gpu:
+            ms = gpu[base]["ms"]
+            measured.add(base)
+        else:
+            ms = max(GPU_FLOOR_MS, cpu.get(base, max(cpu.values())) * ratio)
+            extrapolated.add(base)
+        epochs, steps = run_steps(cfg, name, labels, task)
+        s = steps * ms / 1000 + (epochs + FINAL_EVALS) * eval_ms / 1000 + (0.0 if job in job_s else GPU_JOB_OVERHEAD_S)
+        job_s[job] = job_s.get(job, 0.0) + s
+        by_method[name] = by_method.get(name, 0.0) + s
+    total = sum(job_s.values())
+    return {"jobs": len(job_s), "alone_s": total, "wall_s": max(total / GPU_SHARING, max(job_s.values(), default=0.0)),
+            "measured": sorted(measured), "extrapolated": sorted(extrapolated), "ratio": ratio,
+            "ratio_from": ratio_from, "by_method": by_method, "slots": plan.GPU_SLOTS}
+
+
+def gpu_report(est: dict, preset: str) -> str:
+    slow = sorted(est["by_method"].items(), key=lambda kv: -kv[1])[:3]
+    lines = [f"preset {preset} on one GPU: {est['jobs']} group jobs (each cell's seeds stacked, its step in a CUDA graph, "
+             f"up to {est['slots']} sharing the GPU): about {human(est['wall_s'])} "
+             f"({human(est['alone_s'])} of jobs one at a time, over the {GPU_SHARING:.2f}x that sharing measured)",
+             "  largest shares: " + ", ".join(f"{m} {human(s)}" for m, s in slow),
+             f"  measured on an H200 ({GPU_TABLE.relative_to(REPO)}): {', '.join(est['measured']) or 'none of its methods'}",
+             f"  extrapolated (CPU ms/step x {est['ratio']:.3f}, {est['ratio_from']}'s GPU/CPU ratio, at least "
+             f"{GPU_FLOOR_MS} ms a run-step): {', '.join(est['extrapolated']) or 'none'}"]
+    return "\n".join(lines)
+
+
 def human(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -172,6 +247,9 @@ def main(argv=None) -> None:
     p.add_argument("--jobs", type=int, default=None, help="jobs at a time (default: CPU cores; 1 with CUDA)")
     p.add_argument("--table", type=Path, default=TABLE)
     p.add_argument("--cuda", choices=("auto", "yes", "no"), default="auto", help="whether this machine has CUDA")
+    p.add_argument("--gpu", action="store_true",
+                   help="also estimate one GPU's time (the default on a machine with CUDA)")
+    p.add_argument("--gpu-table", type=Path, default=GPU_TABLE)
     args = p.parse_args(argv)
     cfg = load_config(args.configfile)
     if args.cuda == "auto":
@@ -187,6 +265,12 @@ def main(argv=None) -> None:
     except (flconfig.ConfigError, KeyError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(report(est, cfg.get("preset", "?"), cuda))
+    if args.gpu or cuda:
+        try:
+            gest = gpu_estimate(cfg, load_gpu_table(args.gpu_table), load_table(args.table))
+        except (flconfig.ConfigError, KeyError, ValueError) as e:
+            sys.exit(f"error: {e}")
+        print(gpu_report(gest, cfg.get("preset", "?")))
 
 
 if __name__ == "__main__":
