@@ -8,6 +8,17 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# The bare command's preset, paper, is the study: the compare preset's schedules, the seeds preset's claims
+# and presets/paper.yaml's grid, layered over config.yaml (fewlabels.presets.PAPER_LAYERS; the command line's
+# config still wins). Other presets name themselves and keep config.yaml as their only base.
+if config["preset"] == "paper":
+
+    configfile: "presets/compare.yaml"
+    configfile: "presets/seeds.yaml"
+    configfile: "presets/paper.yaml"
+
+
+
 # Snakemake reads `--config key=True` as a boolean but `key=true` as the string "true": take either.
 for _key, _value in list(config.items()):
     if isinstance(_value, str) and _value.lower() in ("true", "false"):

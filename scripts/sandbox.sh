@@ -7,6 +7,6 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:?usage: sandbox.sh DIR}
 mkdir -p "$dir/paper" "$dir/resources"
 for f in Snakefile config.yaml presets workflow src tests; do ln -sfn "$repo/$f" "$dir/$f"; done
-for f in ms.tex refs.bib claims.yaml original_code.yaml original_code; do ln -sfn "$repo/paper/$f" "$dir/paper/$f"; done
+for f in ms.tex refs.bib claims.yaml original_code.yaml original_code published.yaml; do ln -sfn "$repo/paper/$f" "$dir/paper/$f"; done
 [ -f "$repo/resources/mnist.npz" ] && ln -sfn "$repo/resources/mnist.npz" "$dir/resources/mnist.npz"
 echo "$dir"

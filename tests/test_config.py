@@ -36,6 +36,31 @@ def cfg():
     return copy.deepcopy(merged())
 
 
+def test_the_paper_preset_is_the_study():
+    """The bare command's configuration: the compare preset's schedules and variants, every source claim of the
+    seeds preset (its grid blocks, unchanged), the literature's budgets, 5 seeds; valid as a whole."""
+    from fewlabels import presets
+
+    cfg = presets.load()
+    compare, seeds = (yaml.safe_load((REPO / "presets" / f"{p}.yaml").read_text()) for p in ("compare", "seeds"))
+    assert cfg["preset"] == "paper" and cfg["seeds"] == [0, 1, 2, 3, 4]
+    for name, over in compare["methods"].items():
+        assert {k: cfg["methods"][name][k] for k in over} == over, name
+    assert set(compare["variants"]) | set(seeds["variants"]) <= set(cfg["variants"])
+    assert cfg["grid"][-len(seeds["grid"]):] == seeds["grid"]
+    budgets = {b["task"]: b["labels"] for b in cfg["grid"][:2]}
+    assert budgets == {"mnist10": [100, 600, 1000, 3000], "digits59": [50, 100, 500, 1000]}
+    study = set(cfg["grid"][0]["methods"]) | set(cfg["grid"][1]["methods"])
+    assert {m for b in compare["grid"] for m in b["methods"]} <= study
+    validate(cfg, SCHEMA)
+    C.check(cfg)
+    # a preset that names itself takes none of the study's layers
+    quick = presets.load([REPO / "presets" / "quick.yaml"])
+    assert quick["preset"] == "quick" and "aae-makhzani" not in (quick.get("variants") or {})
+    assert quick["methods"]["aae"] == deep_update(copy.deepcopy(merged()["methods"]["aae"]),
+                                                  yaml.safe_load((REPO / "presets" / "quick.yaml").read_text())["methods"]["aae"])
+
+
 @pytest.mark.parametrize("preset", [[], ["quick"], ["smoke"], ["seeds"]])
 def test_every_preset_is_valid(preset):
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())

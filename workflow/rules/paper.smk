@@ -125,9 +125,10 @@ if PRECISION_METRICS:
             "python -m fewlabels.report.precision_cost --metrics {input} --tex {output} > {log} 2>&1"
 
 
-# The compare preset against the published numbers (report.compare, figures compare-curves): only for a
-# preset named compare; ms.tex includes its section where the tables exist.
-if config["preset"] == "compare":
+# The shared protocol against the published numbers (report.compare, figures compare-curves): for the compare
+# preset and the study (paper, which trains with the compare preset's schedules); ms.tex includes its section
+# where the tables exist.
+if config["preset"] in ("compare", "paper"):
 
     rule compare_tex:
         input:

@@ -30,9 +30,9 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
 
 from .. import config as flconfig
+from .. import presets
 from ..config import POOL_SIZES, resolve
 
 REPO = Path(__file__).resolve().parents[3]  # src/fewlabels/report/estimate.py -> the checkout
@@ -47,19 +47,10 @@ JOB_OVERHEAD_S = 10.0  # python + torch start-up, data loading, writing the run'
 FINAL_EVALS = 2  # after the last epoch: the reported test accuracy and (about) the eval_variants pass
 
 
-def merge(base: dict, over: dict) -> dict:
-    """Snakemake's --configfile semantics: nested dicts are merged, everything else replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def load_config(configfiles: list[Path], base: Path = REPO / "config.yaml") -> dict:
-    cfg = yaml.safe_load(Path(base).read_text())
-    for f in configfiles:
-        cfg = merge(cfg, yaml.safe_load(Path(f).read_text()) or {})
-    return cfg
+def load_config(configfiles: list[Path]) -> dict:
+    """The configuration the workflow resolves for these --configfile files (fewlabels.presets: the bare
+    command's paper preset takes the study's layers)."""
+    return presets.load(configfiles)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -201,7 +192,7 @@ def gpu_estimate(cfg: dict, gpu: dict[str, dict], cpu: dict[str, float]) -> dict
 
 def gpu_report(est: dict, preset: str) -> str:
     slow = sorted(est["by_method"].items(), key=lambda kv: -kv[1])[:3]
-    lines = [f"preset {preset} on one GPU: {est['jobs']} group jobs (each cell's seeds stacked, its step in a CUDA graph, "
+    lines = [f"preset {preset} on one GPU: {est['jobs']} jobs (each cell's seeds stacked in one, its step in a CUDA graph, "
              f"up to {est['slots']} sharing the GPU): about {human(est['wall_s'])} "
              f"({human(est['alone_s'])} of jobs one at a time, over the {GPU_SHARING:.2f}x that sharing measured)",
              "  largest shares: " + ", ".join(f"{m} {human(s)}" for m, s in slow),
