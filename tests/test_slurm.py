@@ -132,8 +132,11 @@ def test_slurm_profile_asks_gpus_for_training_and_leaves_site_settings_to_the_us
 
 
 def test_default_profile_limits_local_gpu_jobs():
+    """The default profile lets fewlabels.plan.GPU_SLOTS training jobs share one GPU (group jobs on CUDA)."""
+    from fewlabels.plan import GPU_SLOTS
+
     prof = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
-    assert "gpu=1" in prof["resources"] and prof["rerun-incomplete"] is True
+    assert f"gpu={GPU_SLOTS}" in prof["resources"] and prof["rerun-incomplete"] is True
 
 
 def gpu_requests(out: str, rule: str) -> set[str]:
@@ -142,7 +145,12 @@ def gpu_requests(out: str, rule: str) -> set[str]:
 
 
 def test_training_jobs_request_a_gpu_unless_device_is_cpu(sandbox):
+    # on CUDA the runs group by default (group_runs: auto), one GPU slot a group job
     cuda = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", "--config", "device=cuda").stdout
-    assert gpu_requests(cuda, "train") == {"1"} and gpu_requests(cuda, "pretrain") == {"1"}
+    assert gpu_requests(cuda, "train_group") == {"1"} and gpu_requests(cuda, "pretrain_group") == {"1"}
+    assert gpu_requests(cuda, "train") <= {"1"}
+    alone = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", "--config", "device=cuda",
+                      "group_runs=false").stdout
+    assert gpu_requests(alone, "train") == {"1"} and gpu_requests(alone, "pretrain") == {"1"}
     cpu = snakemake(sandbox, "-n", "--configfile", "presets/smoke.yaml", "--config", "device=cpu").stdout
     assert gpu_requests(cpu, "train") == {"0"} and gpu_requests(cpu, "pretrain") == {"0"}
