@@ -115,6 +115,8 @@ def test_preset_overrides_column():
     ("ae", "lr", "003:681, 1293"),                          # DEFAULTS = EncoderHead.DEFAULTS, imported
     ("vae-scratch", "hidden", "ours"),
     ("aae", "dcat_fake_target_bug", "0aa06dc"),             # the comment block above the key
+    ("aae", "momentum_reg", "generator step); None: beta1 (paper: 0.1)"),  # continued under its column
+    ("aae", "input_noise", "never at evaluation (seed: none; paper: 0.3)"),
 ])
 def test_citation_comments(method, key, cited):
     row = next(r for r in H.rows(method) if r.key == key)

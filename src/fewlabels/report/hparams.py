@@ -56,12 +56,12 @@ def _module(modname: str) -> tuple[ast.Module, dict[int, tuple[str, bool]]]:
     path = Path(importlib.import_module(modname).__file__)
     src = path.read_text()
     lines = src.splitlines()
-    comments: dict[int, tuple[str, bool]] = {}
+    comments: dict[int, tuple[str, bool, int]] = {}
     for tok in tokenize.generate_tokens(io.StringIO(src).readline):
         if tok.type == tokenize.COMMENT:
             row, col = tok.start
             whole = not lines[row - 1][:col].strip()
-            comments[row] = (tok.string.lstrip("#").strip(), whole)
+            comments[row] = (tok.string.lstrip("#").strip(), whole, col)
     return ast.parse(src), comments
 
 
@@ -76,9 +76,14 @@ def _block_above(comments: dict, line: int) -> str:
 
 
 def _comment_for(comments: dict, key: ast.AST, value: ast.AST, stmt: ast.stmt) -> str:
-    trailing = [comments[r][0] for r in range(key.lineno, value.end_lineno + 1)
-                if r in comments and not comments[r][1]]
+    rows = [r for r in range(key.lineno, value.end_lineno + 1) if r in comments and not comments[r][1]]
+    trailing = [comments[r][0] for r in rows]
     if trailing:
+        # a trailing comment continues on the whole-line comments below it that start in its column
+        row, col = value.end_lineno + 1, comments[rows[-1]][2]
+        while row in comments and comments[row][1] and comments[row][2] == col:
+            trailing[-1] += " " + comments[row][0]
+            row += 1
         return "; ".join(trailing)
     above = _block_above(comments, key.lineno)
     if above:
