@@ -237,6 +237,31 @@ def test_paired_table_pairs_same_architecture_and_variants_only():
     assert "aae & supervised & 1000 & +3.50" in tex and "sgan" not in tex
 
 
+def test_holm_adjusts_a_family_of_p_values_step_down():
+    from fewlabels.report.claims import holm
+    # sorted 0.01, 0.03, 0.04, 0.5: x4, x3, x2, x1, kept monotone, capped at 1
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.6, 0.9]) == pytest.approx([1.0, 1.0]) and holm([]) == []
+
+
+def test_paired_table_prints_holms_p_the_degrees_of_freedom_and_marks_unequal_training():
+    """Every paired test of the table is one family: each row carries its p, Holm's adjusted p and its pairs
+    with the degrees of freedom; a pair whose two sides trained for different numbers of steps is marked and
+    the note says how many."""
+    df = pd.concat([runs("aae", [82.0, 80.0, 81.0]), runs("supervised", [78.0, 77.0, 78.5]),
+                    runs("transfer", [85.0, 84.0, 86.0], task="digits59"),
+                    runs("scratch", [80.0, 81.0, 80.5], task="digits59")], ignore_index=True)
+    df["steps"] = [10000] * 6 + [5000] * 3 + [150000] * 3
+    rows = tables.paired_rows(df)
+    ps = [r["d"].p for r in rows]
+    from fewlabels.report.claims import fmt_p, holm
+    assert [r["p_holm"] for r in rows] == pytest.approx(holm(ps))
+    tex = tables.paired_table(df)
+    assert f"Holm $={fmt_p(rows[0]['p_holm'])}$, 3 (2 df)" in tex
+    assert tex.count(tables.UNEQUAL) == 2  # the transfer row and the note
+    assert "transfer 5,000, scratch 150,000 at 1000 labels" in tex
+
+
 def test_claim_measured_on_validation_reads_that_column():
     import pandas as pd
     from fewlabels.report.claims import scorecard

@@ -113,6 +113,19 @@ def fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.2g}"
 
 
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (Holm 1979), in the given order: the i-th smallest
+    p (from 0) times (m - i), made monotone and capped at 1. Rejecting where the adjusted p is below alpha
+    keeps the chance of any false rejection in the family below alpha."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    out, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
 class PairingError(ValueError):
     """Two methods' runs of one seed were trained on different split files."""
 

@@ -15,7 +15,7 @@ import yaml
 
 from ..files import atomic_write
 from . import ablation, fidelity
-from .claims import NOT_RUN, PROTOCOL_DIFFERS, REFERENCE, PairingError, fmt_p, paired, scorecard, t_quantile
+from .claims import NOT_RUN, PROTOCOL_DIFFERS, REFERENCE, PairingError, fmt_p, holm, paired, scorecard, t_quantile
 from .latex import fit, macro, styled, tex_escape
 from .common import METHOD_ORDER, beyond_budget
 
@@ -140,6 +140,7 @@ PAIRS = {
     "dae": "ae-scratch",
     "vae": "vae-scratch",
 }
+UNEQUAL = r"$^{\ddagger}$"  # a pair whose two sides trained for different numbers of steps
 # A variant name is <method><suffix>, e.g. aae-004-published: paired with supervised-004-published.
 VARIANT_SUFFIX = re.compile(r"-\d{3}-[a-z]+$")
 
@@ -171,7 +172,11 @@ def paired_rows(df: pd.DataFrame) -> list[dict]:
                 except PairingError as e:
                     print(f"warning: {e}")
                     d = None
-                rows.append(dict(task=task, method=a, baseline=b, labels=lab, d=d))
+                steps = {m: int(sel[sel["method"] == m]["steps"].max()) if "steps" in sel else None for m in (a, b)}
+                rows.append(dict(task=task, method=a, baseline=b, labels=lab, d=d, steps=steps))
+    tested = [r for r in rows if r["d"] is not None and r["d"].n >= 2 and r["d"].p is not None]
+    for r, adj in zip(tested, holm([r["d"].p for r in tested])):
+        r["p_holm"] = adj  # adjusted over every paired test of the table (one family)
     return rows
 
 
@@ -189,17 +194,36 @@ def paired_table(df: pd.DataFrame) -> str:
     rows = paired_rows(df)
     if not rows:
         return r"\textit{No method and its baseline were both run in this preset.}" + "\n"
-    def extra(d):
-        return "" if d is None or d.n < 2 else f", $p{'' if d.p < 0.001 else '='}{fmt_p(d.p)}$, {d.n}"
+    def extra(r):
+        d = r["d"]
+        if d is None or d.n < 2:
+            return ""
+        holm_p = r.get("p_holm")
+        return (f", $p{'' if d.p < 0.001 else '='}{fmt_p(d.p)}$"
+                + ("" if holm_p is None else f", Holm ${'' if holm_p < 0.001 else '='}{fmt_p(holm_p)}$")
+                + f", {d.n} ({d.n - 1} df)")
+
+    def length(r):
+        """A mark where the two sides trained for different numbers of steps (the pair then compares schedules too)."""
+        sa, sb = (r.get("steps") or {}).get(r["method"]), (r.get("steps") or {}).get(r["baseline"])
+        return "" if sa is None or sb is None or sa == sb else f" {UNEQUAL}"
+    unequal = [r for r in rows if length(r)]
     table = pd.DataFrame({"task": [r["task"] for r in rows], "method": [r["method"] for r in rows],
                           "$-$ baseline": [r["baseline"] for r in rows], "labels": [str(r["labels"]) for r in rows],
-                          r"difference (points) [95\,\% CI], $p$, pairs": [diff_cell(r["d"]) + extra(r["d"]) for r in rows],
+                          r"difference (points) [95\,\% CI], $p$, Holm's $p$, pairs (df)":
+                              [diff_cell(r["d"]) + extra(r) + length(r) for r in rows],
                           # which code and CPU the two sides ran on (claims.pair_versions); a mixed pair in bold
                           "runs' code, CPU": [versions_cell(r["d"]) for r in rows]})
     # the last two columns wrap (ragged right): as one-line cells they made the seeds preset's table
     # twice the text width, and shrunk to fit it printed at 4 pt
     wrap = "".join(r">{\raggedright\arraybackslash}p{%s}" % w for w in ("3.2cm", "4.6cm"))
-    return fit(styled(table, "lllr" + wrap, escape=["task", "method", "$-$ baseline"]))
+    note = (r"{\footnotesize\raggedright Holm's $p$: the paired $t$-test's $p$ adjusted by Holm's step-down method "
+            r"over the table's paired tests, one family. " + (
+                f"{UNEQUAL}: the two sides trained for different numbers of steps ("
+                + "; ".join(f"{tex_escape(r['method'])} {r['steps'][r['method']]:,}, {tex_escape(r['baseline'])} "
+                            f"{r['steps'][r['baseline']]:,} at {r['labels']} labels" for r in unequal)
+                + "), so the difference measures the schedules too." if unequal else "") + r"\par}" + "\n")
+    return fit(styled(table, "lllr" + wrap, escape=["task", "method", "$-$ baseline"])) + "\\par\n" + note
 
 
 def versions_cell(d) -> str:
