@@ -153,7 +153,7 @@ def compare_glance() -> str:
         if r.paper is not None and r.paper.accuracy is not None:
             paper = f"{r.paper.accuracy:.2f}" + ("" if r.paper.verified else "*") + f" ({r.paper.text}"
             if not r.paper.same_model:  # the closest published number, not our method's paper: no gap
-                paper += "; " + r.paper.relation.split("(")[0].split(",")[0].strip() + ", another model"
+                paper += "; different setup"
             paper += ")"
             unverified |= not r.paper.verified
             other |= not r.paper.same_model
@@ -163,14 +163,14 @@ def compare_glance() -> str:
         table.append(f"| {method} | {o.labels} | {ours} | {m.converged}/{m.n}{f' ({others})' if others else ''} "
                      f"| {plain(paper)} | {gap} |")
     notes = (["*: not yet checked in a stored copy of the paper (paper/published.yaml says why)."] if unverified else []) + (
-        ["Another model: the closest published number at that budget, not our method's paper (no gap)."] if other else []) + (
-        [f"GPU: trained on an {' / '.join(sorted(gpu_names))} (each budget's seeds stacked in one process); every other "
+        ["Different setup: another model, protocol or length (no gap)."] if other else []) + (
+        [f"GPU: trained on an {' / '.join(sorted(gpu_names))} (each budget's seeds stacked); every other "
          "cell on a 2-core CPU."] if gpu_names else [])
     wanted = [m for g in config["grid"] for m in g["methods"]]
     have = set(df["method"])
     missing = [m for m in wanted if m not in have]
     head = ("Every method on one shared protocol, trained until validation stops improving (`results/archive-compare/`, "
-            f"the `compare` preset: {seeds} seeds unless marked; test accuracy in %; MNIST's 10 digits unless marked; "
+            f"the `compare` preset: {seeds} seeds unless marked; test accuracy in %; MNIST unless marked; "
             "stopped improving: by the [convergence rule](docs/scorecard.md#convergence)):")
     out = [head, "", *table] + (["", " ".join(notes)] if notes else [])
     quick_seeds = len(yaml.safe_load((ROOT / "presets/quick.yaml").read_text())["seeds"])

@@ -92,9 +92,16 @@ def test_a_method_without_a_published_number_has_no_gap(grid):
     texts = C.write(df, C.load_published(pub), root / "out", root)
     assert "cmp/mnist10/supervised/100/gap" not in texts["macros_compare.tex"]
     assert "cmp/mnist10/aae/1000/gap" in texts["macros_compare.tex"]
-    assert "0 of 1 such comparisons" in texts["abstract_compare.tex"]
+    assert "like-for-like comparisons, 0 of 1 lie within 1 point" in texts["abstract_compare.tex"]
     # one aae run still rises: the abstract says the cell is not settled
     assert "points; 2 of 3 runs stopped improving)" in texts["abstract_compare.tex"]
+    # an unverified number never enters the abstract, though its gap is printed in the table
+    pub.write_text(PUBLISHED.replace('verified: true, checked: "Table 2 of a stored copy"',
+                                     'verified: false, reason: "not in a stored copy"'))
+    texts = C.write(df, C.load_published(pub), root / "out", root)
+    assert "cmp/mnist10/aae/1000/gap" in texts["macros_compare.tex"]
+    assert "keyA" not in texts["abstract_compare.tex"] and "no method of this preset has a verified" in \
+        texts["abstract_compare.tex"]
 
 
 def test_the_compare_table_is_narrow_enough_to_print_at_its_own_size(grid):
@@ -248,7 +255,7 @@ def test_a_different_model_is_marked_and_gets_no_gap_or_abstract_mention(grid):
     aae = [r for r in rows if r.ours.method == "aae"][0]
     assert aae.paper.accuracy == pytest.approx(98.40) and aae.gap is None
     tex = C.compare_table(rows, [])
-    assert "98.40 $\\pm$ 0.08" + C.OTHER_MODEL in tex and "a different model" in tex
+    assert "98.40 $\\pm$ 0.08" + C.OTHER_MODEL in tex and "a different setup" in tex
     texts = C.write(df, published, root / "out", root)
     assert "keyA" not in texts["abstract_compare.tex"] and "no method of this preset" in texts["abstract_compare.tex"]
     flat = [C.RunVerdict(r.task, r.method, r.labels, r.seed, r.history, CV.CONVERGED, r.result)

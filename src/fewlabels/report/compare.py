@@ -70,7 +70,7 @@ class Published:
     text: str                # the source in words, with its table
     cite: str | None         # BibTeX key
     repository: str | None = None
-    same_model: bool = True  # False: a different model, the closest published at that budget (no gap)
+    same_model: bool = True  # False: not like for like (another model, protocol or length; no gap)
     short: str | None = None # the name in the compare table's narrow column (`text` in the note under it)
 
 
@@ -444,8 +444,9 @@ def compare_table(rows: list[Row], others: list[Published]) -> str:
                               r"(paper/published.yaml gives the reason)." if any(
                                   p is not None and not p.verified for r in rows for p in [r.paper] + r.sources + r.reimpl)
                               else "")
-             + (f" {OTHER_MODEL}: a different model, the closest published one at that budget (its relation in "
-                r"paper/published.yaml); no gap is computed." if any(
+             + (f" {OTHER_MODEL}: a different setup, not like for like: another model (the closest published one at "
+                r"that budget) or ours under another protocol or training length (paper/published.yaml says what "
+                r"differs); no gap is computed." if any(
                     r.paper is not None and not r.paper.same_model for r in rows) else "")
              + (f" {ON_GPU}: trained on a GPU ({where_trained([r.ours for r in rows])}: each budget's seeds "
                 r"stacked in one process); every other cell on a CPU." if any(r.ours.gpus for r in rows) else "")
@@ -544,15 +545,20 @@ def macros(rows: list[Row], cells: list[CellVerdict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def abstract(rows: list[Row], cells: list[CellVerdict], within: float = 1.0) -> str:
-    """The abstract's sentence: how many runs stopped improving, each method beside its paper at the same budget,
-    and how many lie within ``within`` points of it."""
+CLOSE = 1.0  # points: what the abstract calls "close to its paper" (stated where it is used)
+
+
+def abstract(rows: list[Row], cells: list[CellVerdict], within: float = CLOSE) -> str:
+    """The abstract's sentence: how many runs stopped improving, and each method beside its paper at the same
+    budget where the comparison is like for like (``same_model``) and the paper's number was verified in a
+    stored copy; how many of those lie within ``within`` points of it."""
     total, flat = sum(m.n for m in cells), sum(m.converged for m in cells)
     parts = [f"Trained until validation accuracy stops improving where the runs allowed ({flat} of {total} runs "
              "meet the convergence rule; the others are named with what they would cost), "]
-    cmp = [r for r in rows if r.gap is not None]
+    cmp = [r for r in rows if r.gap is not None and r.paper.verified]
     if not cmp:
-        return parts[0] + "no method of this preset has a published number at the same label budget."
+        return parts[0] + ("no method of this preset has a verified, like-for-like published number at the same "
+                           "label budget.")
     by = {(m.task, m.method, m.labels): m for m in cells}
 
     def unsettled(r: Row) -> str:
@@ -562,8 +568,9 @@ def abstract(rows: list[Row], cells: list[CellVerdict], within: float = 1.0) -> 
     items = [f"\\texttt{{{tex_escape(r.ours.method)}}} reaches {r.ours.mean:.1f}\\,\\% at {_label(r.ours.labels)} labels "
              f"against {r.paper.accuracy:.2f}\\,\\% in {cite(r.paper)} (${r.gap:+.1f}$ points{unsettled(r)})" for r in cmp]
     close = sum(abs(r.gap) <= within for r in cmp)
-    return (parts[0] + "; ".join(items) + f". {close} of {len(cmp)} such comparisons lie within {within:g} point"
-            + ("" if within == 1 else "s") + " of the published number.")
+    return (parts[0] + "; ".join(items) + f". Of these verified, like-for-like comparisons, {close} of {len(cmp)} "
+            f"lie within {within:g} point{'' if within == 1 else 's'} of the published number (the margin we call "
+            "close).")
 
 
 def _where(m: CellVerdict) -> str:
