@@ -213,7 +213,8 @@ def test_the_cli_writes_every_file(grid):
     C.main(["--metrics", str(metrics), "--published", str(pub), "--out-dir", str(out), "--root", str(root),
             "--config-json", '{"methods": {}}'])
     assert {p.name for p in out.iterdir()} == {"tab_compare.tex", "tab_convergence.tex", "tab_below.tex",
-                                               "macros_compare.tex", "abstract_compare.tex", "compare_status.tex"}
+                                               "macros_compare.tex", "abstract_compare.tex", "compare_status.tex",
+                                               "conclusion_compare.tex"}
     assert r"\def\csname fl@cmp/mnist10/aae/1000/stopped\endcsname{2/3}" in (out / "macros_compare.tex").read_text()
 
 
@@ -388,3 +389,22 @@ def test_a_preset_shows_another_presets_bf16_cost_from_config_precision_cost(san
     none = snakemake(sandbox, target, "-n", "--configfile", "presets/compare.yaml", "--config",
                      "precision_cost=null", check=False)
     assert none.returncode != 0 and "precision_tex" not in none.stdout + none.stderr
+
+
+def test_the_conclusion_names_a_gain_only_where_the_adjusted_test_shows_one():
+    """Each method against the same network on its labels alone: a clear gain is named a gain, with its interval
+    and Holm's p; a noisy difference whose interval includes 0 is 'no difference the runs can show'; the pair
+    targets a method used are said; the abstract's sentence counts the gains."""
+    def cell(method, accs, task="mnist10", labels="100", **extra):
+        return [{"task": task, "method": method, "labels": labels, "seed": s, "stage": "train",
+                 "test_accuracy": a / 100, "steps": 1000, **extra} for s, a in enumerate(accs)]
+    df = pd.DataFrame(cell("aae", [90.0, 91.0, 90.5, 90.8, 90.2]) + cell("supervised", [75.0, 76.0, 75.5, 75.8, 75.2])
+                      + cell("siamese", [80.0, 70.0, 85.0, 60.0, 75.0], labels_used_pair_targets=55000)
+                      + cell("siamese-scratch", [75.0, 74.0, 76.0, 73.0, 77.0]))
+    text, sentence = C.conclusion(df)
+    assert r"\texttt{aae} against \texttt{supervised} at 100 labels gains $+15.0$ points" in text
+    assert "Holm's $p=" in text and "5 seeds" in text
+    assert r"\texttt{siamese} against \texttt{siamese-scratch} at 100 labels: no difference the runs can show" in text
+    assert "with 55,000 pair targets, labels too" in text
+    assert sentence.startswith("Against the same network trained on its labels alone, 1 of 2 method-and-budget")
+    assert r"\texttt{aae} gains 15.0 points at 100 labels" in sentence

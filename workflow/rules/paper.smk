@@ -138,7 +138,7 @@ if config["preset"] in ("compare", "paper"):
         output:
             expand("paper/generated/{name}", name=["tab_compare.tex", "tab_convergence.tex", "tab_below.tex",
                                                     "macros_compare.tex", "abstract_compare.tex",
-                                                    "compare_status.tex"]),
+                                                    "compare_status.tex", "conclusion_compare.tex"]),
         log:
             "logs/paper/compare_tex.log",
         threads: 1
@@ -173,7 +173,8 @@ if config["preset"] in ("compare", "paper"):
 # ms.tex includes each of these where it exists; a preset that does not make one leaves it out of its
 # build even when another preset's build left it in paper/generated/.
 OPTIONAL_GENERATED = ("tab_hparams.tex", "tab_precision.tex", "tab_compare.tex", "tab_convergence.tex", "tab_below.tex",
-                      "macros_compare.tex", "abstract_compare.tex", "compare_status.tex", "fig_compare.pdf")
+                      "macros_compare.tex", "abstract_compare.tex", "compare_status.tex", "conclusion_compare.tex",
+                      "fig_compare.pdf")
 
 
 rule paper:

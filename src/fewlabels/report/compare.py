@@ -29,7 +29,7 @@ import yaml
 
 from ..data import atomic_write
 from . import convergence as CV
-from .claims import t_quantile
+from .claims import fmt_p, t_quantile
 from .common import METHOD_ORDER
 from .latex import fit, macro, styled, tex_escape
 
@@ -569,7 +569,7 @@ def abstract(rows: list[Row], cells: list[CellVerdict], within: float = CLOSE) -
              f"against {r.paper.accuracy:.2f}\\,\\% in {cite(r.paper)} (${r.gap:+.1f}$ points{unsettled(r)})" for r in cmp]
     close = sum(abs(r.gap) <= within for r in cmp)
     return (parts[0] + "; ".join(items) + f". Of these verified, like-for-like comparisons, {close} of {len(cmp)} "
-            f"lie within {within:g} point{'' if within == 1 else 's'} of the published number (the margin we call "
+            f"{'lies' if close == 1 else 'lie'} within {within:g} point{'' if within == 1 else 's'} of the published number (the margin we call "
             "close).")
 
 
@@ -693,18 +693,85 @@ def pair_lengths(df: pd.DataFrame, root: Path = Path("."), drops: dict[str, list
     return out
 
 
+# ------------------------------------------------------------------------------ the answer
+
+def _pair_targets(df: pd.DataFrame, method: str, labels) -> int:
+    """Pair targets (same/different labels) a method's runs used beyond their class labels (0 for most)."""
+    if "labels_used_pair_targets" not in df:
+        return 0
+    r = runs(df)
+    v = pd.to_numeric(r[(r["method"] == method) & (r["labels"] == labels)]["labels_used_pair_targets"],
+                      errors="coerce").max()
+    return 0 if pd.isna(v) else int(v)
+
+
+def conclusion(df: pd.DataFrame, alpha: float = 0.05) -> tuple[str, str]:
+    """What each method gains over the same network trained on its labels alone, budget by budget, from the
+    paired table's rows (report.tables: mean difference, 95 % interval, Holm's p over the table's family).
+    A gain or a loss is named only where the interval excludes 0 and Holm's p is below ``alpha``; otherwise
+    the runs show no difference. Returns (the section's paragraph, the abstract's sentence)."""
+    from .tables import paired_rows
+
+    rows = [r for r in paired_rows(df.assign(labels=df["labels"].astype(str)))
+            if r["d"] is not None and r["d"].n >= 2]
+    if not rows:
+        return "", ""
+    said, shown = [], []
+    for r in rows:
+        d, adj = r["d"], r.get("p_holm", 1.0)
+        steps = r.get("steps") or {}
+        sa, sb = steps.get(r["method"]), steps.get(r["baseline"])
+        notes = []
+        if sa is not None and sb is not None and sa != sb:
+            notes.append(f"trained {sa:,} and {sb:,} steps: the schedules differ too")
+        labels = budget(r["labels"], "metrics.csv: ")
+        targets = _pair_targets(df, r["method"], labels)
+        if targets:
+            notes.append(f"with {targets:,} pair targets, labels too")
+        what = (f"\\texttt{{{tex_escape(r['method'])}}} against \\texttt{{{tex_escape(r['baseline'])}}} at "
+                f"{_label(labels)} labels")
+        numbers = f"${d.mean:+.1f}$ points [${d.lo:+.1f}$, ${d.hi:+.1f}$], Holm's $p={fmt_p(adj)}$, {d.n} seeds"
+        extra = f"; {'; '.join(notes)}" if notes else ""
+        if d.lo > 0 and adj < alpha:
+            said.append(f"{what} gains {numbers}{extra}")
+            shown.append((r, "gains"))
+        elif d.hi < 0 and adj < alpha:
+            said.append(f"{what} loses {numbers}{extra}")
+            shown.append((r, "loses"))
+        elif d.lo > 0 or d.hi < 0:
+            said.append(f"{what}: a difference that does not survive Holm's adjustment ({numbers}{extra})")
+        else:
+            said.append(f"{what}: no difference the runs can show ({numbers}{extra})")
+    text = ("Against the same network trained on its labels alone (Table~\\ref{tab:paired}), a method is said "
+            f"to gain or lose only where the paired interval excludes 0 and Holm's adjusted $p$ is below {alpha:g}. "
+            + "; ".join(said) + ".")
+    if shown:
+        sentence = (f"Against the same network trained on its labels alone, {len(shown)} of {len(rows)} "
+                    "method-and-budget comparisons show a difference that survives Holm's adjustment: "
+                    + "; ".join(f"\\texttt{{{tex_escape(r['method'])}}} {verb} "
+                                f"{abs(r['d'].mean):.1f} points at {_label(budget(r['labels'], ''))} labels"
+                                for r, verb in shown) + ".")
+    else:
+        sentence = (f"Against the same network trained on its labels alone, none of {len(rows)} method-and-budget "
+                    "comparisons shows a difference that survives Holm's adjustment at these seeds.")
+    return text, sentence
+
+
 def write(df: pd.DataFrame, published: PublishedFile, out_dir: Path, root: Path = Path("."),
           pending: list[str] = (), drops: dict[str, list[int]] | None = None) -> dict[str, str]:
     rows = compare(df, published.entries)
     cells = verdict_by_cell(verdict_runs(df, root, drops))
     pairs = pair_lengths(df, root, drops)
+    answer = conclusion(df)
     texts = {"compare_status.tex": "% Generated by fewlabels.report.compare; do not edit.\n"
                                    + status(cells, pending, published.tried, pairs) + "\n",
              "tab_compare.tex": compare_table(rows, other_budgets(df, published.entries)),
              "tab_convergence.tex": convergence_table(cells),
              "tab_below.tex": below_table(below(rows, cells), published.tried),
              "macros_compare.tex": macros(rows, cells),
-             "abstract_compare.tex": "% Generated by fewlabels.report.compare; do not edit.\n" + abstract(rows, cells) + "\n"}
+             "abstract_compare.tex": "% Generated by fewlabels.report.compare; do not edit.\n" + abstract(rows, cells)
+                                     + (" " + answer[1] if answer[1] else "") + "\n",
+             "conclusion_compare.tex": "% Generated by fewlabels.report.compare; do not edit.\n" + answer[0] + "\n"}
     for name, text in texts.items():
         atomic_write(Path(out_dir) / name, lambda tmp, t=text: tmp.write_text(t))
     return texts
