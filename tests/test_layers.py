@@ -17,7 +17,7 @@ from test_imports import PACKAGE, graph
 # Each floor and the floors it may import (its own included). Top-level tools (archive, rerun) and
 # the package's own __init__ stand above every floor and are not checked.
 FOUNDATION = ("fewlabels.data", "fewlabels.nets", "fewlabels.files", "fewlabels.precision", "fewlabels.runlock",
-              "fewlabels.provenance")
+              "fewlabels.provenance", "fewlabels.plan", "fewlabels.presets")
 FLOORS = {
     "foundation": {"foundation"},
     "methods": {"foundation", "methods"},
