@@ -220,6 +220,7 @@ class RunVerdict:
     steps: int | None = None     # training steps (metrics.csv)
     train_s: float | None = None  # training time, seconds
     gpu: bool = False            # trained on a GPU
+    first_stage: bool = False    # a first stage (metrics.csv's stage "pretrain")
 
 
 def history_path(metrics_json: str, root: Path) -> Path:
@@ -244,7 +245,8 @@ def verdict_runs(df: pd.DataFrame, root: Path = Path("."), drops: dict[str, list
     for _, r in runs(df, first_stages=True).iterrows():
         h = history_path(r["path"], root)
         extra = {"steps": None if _num(r.get("steps")) is None else int(_num(r.get("steps"))),
-                 "train_s": _num(r.get("train_s")), "gpu": str(r.get("device", "")) == "cuda"}
+                 "train_s": _num(r.get("train_s")), "gpu": str(r.get("device", "")) == "cuda",
+                 "first_stage": str(r.get("stage", "")) == "pretrain"}
         if not h.exists():
             out.append(RunVerdict(r["task"], r["method"], r["labels"], int(r["seed"]), h, NO_HISTORY, None, **extra))
             continue
@@ -269,6 +271,7 @@ class CellVerdict:
     steps: int | None = None    # training steps of its runs (the largest, should they differ)
     hours: float | None = None  # training hours of its runs, summed
     gpu: bool = False           # some of its runs trained on a GPU
+    first_stage: bool = False   # a first stage's runs
 
     @property
     def all_converged(self) -> bool:
@@ -298,7 +301,8 @@ def verdict_by_cell(rv: list[RunVerdict]) -> list[CellVerdict]:
         secs = [r.train_s for r in g if r.train_s is not None]
         out.append(CellVerdict(task, method, labels, len(g), sum(counts.get(k, 0) for k in CV.STOPPED), counts,
                                mean(rises), min(evals) if evals else 0, max(steps) if steps else None,
-                               sum(secs) / 3600 if secs else None, any(r.gpu for r in g)))
+                               sum(secs) / 3600 if secs else None, any(r.gpu for r in g),
+                               any(r.first_stage for r in g)))
     return sorted(out, key=order)
 
 
@@ -569,13 +573,13 @@ def abstract(rows: list[Row], cells: list[CellVerdict], within: float = CLOSE) -
              f"against {r.paper.accuracy:.2f}\\,\\% in {cite(r.paper)} (${r.gap:+.1f}$ points{unsettled(r)})" for r in cmp]
     close = sum(abs(r.gap) <= within for r in cmp)
     return (parts[0] + "; ".join(items) + f". Of these verified, like-for-like comparisons, {close} of {len(cmp)} "
-            f"{'lies' if close == 1 else 'lie'} within {within:g} point{'' if within == 1 else 's'} of the published number (the margin we call "
-            "close).")
+            f"{'lies' if close == 1 else 'lie'} within {within:g} point{'' if within == 1 else 's'} of the published "
+            "number (the margin we call close).")
 
 
 def _where(m: CellVerdict) -> str:
-    """A cell in words: the method at its budget, or a first stage (trained on every pool image, or none)."""
-    if m.labels == "all":
+    """A cell in words: the method at its budget, or a first stage."""
+    if m.first_stage:
         return f"\\texttt{{{tex_escape(m.method)}}} (a first stage)"
     return f"\\texttt{{{tex_escape(m.method)}}} at {_label(m.labels)} labels"
 
