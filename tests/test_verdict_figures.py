@@ -119,6 +119,9 @@ def test_forest_prints_at_the_text_width_with_fonts_of_7_pt_and_labels_in_words(
     # no code names: no variant suffixes, no underscores
     words = " ".join(t.get_text() for t in texts)
     assert "_" not in words and "-published" not in words and "baseline1000" not in words
+    # the legend names the star only where a star is drawn (a source's stated difference)
+    stars = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "*"]
+    assert ("star: the difference of the numbers the source states" in words) == bool(stars)
 
 
 def test_forest_shows_each_rows_outcome_and_the_scorecards_verdict():

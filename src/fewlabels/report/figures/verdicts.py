@@ -359,7 +359,9 @@ def fig_forest(metrics: Path, claims_path: Path, originals_path: Path, out: Path
             ax.text(1.02, n - 1 - i, text, transform=ax.get_yaxis_transform(), fontsize=FONT, va="center")
         fig.text(0, 1 - y / height, "Paired differences over seeds (same labeled images per seed), percentage "
                  "points, with the paired t-test's p and the set they are\nmeasured on; marker: the interval above 0, "
-                 "below it or containing it; star: the difference of the numbers the source states"
+                 "below it or containing it"
+                 + ("; star: the difference of the numbers the source states"
+                    if any(r.get("stated") is not None for r in pairs) else "")
                  + ("\n†: the two sides' runs come from different code versions or CPU capabilities (metrics.csv)"
                     if any(r.get("mixed") for r in pairs) else ""),
                  ha="left", va="top", fontsize=FONT, linespacing=1.15)
