@@ -310,3 +310,12 @@ def test_paired_table_names_each_pairs_code_and_cpu():
     assert "\\textbf{code aaaaaaa vs bbbbbbb, CPU AVX2 vs AVX512: the two sides differ}" in tex
     same = df.assign(code_git="a" * 40, cpu_capability="AVX2", stage="train")
     assert "code aaaaaaa, CPU AVX2 (both sides)" in tables.paired_table(same) and "textbf" not in tables.paired_table(same)
+
+
+def test_the_hardware_sentence_says_which_runs_used_which_device():
+    df = pd.DataFrame({"method": ["sgan", "sgan-fm", "aae", "supervised", "ae"],
+                       "device_name": ["NVIDIA H200", "NVIDIA H200"] + ["cpu (x86_64, 1 threads)"] * 3,
+                       "torch": ["2.11.0+cu130"] * 2 + ["2.13.0+cpu"] * 3})
+    assert tables.hardware(df) == ("sgan, sgan-fm on NVIDIA H200 with PyTorch 2.11.0+cu130; every other run on one "
+                                   "thread of an x86-64 CPU with PyTorch 2.13.0+cpu")
+    assert tables.hardware(df.iloc[2:]) == "Every run used one thread of an x86-64 CPU with PyTorch 2.13.0+cpu"

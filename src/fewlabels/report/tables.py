@@ -294,6 +294,24 @@ def device_words(name: str) -> str:
     return f"one thread of an {arch} CPU" if n == 1 else f"{n} threads of an {arch} CPU"
 
 
+def hardware(df: pd.DataFrame) -> str:
+    """Which runs used which device and PyTorch, in words (LaTeX): every run alike in one clause, else each
+    device and version with the methods it trained, the largest group last as 'every other run'."""
+    groups = {}
+    for (dev, torch_v), g in df.groupby([df["device_name"].map(device_words), df["torch"].astype(str)], sort=False):
+        groups[(dev, torch_v)] = [m for m in METHOD_ORDER if m in set(g["method"])] + sorted(
+            set(g["method"]) - set(METHOD_ORDER))
+    if len(groups) == 1:
+        (dev, torch_v), _ = next(iter(groups.items()))
+        return f"Every run used {tex_escape(dev)} with PyTorch {tex_escape(torch_v)}"
+    order = sorted(groups, key=lambda k: len(df[(df["device_name"].map(device_words) == k[0])
+                                                & (df["torch"].astype(str) == k[1])]))
+    parts = [f"{', '.join(tex_escape(m) for m in groups[k])} on {tex_escape(k[0])} with PyTorch {tex_escape(k[1])}"
+             for k in order[:-1]]
+    dev, torch_v = order[-1]
+    return "; ".join(parts) + f"; every other run on {tex_escape(dev)} with PyTorch {tex_escape(torch_v)}"
+
+
 def effect_macros(df: pd.DataFrame, claims: list[dict]) -> list[str]:
     """\\fl{eff/<claim>/<quirk>} and \\fl{eff/<claim>/corrected}: how far switching one quirk off alone
     (or all of them: corrected) moves a source claim's number from the runs as published, in points
@@ -336,6 +354,7 @@ def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = No
     devices = sorted({device_words(d) for d in df["device_name"]})
     lines.append(macro("devices", tex_escape("; ".join(devices))))
     lines.append(macro("torch", tex_escape("; ".join(sorted(set(df["torch"].astype(str)))))))
+    lines.append(macro("hardware", hardware(df)))
     for _, r in summary(df).iterrows():
         key = f"{r['task']}/{r['method']}/{r['labels']}"
         lines.append(macro(f"{key}/mean", f"{r['mean']:.2f}"))
