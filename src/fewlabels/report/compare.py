@@ -557,8 +557,8 @@ def abstract(rows: list[Row], cells: list[CellVerdict], within: float = CLOSE) -
     budget where the comparison is like for like (``same_model``) and the paper's number was verified in a
     stored copy; how many of those lie within ``within`` points of it."""
     total, flat = sum(m.n for m in cells), sum(m.converged for m in cells)
-    parts = [f"Trained until validation accuracy stops improving where the runs allowed ({flat} of {total} runs "
-             "meet the convergence rule; the others are named with what they would cost), "]
+    parts = [f"Trained until validation accuracy stops improving where the runs allowed ({flat} of {total} runs, "
+             "first stages included, meet the convergence rule; the others are named with what they would cost), "]
     cmp = [r for r in rows if r.gap is not None and r.paper.verified]
     if not cmp:
         return parts[0] + ("no method of this preset has a verified, like-for-like published number at the same "

@@ -350,6 +350,7 @@ def macros(df: pd.DataFrame, verdicts, preset: str, extra: list[str] | None = No
              r"\textbf{??}\GenericWarning{}{fewlabels warning: number #1 undefined}\fi}",
              r"\providecommand{\flp}[1]{\ifcsname fl@#1\endcsname\csname fl@#1\endcsname\,\%\else\fl{#1}\fi}",
              macro("preset", preset), macro("nruns", int((df["stage"] == "train").sum())),
+             macro("nstages", int((df["stage"] == "pretrain").sum())),
              macro("nseeds", df["seed"].nunique())]
     devices = sorted({device_words(d) for d in df["device_name"]})
     lines.append(macro("devices", tex_escape("; ".join(devices))))
