@@ -110,3 +110,12 @@ def test_the_aae_style_caption_says_from_a_measure_whether_the_class_code_matter
     assert f"{{{aae.CLASS_EFFECT_MIN:g}}}" in none  # the threshold the caption names
     with pytest.raises(ValueError, match="2 rows"):
         aae.class_effect(styles)
+
+
+def test_the_cost_table_states_the_total_per_device():
+    import pandas as pd
+
+    from fewlabels.report import benchmarks as B
+    df = pd.DataFrame({"stage": "train", "method": ["aae", "aae", "sgan"], "device": ["cpu", "cpu", "cuda"],
+                       "wall_s": [3600.0, 1800.0, 720.0], "max_rss_mb": 100.0, "samples_per_s": 1.0})
+    assert "In all: 1.5 CPU-hours over 2 runs; 0.2 GPU-hours over 1 runs" in B.table(df)

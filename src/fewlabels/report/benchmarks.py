@@ -86,7 +86,17 @@ def table(df: pd.DataFrame) -> str:
         "wall (s)": [_num(v, ".1f") for v in s["wall_mean"]], "max wall (s)": [_num(v, ".1f") for v in s["wall_max"]],
         "peak RSS (MB)": [_num(v, ".0f") for v in s["rss_max"]],
         "samples/s": [_num(v, ".0f") for v in s["samples_per_s"]]})
-    return fit(styled(rows, "lllrrrrr", escape=["stage", "method", "device"]))
+    return fit(styled(rows, "lllrrrrr", escape=["stage", "method", "device"])) + "\\par\n" + total(df) + "\n"
+
+
+def total(df: pd.DataFrame) -> str:
+    """The whole preset's cost in one sentence: hours of jobs' wall time per device, and how many jobs."""
+    parts = []
+    for dev, g in df.groupby(df["device"].astype(str).map(lambda d: "GPU" if d == "cuda" else d.upper()), sort=True):
+        hours = g["wall_s"].sum() / 3600  # a group job's wall time is shared out among its runs (runs_per_job)
+        parts.append(f"{hours:.1f} {dev}-hours over {len(g)} runs")
+    return r"{\footnotesize In all: " + "; ".join(parts) + r" (the jobs' wall time summed; a job on the CPU " \
+        r"used one thread).\par}"
 
 
 def main(argv=None) -> None:
