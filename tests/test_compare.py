@@ -238,6 +238,9 @@ def test_the_figure_is_the_text_width_with_fonts_of_7_pt_and_words(grid):
     assert texts and min(t.get_fontsize() for t in texts) >= 7
     words = " ".join(t.get_text() for t in texts)
     assert "adversarial autoencoder" in words and "sgan" not in words and "_" not in words
+    # every column's lowest panel labels its x axis, also where the last row is short
+    labelled = [a for a in fig.axes if a.get_visible() and a.get_xlabel() == "training step"]
+    assert len(labelled) == min(FC.NCOL, len([a for a in fig.axes if a.get_visible()]))
     # one marker per budget curve with enough evaluations: aae's mean curve (50 evaluations) has one, where
     # the rule's judged stretch (its last half) starts: evaluation 26, step 2,600
     aae_ax = [a for a in fig.axes if a.get_title(loc="left").startswith("adversarial autoencoder")][0]

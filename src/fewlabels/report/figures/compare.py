@@ -103,8 +103,9 @@ def draw(df: pd.DataFrame, root: Path = Path("."), drops: dict[str, list[int]] |
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("validation accuracy (%)", fontsize=FONT)
-    for ax in axes[-1, :]:
-        ax.set_xlabel("training step", fontsize=FONT)
+    for i, ax in enumerate(axes.flat[:len(keys)]):  # the lowest panel of each column, a short last row included
+        if i + NCOL >= len(keys):
+            ax.set_xlabel("training step", fontsize=FONT)
     handles = [plt.Line2D([], [], color=colors[b], lw=1.2, label=_budget(b)) for b in budgets]
     handles += [plt.Line2D([], [], ls="", marker="o", ms=4, color="0.3", label="judged from here: stopped"),
                 plt.Line2D([], [], ls="", marker="o", ms=4, color="0.3", mfc="white", label="still improving")]
