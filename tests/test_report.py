@@ -119,3 +119,21 @@ def test_the_cost_table_states_the_total_per_device():
     df = pd.DataFrame({"stage": "train", "method": ["aae", "aae", "sgan"], "device": ["cpu", "cpu", "cuda"],
                        "wall_s": [3600.0, 1800.0, 720.0], "max_rss_mb": 100.0, "samples_per_s": 1.0})
     assert "In all: 1.5 CPU-hours over 2 runs; 0.2 GPU-hours over 1 runs" in B.table(df)
+
+
+def test_accuracy_lines_join_budgets_only_where_three_show_a_trend():
+    """Two budgets joined by straight lines draw a crossing nobody measured: markers alone then; from three
+    budgets on, thin dotted lines join them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from fewlabels.report.figures.common import accuracy_vs_labels
+
+    def styles(budgets):
+        df = pd.DataFrame([{"method": m, "labels": b, "seed": s, "accuracy (%)": 80.0 + s + (b > 100) * 5}
+                           for m in ("transfer", "scratch") for b in budgets for s in (0, 1)])
+        ax = accuracy_vs_labels(df, ["transfer", "scratch"]).axes[0]
+        return {line.get_linestyle() for line in ax.get_lines() if line.get_marker() not in (None, "", "None")}
+    assert styles([50, 500]) == {"None"}
+    assert styles([50, 100, 500]) == {":"}

@@ -69,9 +69,12 @@ def accuracy_vs_labels(df: pd.DataFrame, methods=None, title: str = "", ax=None,
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    # the markers and bars are the measurements; thin dotted lines join them only where three budgets or more
+    # show a trend (two budgets joined by lines would draw a crossing between them that nothing measured)
+    joined = df["labels"].nunique() >= 3
     sns.lineplot(data=df, x="labels", y="accuracy (%)", hue="method", hue_order=methods, style="method",
                  style_order=methods, markers=True, dashes=False, errorbar="sd", err_style="bars", ax=ax,
-                 palette=[colors[m] for m in methods])
+                 palette=[colors[m] for m in methods], linestyle=":" if joined else "", linewidth=1.0)
     if full is not None and len(full):
         draw_ceilings(ax, full, colors)
     # the legend beside the axes, where it hides no line; each entry drawn as its line is
