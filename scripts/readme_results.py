@@ -151,7 +151,7 @@ def compare_glance() -> str:
         gpu_names.update(o.gpus)
         paper = "–"
         if r.paper is not None and r.paper.accuracy is not None:
-            paper = f"{r.paper.accuracy:.2f}" + ("" if r.paper.verified else "*") + f" ({r.paper.text}"
+            paper = f"{r.paper.accuracy:.2f}" + ("" if r.paper.verified else "*") + f" ({r.paper.short or r.paper.text}"
             if not r.paper.same_model:  # the closest published number, not our method's paper: no gap
                 paper += "; different setup"
             paper += ")"
