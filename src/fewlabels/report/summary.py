@@ -23,7 +23,7 @@ import yaml
 
 from ..files import atomic_write
 from . import ablation, fidelity
-from .claims import expected_text, scorecard
+from .claims import expected_text, fmt_p, scorecard
 from .latex import fit, macro, styled, tex_escape
 from .common import beyond_budget
 from .tables import budget_key, paired_rows, summary as accuracy_summary
@@ -207,21 +207,23 @@ def grid_abstract(df: pd.DataFrame, preset: str) -> str:
                   f"runs used {seen} (same/different targets made from the pool's labels)")
         parts.append(s + ".")
     diffs = [r for r in paired_rows(df) if r["d"] is not None and r["d"].n >= 2]
-    # only a difference whose interval excludes 0 is a headline: with few seeds most say nothing
-    resolved = [r for r in diffs if r["d"].lo > 0 or r["d"].hi < 0]
+    # only a difference whose interval excludes 0 and that survives Holm's adjustment over the paired table's
+    # tests is a headline (with few seeds most say nothing); one on the budget's labels alone comes first
+    resolved = [r for r in diffs if (r["d"].lo > 0 or r["d"].hi < 0) and r.get("p_holm", 1.0) < 0.05]
     if resolved:
-        r = max(resolved, key=lambda r: abs(r["d"].mean))
+        own = [r for r in resolved if r["method"] not in over_budget(df)]
+        r = max(own or resolved, key=lambda r: abs(r["d"].mean))
         d = r["d"]
         extra = (f" (\\texttt{{{tex_escape(r['method'])}}} also used labels beyond the budget, as "
                  "same/different targets)") if r["method"] in over_budget(df) else ""
-        parts.append(f"The largest paired difference to a same-architecture baseline whose 95\\,\\% interval "
-                     f"excludes 0 is \\texttt{{{tex_escape(r['method'])}}} $-$ \\texttt{{{tex_escape(r['baseline'])}}} at "
-                     f"{r['labels']} labels: ${d.mean:+.1f}$ points (${d.lo:+.1f}$ to ${d.hi:+.1f}$, {d.n} seeds)"
-                     f"{extra}.")
+        parts.append(f"The largest paired difference to a same-architecture baseline that survives Holm's adjustment "
+                     f"over the paired table's tests is \\texttt{{{tex_escape(r['method'])}}} $-$ "
+                     f"\\texttt{{{tex_escape(r['baseline'])}}} at {r['labels']} labels: ${d.mean:+.1f}$ points "
+                     f"(${d.lo:+.1f}$ to ${d.hi:+.1f}$, {d.n} seeds, Holm's $p={fmt_p(r['p_holm'])}$){extra}.")
     elif diffs:
         n = max(r["d"].n for r in diffs)
-        parts.append(f"With {n} seeds no paired difference to a same-architecture baseline has a 95\\,\\% "
-                     "interval that excludes 0.")
+        parts.append(f"With {n} seeds no paired difference to a same-architecture baseline survives Holm's "
+                     "adjustment over the paired table's tests.")
     if not parts:
         return "This preset has no labeled-budget run to summarise."
     if preset in SHORT_SCHEDULES:
