@@ -316,6 +316,6 @@ def test_the_hardware_sentence_says_which_runs_used_which_device():
     df = pd.DataFrame({"method": ["sgan", "sgan-fm", "aae", "supervised", "ae"],
                        "device_name": ["NVIDIA H200", "NVIDIA H200"] + ["cpu (x86_64, 1 threads)"] * 3,
                        "torch": ["2.11.0+cu130"] * 2 + ["2.13.0+cpu"] * 3})
-    assert tables.hardware(df) == ("sgan, sgan-fm on NVIDIA H200 with PyTorch 2.11.0+cu130; every other run on one "
-                                   "thread of an x86-64 CPU with PyTorch 2.13.0+cpu")
+    assert tables.hardware(df) == ("sgan, sgan-fm (2 runs) on NVIDIA H200 with PyTorch 2.11.0+cu130; every other run "
+                                   "on one thread of an x86-64 CPU with PyTorch 2.13.0+cpu")
     assert tables.hardware(df.iloc[2:]) == "Every run used one thread of an x86-64 CPU with PyTorch 2.13.0+cpu"

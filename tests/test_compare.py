@@ -411,3 +411,10 @@ def test_the_conclusion_names_a_gain_only_where_the_adjusted_test_shows_one():
     assert "with 55,000 pair targets, labels too" in text
     assert sentence.startswith("Against the same network trained on its labels alone, 1 of 2 method-and-budget")
     assert r"\texttt{aae} gains 15.0 points at 100 labels" in sentence
+
+
+def test_our_interval_is_cut_at_100_percent():
+    df = pd.DataFrame({"task": "mnist10", "method": "aae", "labels": "100", "seed": [0, 1, 2], "stage": "train",
+                       "test_accuracy": [0.9707, 0.9701, 0.9355]})
+    (o,) = C.ours(df)
+    assert o.hi == 100.0 and o.lo == pytest.approx(95.88 - 5.02, abs=0.02)

@@ -155,7 +155,8 @@ def ours(df: pd.DataFrame) -> list[Ours]:
         if n >= 2:
             sd = float(acc.std())
             half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
-            out.append(Ours(task, method, labels, mean, sd, n, mean - half, mean + half, gpus(g)))
+            # cut at 0 and 100 %, the range an accuracy can take (as the other tables do)
+            out.append(Ours(task, method, labels, mean, sd, n, max(0.0, mean - half), min(100.0, mean + half), gpus(g)))
         else:
             out.append(Ours(task, method, labels, mean, None, n, None, None, gpus(g)))
     return sorted(out, key=order)

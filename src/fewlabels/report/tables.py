@@ -306,8 +306,10 @@ def hardware(df: pd.DataFrame) -> str:
         return f"Every run used {tex_escape(dev)} with PyTorch {tex_escape(torch_v)}"
     order = sorted(groups, key=lambda k: len(df[(df["device_name"].map(device_words) == k[0])
                                                 & (df["torch"].astype(str) == k[1])]))
-    parts = [f"{', '.join(tex_escape(m) for m in groups[k])} on {tex_escape(k[0])} with PyTorch {tex_escape(k[1])}"
-             for k in order[:-1]]
+    def n_runs(k):
+        return int(((df["device_name"].map(device_words) == k[0]) & (df["torch"].astype(str) == k[1])).sum())
+    parts = [f"{', '.join(tex_escape(m) for m in groups[k])} ({n_runs(k)} run{'s' if n_runs(k) != 1 else ''}) "
+             f"on {tex_escape(k[0])} with PyTorch {tex_escape(k[1])}" for k in order[:-1]]
     dev, torch_v = order[-1]
     return "; ".join(parts) + f"; every other run on {tex_escape(dev)} with PyTorch {tex_escape(torch_v)}"
 
