@@ -63,5 +63,5 @@ def describe(grouped: bool, cuda: bool, why: str) -> str:
     if grouped:
         return f"training path: each cell's seeds in one process, one run after another on the CPU ({why})"
     if cuda:
-        return f"training path: one process per run, one job at a time per GPU slot ({why})"
+        return f"training path: one process per run on CUDA, up to {GPU_SLOTS} jobs sharing the GPU ({why})"
     return f"training path: one process per run on the CPU, one job per core ({why})"
