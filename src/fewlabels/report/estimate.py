@@ -101,6 +101,20 @@ def run_steps(cfg: dict, name: str, labels: int | None, task: str) -> tuple[int,
     return int(hp["epochs"]), int(hp["epochs"]) * int(spe)
 
 
+def run_jobs(cfg: dict) -> tuple[list[tuple], list]:
+    """Every run and first stage of ``cfg`` as (name, labels, task, job), runs of one group job sharing its key
+    (``group_runs``) and any other run a job of its own; and the (stage, seed) first stages."""
+    flconfig.check_names(cfg)
+    methods, grouped_stages = flconfig.grouped(cfg)
+    items = [(r["method"], r["labels"], r["task"],
+              (r["task"], r["method"], r["labels"]) if r["method"] in methods else (r["task"], r["method"], r["labels"], r["seed"]))
+             for r in flconfig.runs(cfg)]
+    stages = flconfig.pretrain_stages(cfg)
+    items += [(stage, None, resolve(cfg, stage).task, ("pretrain", stage) if stage in grouped_stages else ("pretrain", stage, seed))
+              for stage, seed in stages]
+    return items, stages
+
+
 def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, float] | None = None,
              bf16: tuple[dict, dict] | None = None) -> dict:
     """Training time of a grid: every run's steps x ms/step, its evaluations, and a start-up per job.
@@ -108,15 +122,7 @@ def estimate(cfg: dict, table: dict[str, float], jobs: int, eval_ms: dict[str, f
     With ``group_runs`` a grouped (task, method, budget) or first stage is one job whose runs go one
     after another (as on a CPU): one start-up for the group, and the wall time is at least the
     longest job's."""
-    flconfig.check_names(cfg)
-    methods, grouped_stages = flconfig.grouped(cfg)
-    # (name, labels, task, job): runs of one group job share its key; any other run is a job of its own
-    items = [(r["method"], r["labels"], r["task"],
-              (r["task"], r["method"], r["labels"]) if r["method"] in methods else (r["task"], r["method"], r["labels"], r["seed"]))
-             for r in flconfig.runs(cfg)]
-    stages = flconfig.pretrain_stages(cfg)
-    items += [(stage, None, resolve(cfg, stage).task, ("pretrain", stage) if stage in grouped_stages else ("pretrain", stage, seed))
-              for stage, seed in stages]
+    items, stages = run_jobs(cfg)
     default_ms = max(table.values())
     unknown, total_s, by_method, job_s = set(), 0.0, {}, {}
     for name, labels, task, job in items:
@@ -161,16 +167,9 @@ def gpu_estimate(cfg: dict, gpu: dict[str, dict], cpu: dict[str, float]) -> dict
     """One GPU's time for a preset as the workflow runs it there (grouped, stacked, captured, shared)."""
     from .. import plan
 
-    cfg = {**cfg, "group_runs": True}  # group_runs: auto on CUDA
-    flconfig.check_names(cfg)
-    methods, grouped_stages = flconfig.grouped(cfg)
+    items, _ = run_jobs({**cfg, "group_runs": True})  # group_runs: auto on CUDA
     ratio, ratio_from = gpu_rates(gpu, cpu)
     eval_ms = max(g["eval_ms"] for g in gpu.values())
-    items = [(r["method"], r["labels"], r["task"],
-              (r["task"], r["method"], r["labels"]) if r["method"] in methods else (r["task"], r["method"], r["labels"], r["seed"]))
-             for r in flconfig.runs(cfg)]
-    items += [(stage, None, resolve(cfg, stage).task, ("pretrain", stage) if stage in grouped_stages else ("pretrain", stage, seed))
-              for stage, seed in flconfig.pretrain_stages(cfg)]
     measured, extrapolated, job_s, by_method = set(), set(), {}, {}
     for name, labels, task, job in items:
         base = resolve(cfg, name).method
